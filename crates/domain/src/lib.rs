@@ -1,0 +1,37 @@
+//! The rules of Switchboard and nothing else.
+//!
+//! This crate holds identifiers, validated values ("parse, don't validate"),
+//! conversations and their membership rules, system messages, the events the
+//! server publishes, cursor ordering and the typing state machine. It performs
+//! no I/O, reads no clock (callers pass `now`) and must never depend on tokio,
+//! sqlx, rusqlite, axum, reqwest or any other crate that does; CI checks that.
+
+pub mod conversation;
+pub mod cursor;
+pub mod event;
+pub mod ids;
+pub mod message;
+pub mod system;
+pub mod time;
+pub mod typing;
+pub mod values;
+
+pub use conversation::{Conversation, ConversationKind, GroupChange, MembershipError};
+pub use cursor::{Cursor, ReplayGate};
+pub use event::{Audience, Event};
+pub use ids::{ConversationId, ExtensionId, MessageId, OrgId};
+pub use message::{HistoryPage, Message, MessageKind, PageDirection};
+pub use system::SystemAction;
+pub use time::Timestamp;
+pub use values::{
+    AlertTone, ConversationName, DisplayName, ExtensionNumber, IdempotencyKey, InvalidValue,
+    MessageText, OrgSlug, Password, Role,
+};
+
+/// A colleague as other people see them: enough to show a name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExtensionRef {
+    pub id: ExtensionId,
+    pub number: String,
+    pub name: String,
+}
