@@ -1,0 +1,470 @@
+//! The embedded SQLite store.
+//!
+//! One writer thread owns the only write connection. Writes arrive as jobs on
+//! a bounded channel; the writer runs every job that is waiting inside one
+//! transaction (each in its own savepoint, so one failing job does not undo
+//! the others), commits, and only then answers each caller. That is group
+//! commit: many sends share one fsync, and none is acknowledged before its
+//! commit. Reads run on a small pool of read-only connections in WAL mode,
+//! which never block the writer.
+
+mod conversations;
+mod directory;
+mod schema;
+
+use crate::{Result, StoreError};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// How hard SQLite works to keep a commit through a power loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// WAL with `synchronous=NORMAL`: a commit survives the process being
+    /// killed; the last commits may be lost if the machine loses power.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: every commit is fsynced; survives power loss.
+    Full,
+}
+
+impl Synchronous {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Self::Normal),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    /// Read connections; reads beyond this wait for one to free up.
+    pub readers: usize,
+    /// Most jobs committed together in one transaction.
+    pub max_batch: usize,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::Normal,
+            readers: 4,
+            max_batch: 512,
+        }
+    }
+}
+
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// Jobs that may wait for the writer; beyond this, callers wait to enqueue.
+const WRITE_QUEUE: usize = 4096;
+
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<ReadPool>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+pub(crate) fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        backend(e)
+    }
+}
+
+fn open_connection(path: &Path, flags: OpenFlags, sync: Synchronous) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={}; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;",
+        sync.pragma()
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, applies migrations and starts
+    /// the writer thread.
+    pub fn open(options: SqliteOptions) -> Result<Self> {
+        let write_flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = open_connection(&options.path, write_flags, options.synchronous)?;
+        schema::migrate(&conn)?;
+
+        let (jobs, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
+        let max_batch = options.max_batch.max(1);
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, rx, max_batch))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+
+        let readers = options.readers.max(1);
+        Ok(Self {
+            jobs,
+            readers: Arc::new(ReadPool {
+                path: options.path,
+                idle: Mutex::new(Vec::with_capacity(readers)),
+                permits: Semaphore::new(readers),
+            }),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Runs `f` inside the next write transaction and answers once that
+    /// transaction has committed.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let done: Completion = Box::new(move |commit| {
+                // The caller may have gone away; the work is committed anyway.
+                let _ = tx.send(commit.and(result));
+            });
+            (ok, done)
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection on the blocking thread pool.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pool = Arc::clone(&self.readers);
+        let result = tokio::task::spawn_blocking(move || {
+            let conn = match pool.idle.lock().pop() {
+                Some(c) => c,
+                None => open_connection(
+                    &pool.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    Synchronous::Normal,
+                )?,
+            };
+            let result = f(&conn);
+            pool.idle.lock().push(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?;
+        drop(permit);
+        result
+    }
+}
+
+fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = backend(e);
+            for job in batch.drain(..) {
+                let (_, complete) = run_rolled_back(job, &conn);
+                complete(Err(err.clone()));
+            }
+            continue;
+        }
+        for job in batch.drain(..) {
+            done.push(run_in_savepoint(&conn, job));
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(backend);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for complete in done.drain(..) {
+            complete(commit.clone());
+        }
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+/// A job whose transaction could not begin still owes its caller an answer,
+/// and its completion is only reachable by running it: run it in a savepoint
+/// that is always rolled back, so it changes nothing.
+fn run_rolled_back(job: Job, conn: &Connection) -> (bool, Completion) {
+    if conn.execute_batch("SAVEPOINT job").is_ok() {
+        let out = job(conn);
+        let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+        return out;
+    }
+    job(conn)
+}
+
+fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        let err = backend(e);
+        let (_, complete) = job(conn);
+        return Box::new(move |_| complete(Err(err)));
+    }
+    let (ok, complete) = job(conn);
+    let end = if ok {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    if let Err(e) = conn.execute_batch(end) {
+        let err = backend(e);
+        return Box::new(move |_| complete(Err(err)));
+    }
+    complete
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer loop once the queue is drained.
+        let handle = self.writer.lock().take();
+        let (closed_tx, _) = mpsc::channel::<Job>(1);
+        let jobs = std::mem::replace(&mut self.jobs, closed_tx);
+        drop(jobs);
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+use crate::{
+    Committed, ConversationSummary, Extension, ExtensionUpdate, GroupEdit, NewExtension,
+    NewMessage, OpenedDirect, Org, Posted, Receipt, Session, Store, StoredEvent, TokenHash,
+};
+use switchboard_domain::{
+    AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, ExtensionId,
+    ExtensionNumber, HistoryPage, MessageId, OrgId, OrgSlug, Timestamp,
+};
+
+/// Readers see the writer's last commit; every method picks the side it needs.
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn create_org(&self, slug: &OrgSlug, name: &DisplayName) -> Result<Org> {
+        let (slug, name) = (slug.clone(), name.clone());
+        self.write(move |c| directory::create_org(c, &slug, &name))
+            .await
+    }
+
+    async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>> {
+        let slug = slug.clone();
+        self.read(move |c| directory::org_by_slug(c, &slug)).await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        self.read(directory::list_orgs).await
+    }
+
+    async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org> {
+        self.write(move |c| directory::set_alert_tone(c, org, tone))
+            .await
+    }
+
+    async fn create_extensions(
+        &self,
+        org: OrgId,
+        new: Vec<NewExtension>,
+        now: Timestamp,
+    ) -> Result<Vec<Extension>> {
+        self.write(move |c| directory::create_extensions(c, org, &new, now))
+            .await
+    }
+
+    async fn extension(&self, org: OrgId, id: ExtensionId) -> Result<Option<Extension>> {
+        self.read(move |c| directory::extension(c, org, id)).await
+    }
+
+    async fn extension_for_sign_in(
+        &self,
+        org: OrgId,
+        number: &ExtensionNumber,
+    ) -> Result<Option<(Extension, String)>> {
+        let number = number.clone();
+        self.read(move |c| directory::extension_for_sign_in(c, org, &number))
+            .await
+    }
+
+    async fn list_extensions(&self, org: OrgId) -> Result<Vec<Extension>> {
+        self.read(move |c| directory::list_extensions(c, org)).await
+    }
+
+    async fn update_extension(
+        &self,
+        org: OrgId,
+        id: ExtensionId,
+        update: ExtensionUpdate,
+    ) -> Result<Extension> {
+        self.write(move |c| directory::update_extension(c, org, id, &update))
+            .await
+    }
+
+    async fn set_password_hash(
+        &self,
+        org: OrgId,
+        id: ExtensionId,
+        hash: String,
+        keep: Option<TokenHash>,
+    ) -> Result<()> {
+        self.write(move |c| directory::set_password_hash(c, org, id, &hash, keep.as_ref()))
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        token: TokenHash,
+        extension: ExtensionId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        self.write(move |c| directory::create_session(c, &token, extension, now, expires_at))
+            .await
+    }
+
+    async fn session(&self, token: &TokenHash, now: Timestamp) -> Result<Option<Session>> {
+        let token = token.clone();
+        self.read(move |c| directory::session(c, &token, now)).await
+    }
+
+    async fn revoke_session(&self, token: &TokenHash) -> Result<()> {
+        let token = token.clone();
+        self.write(move |c| directory::revoke_session(c, &token))
+            .await
+    }
+
+    async fn open_direct(
+        &self,
+        org: OrgId,
+        me: ExtensionId,
+        other: ExtensionId,
+        now: Timestamp,
+    ) -> Result<Committed<OpenedDirect>> {
+        self.write(move |c| conversations::open_direct(c, org, me, other, now))
+            .await
+    }
+
+    async fn create_group(
+        &self,
+        org: OrgId,
+        creator: ExtensionId,
+        name: ConversationName,
+        members: Vec<ExtensionId>,
+        now: Timestamp,
+    ) -> Result<Committed<Conversation>> {
+        self.write(move |c| conversations::create_group(c, org, creator, &name, &members, now))
+            .await
+    }
+
+    async fn edit_group(
+        &self,
+        org: OrgId,
+        actor: ExtensionId,
+        conversation: ConversationId,
+        edit: GroupEdit,
+        now: Timestamp,
+    ) -> Result<Committed<Conversation>> {
+        self.write(move |c| conversations::edit_group(c, org, actor, conversation, &edit, now))
+            .await
+    }
+
+    async fn conversations_of(&self, me: ExtensionId) -> Result<Vec<ConversationSummary>> {
+        self.read(move |c| conversations::conversations_of(c, me))
+            .await
+    }
+
+    async fn conversation_for(
+        &self,
+        me: ExtensionId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>> {
+        self.read(move |c| conversations::conversation_for(c, me, id))
+            .await
+    }
+
+    async fn post_message(&self, message: NewMessage) -> Result<Committed<Posted>> {
+        self.write(move |c| conversations::post_message(c, &message))
+            .await
+    }
+
+    async fn history(
+        &self,
+        me: ExtensionId,
+        conversation: ConversationId,
+        page: HistoryPage,
+    ) -> Result<(Vec<switchboard_domain::Message>, bool)> {
+        self.read(move |c| conversations::history(c, me, conversation, page))
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        me: ExtensionId,
+        conversation: ConversationId,
+        up_to: MessageId,
+        now: Timestamp,
+    ) -> Result<Committed<u32>> {
+        self.write(move |c| conversations::mark_read(c, me, conversation, up_to, now))
+            .await
+    }
+
+    async fn receipts(
+        &self,
+        me: ExtensionId,
+        conversation: ConversationId,
+    ) -> Result<Vec<Receipt>> {
+        self.read(move |c| conversations::receipts(c, me, conversation))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        me: ExtensionId,
+        after: Cursor,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        self.read(move |c| conversations::events_after(c, me, after, limit))
+            .await
+    }
+
+    async fn latest_cursor(&self) -> Result<Cursor> {
+        self.read(conversations::latest_cursor).await
+    }
+}

@@ -1,0 +1,120 @@
+//! The SQLite schema and its migrations.
+//!
+//! Migrations are applied in order at start; `PRAGMA user_version` records
+//! how many have run. A migration is never edited once released: changes
+//! come as a new one. Columns for capabilities still to come (business
+//! numbers, externals, queues) arrive with their migrations; the shapes here
+//! leave room for them (conversation kinds, nullable senders).
+
+use crate::Result;
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: organizations, extensions, sessions, conversations, messages, events.
+    r#"
+    CREATE TABLE organizations (
+        id          INTEGER PRIMARY KEY,
+        slug        TEXT NOT NULL UNIQUE,
+        name        TEXT NOT NULL,
+        alert_tone  TEXT NOT NULL DEFAULT 'chime',
+        created_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE extensions (
+        id            INTEGER PRIMARY KEY,
+        org_id        INTEGER NOT NULL REFERENCES organizations(id),
+        number        TEXT NOT NULL,
+        name          TEXT NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('member', 'admin')),
+        password_hash TEXT NOT NULL,
+        disabled      INTEGER NOT NULL DEFAULT 0,
+        alert_muted   INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL,
+        UNIQUE (org_id, number)
+    );
+
+    CREATE TABLE sessions (
+        token_hash    BLOB PRIMARY KEY,
+        extension_id  INTEGER NOT NULL REFERENCES extensions(id),
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_extension ON sessions (extension_id);
+
+    CREATE TABLE conversations (
+        id                INTEGER PRIMARY KEY,
+        org_id            INTEGER NOT NULL REFERENCES organizations(id),
+        kind              TEXT NOT NULL CHECK (kind IN ('direct', 'group', 'sms', 'queue')),
+        name              TEXT,
+        -- "lo:hi" extension ids for direct chats: one per pair.
+        direct_key        TEXT UNIQUE,
+        created_by        INTEGER REFERENCES extensions(id),
+        created_at        INTEGER NOT NULL,
+        last_activity_at  INTEGER NOT NULL,
+        last_message_id   INTEGER
+    );
+
+    -- Membership periods are expressed in event cursors so that a resuming
+    -- client sees exactly the events of the time it was a participant.
+    CREATE TABLE participants (
+        conversation_id       INTEGER NOT NULL REFERENCES conversations(id),
+        extension_id          INTEGER NOT NULL REFERENCES extensions(id),
+        joined_seq            INTEGER NOT NULL,
+        left_seq              INTEGER,
+        last_read_message_id  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (conversation_id, extension_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX participants_by_extension ON participants (extension_id, conversation_id);
+
+    CREATE TABLE messages (
+        id               INTEGER PRIMARY KEY,
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        kind             TEXT NOT NULL CHECK (kind IN ('text', 'system')),
+        sender_id        INTEGER REFERENCES extensions(id),
+        body             TEXT NOT NULL,
+        system           TEXT,
+        idempotency_key  TEXT,
+        created_at       INTEGER NOT NULL
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+    CREATE UNIQUE INDEX messages_by_idempotency_key
+        ON messages (sender_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+    -- The durable event log. `seq` is the cursor clients resume from.
+    CREATE TABLE events (
+        seq                  INTEGER PRIMARY KEY,
+        conversation_id      INTEGER,
+        target_extension_id  INTEGER,
+        kind                 TEXT NOT NULL,
+        payload              TEXT NOT NULL,
+        created_at           INTEGER NOT NULL
+    );
+    CREATE INDEX events_by_conversation ON events (conversation_id, seq)
+        WHERE conversation_id IS NOT NULL;
+    CREATE INDEX events_by_target ON events (target_extension_id, seq)
+        WHERE target_extension_id IS NOT NULL;
+    "#,
+];
+
+pub(super) fn migrate(conn: &Connection) -> Result<()> {
+    let applied: usize =
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    if applied > MIGRATIONS.len() {
+        return Err(crate::StoreError::Backend(format!(
+            "the database is at schema version {applied}, newer than this server knows ({}); \
+             run a newer server",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = i + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}\nPRAGMA user_version = {version}; COMMIT;"
+        ))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
