@@ -1,0 +1,413 @@
+// The client's controller: signs in and out, loads state over REST, applies
+// live frames from the socket to the store, and performs user actions.
+
+import { api, ApiError, mayHaveSession, setUnauthenticatedHandler } from './api.js';
+import { LiveSocket } from './socket.js';
+import { Store } from './store.js';
+import { Emitter } from './events.js';
+import { setDraftOwner } from './drafts.js';
+import { playTone } from './sound.js';
+import { notify } from './notify.js';
+import { go } from './router.js';
+
+const READY_WAIT_MS = 3000;
+const HISTORY_PAGE = 50;
+
+/** A random idempotency key; crypto.randomUUID needs a secure context. */
+export function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * Events: 'signed-in', 'signed-out' ({expired}), 'toast' ({text, kind}).
+ */
+export class App extends Emitter {
+  constructor() {
+    super();
+    this.store = new Store();
+    this.socket = new LiveSocket();
+    this.session = 'unknown'; // 'unknown' | 'signed-out' | 'signed-in'
+    this.readSent = new Map(); // conversation id -> last read id sent
+    this.historyLoads = new Map(); // conversation id -> promise
+    this.pendingFrames = null; // frames held back while the first load runs
+
+    setUnauthenticatedHandler(() => this.expire());
+    this.socket.on('frame', (frame) => this.#onFrame(frame));
+    this.socket.on('ready', ({ resumed }) => this.#onReady(resumed));
+    this.socket.on('status', (status) => this.store.setConnection(status));
+    this.socket.on('refused', () => this.#checkSession());
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible' && this.store.activeConversationId) {
+        this.markRead(this.store.activeConversationId);
+      }
+    });
+  }
+
+  // ---- session ----
+
+  /** On page load: resume a session if the browser seems to have one. */
+  async resume() {
+    if (!mayHaveSession()) {
+      this.#signedOut(false);
+      return;
+    }
+    try {
+      const me = await api.get('/me', { quiet401: true });
+      await this.#start(me);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) this.#signedOut(false);
+      else throw error;
+    }
+  }
+
+  async signIn(organization, extension, password) {
+    await api.post('/auth/sign-in', { organization, extension, password });
+    const me = await api.get('/me');
+    await this.#start(me);
+  }
+
+  async signOut() {
+    try {
+      await api.post('/auth/sign-out', {}, { quiet401: true });
+    } catch {
+      // The session may already be gone; signing out locally is what matters.
+    }
+    this.#signedOut(false);
+  }
+
+  /** The session ended underneath us (a 401 or a refused socket). */
+  expire() {
+    if (this.session !== 'signed-in') return;
+    this.#signedOut(true);
+  }
+
+  #signedOut(expired) {
+    const previous = this.store.me;
+    this.socket.stop();
+    this.store.reset();
+    this.readSent.clear();
+    this.historyLoads.clear();
+    this.pendingFrames = null;
+    this.session = 'signed-out';
+    this.emit('signed-out', { expired, previous });
+  }
+
+  async #start(me) {
+    this.store.setMe(normalizeMe(me));
+    setDraftOwner(me.organization.slug, me.extension.number);
+    this.session = 'signed-in';
+    this.pendingFrames = [];
+    this.emit('signed-in');
+
+    const directory = this.loadDirectory();
+    const ready = new Promise((resolve) => {
+      const off = this.socket.on('ready', () => {
+        off();
+        resolve();
+      });
+      setTimeout(resolve, READY_WAIT_MS);
+    });
+    this.socket.start();
+    // Load after the stream is ready so that nothing falls between the two;
+    // frames arriving meanwhile are applied once the list is in.
+    await ready;
+    await Promise.all([directory, this.loadConversations()]);
+    const held = this.pendingFrames || [];
+    this.pendingFrames = null;
+    for (const frame of held) this.#onFrame(frame);
+  }
+
+  async #checkSession() {
+    if (this.session !== 'signed-in') return;
+    try {
+      await api.get('/me');
+    } catch {
+      // A 401 already signed us out; anything else is a network problem
+      // and the socket keeps retrying.
+    }
+  }
+
+  // ---- loading ----
+
+  async loadDirectory() {
+    try {
+      const data = await api.get('/extensions');
+      this.store.setDirectory(data.extensions || []);
+    } catch (error) {
+      this.toast(`Could not load the directory: ${error.message}`, 'error');
+    }
+  }
+
+  async loadConversations() {
+    try {
+      const data = await api.get('/conversations');
+      this.store.setConversations(data.conversations || []);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) return;
+      this.toast(`Could not load conversations: ${error.message}`, 'error');
+    }
+  }
+
+  async refreshConversation(id) {
+    try {
+      const data = await api.get(`/conversations/${id}`);
+      const conversation = data.conversation || data;
+      if (this.#isParticipant(conversation)) this.store.upsertConversation(conversation);
+      return conversation;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Loads the newest page of history and the read positions, once. */
+  openConversation(id) {
+    const thread = this.store.thread(id);
+    if (thread.loaded) {
+      this.markRead(id);
+      return Promise.resolve();
+    }
+    if (this.historyLoads.has(id)) return this.historyLoads.get(id);
+    const load = (async () => {
+      try {
+        const [history, receipts] = await Promise.all([
+          api.get(`/conversations/${id}/messages?limit=${HISTORY_PAGE}`),
+          api.get(`/conversations/${id}/receipts`).catch(() => null),
+        ]);
+        this.store.addHistory(id, history.messages || [], { hasMore: history.has_more });
+        if (receipts) this.store.setReceipts(id, receipts.receipts || []);
+        this.markRead(id);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          this.store.removeConversation(id);
+          this.toast('That conversation does not exist or you are no longer in it.', 'error');
+          go('messages');
+        } else if (!(error instanceof ApiError && error.status === 401)) {
+          this.toast(`Could not load messages: ${error.message}`, 'error');
+        }
+        throw error;
+      } finally {
+        this.historyLoads.delete(id);
+      }
+    })();
+    this.historyLoads.set(id, load);
+    return load;
+  }
+
+  async loadOlder(id) {
+    const thread = this.store.thread(id);
+    const oldest = thread.oldestId;
+    if (!thread.hasMoreBefore || thread.loadingOlder || oldest == null) return;
+    thread.loadingOlder = true;
+    this.store.emit('messages', id);
+    try {
+      const data = await api.get(`/conversations/${id}/messages?before=${oldest}&limit=${HISTORY_PAGE}`);
+      thread.loadingOlder = false;
+      this.store.addHistory(id, data.messages || [], { hasMore: data.has_more, older: true });
+    } catch (error) {
+      thread.loadingOlder = false;
+      this.store.emit('messages', id);
+      this.toast(`Could not load older messages: ${error.message}`, 'error');
+    }
+  }
+
+  // ---- live frames ----
+
+  #onReady(resumed) {
+    if (!resumed) return;
+    // Anything that failed for want of a connection goes out again.
+    for (const entry of this.store.pendingMessages()) {
+      if (entry.status === 'failed' && entry.error?.isNetwork) this.retry(entry);
+    }
+    if (this.store.activeConversationId) this.markRead(this.store.activeConversationId);
+  }
+
+  #onFrame(frame) {
+    if (this.pendingFrames && frame.type !== 'typing') {
+      this.pendingFrames.push(frame);
+      return;
+    }
+    const data = frame.data || {};
+    switch (frame.type) {
+      case 'message.created':
+        if (data.message) this.#onMessage(data.message);
+        break;
+      case 'conversation.created':
+      case 'conversation.updated':
+        if (data.conversation) this.#onConversation(data.conversation);
+        break;
+      case 'receipt.updated':
+        this.store.updateReceipt(data.conversation_id, data.extension_id, data.last_read_message_id);
+        break;
+      case 'unread.updated':
+        this.store.setUnread(data.conversation_id, data.unread_count);
+        break;
+      case 'typing':
+        this.store.setTyping(data.conversation_id, data.extension_id, Boolean(data.active));
+        break;
+      case 'resync':
+        this.#resync();
+        break;
+      case 'error':
+        // A frame of ours was not understood; nothing the user can act on.
+        break;
+      default:
+        break;
+    }
+  }
+
+  #onMessage(message) {
+    const store = this.store;
+    const id = message.conversation_id;
+    const known = store.conversations.has(id);
+    const { isNew } = store.applyMessage(message);
+    if (!known) this.refreshConversation(id);
+    const fromOther = message.sender && message.sender.id !== store.myId;
+    if (!isNew || !fromOther) return;
+    if (this.isLookingAt(id)) {
+      this.markRead(id);
+    } else {
+      const conversation = store.conversations.get(id);
+      if (conversation) store.setUnread(id, (conversation.unread_count || 0) + 1);
+    }
+    if (!store.me.settings.alert_muted) playTone(store.me.organization.alert_tone);
+    const conversation = store.conversations.get(id);
+    notify(conversation ? store.titleOf(conversation) : message.sender.name, `${message.sender.name}: ${message.text}`, {
+      tag: `conversation-${id}`,
+      onClick: () => go('messages', id),
+    });
+  }
+
+  #onConversation(conversation) {
+    if (!this.#isParticipant(conversation)) {
+      const wasOpen = this.store.activeConversationId === conversation.id;
+      const title = this.store.titleOf(this.store.conversations.get(conversation.id) || conversation);
+      this.store.removeConversation(conversation.id);
+      if (wasOpen) {
+        go('messages');
+        this.toast(`You are no longer in “${title}”.`, 'info');
+      }
+      return;
+    }
+    this.store.upsertConversation(conversation);
+  }
+
+  #isParticipant(conversation) {
+    return (conversation.participants || []).some((p) => p.id === this.store.myId);
+  }
+
+  async #resync() {
+    const active = this.store.activeConversationId;
+    this.store.dropHistory();
+    this.readSent.clear();
+    await this.loadConversations();
+    if (active && this.store.conversations.has(active)) await this.openConversation(active).catch(() => {});
+    for (const id of this.store.threads.keys()) this.store.emit('messages', id);
+  }
+
+  /** Whether the user is reading conversation `id` right now. */
+  isLookingAt(id) {
+    return this.store.activeConversationId === id && document.visibilityState === 'visible';
+  }
+
+  // ---- actions ----
+
+  markRead(id) {
+    if (!this.isLookingAt(id)) return;
+    const thread = this.store.thread(id);
+    const newest = thread.newestId;
+    if (newest == null) return;
+    const conversation = this.store.conversations.get(id);
+    if (conversation && conversation.unread_count) this.store.setUnread(id, 0);
+    if ((this.readSent.get(id) ?? 0) >= newest) return;
+    this.readSent.set(id, newest);
+    if (!this.socket.send({ type: 'read', conversation_id: id, message_id: newest })) {
+      api.post(`/conversations/${id}/read`, { message_id: newest }).catch(() => this.readSent.delete(id));
+    }
+  }
+
+  sendTyping(id) {
+    this.socket.send({ type: 'typing', conversation_id: id });
+  }
+
+  /** Sends a message: shown at once, confirmed by the server's answer. */
+  send(id, text) {
+    const key = newIdempotencyKey();
+    this.store.addPending(id, text, key);
+    return this.#post(id, text, key);
+  }
+
+  /** Sends a failed message again with the same idempotency key. */
+  retry(entry) {
+    this.store.addPending(entry.conversation_id, entry.text, entry.idempotency_key);
+    return this.#post(entry.conversation_id, entry.text, entry.idempotency_key);
+  }
+
+  async #post(id, text, key) {
+    try {
+      const data = await api.post(`/conversations/${id}/messages`, { text, idempotency_key: key });
+      const message = data?.message || data;
+      if (message?.id != null) this.store.applyMessage(message);
+      this.markRead(id);
+    } catch (error) {
+      this.store.failPending(id, key, error);
+    }
+  }
+
+  async createDirect(extensionId) {
+    const data = await api.post('/conversations/direct', { extension_id: extensionId });
+    const conversation = data.conversation || data;
+    this.store.upsertConversation(conversation);
+    return conversation;
+  }
+
+  async createGroup(name, memberIds) {
+    const data = await api.post('/conversations/group', { name, member_ids: memberIds });
+    const conversation = data.conversation || data;
+    this.store.upsertConversation(conversation);
+    return conversation;
+  }
+
+  async rename(id, name) {
+    const data = await api.patch(`/conversations/${id}`, { name });
+    if (data) this.store.upsertConversation(data.conversation || data);
+  }
+
+  async addParticipants(id, extensionIds) {
+    const data = await api.post(`/conversations/${id}/participants`, { extension_ids: extensionIds });
+    if (data && (data.conversation || data.participants)) this.store.upsertConversation(data.conversation || data);
+  }
+
+  async removeParticipant(id, extensionId) {
+    const data = await api.delete(`/conversations/${id}/participants/${extensionId}`);
+    if (data && (data.conversation || data.participants)) this.store.upsertConversation(data.conversation || data);
+  }
+
+  async leave(id) {
+    await api.post(`/conversations/${id}/leave`, {});
+    this.store.removeConversation(id);
+  }
+
+  async setMuted(muted) {
+    const data = await api.patch('/me/settings', { alert_muted: muted });
+    const settings = data?.settings || data || { alert_muted: muted };
+    this.store.me.settings = { ...this.store.me.settings, alert_muted: Boolean(settings.alert_muted ?? muted) };
+    this.store.emit('me', this.store.me);
+  }
+
+  toast(text, kind = 'info') {
+    this.emit('toast', { text, kind });
+  }
+}
+
+function normalizeMe(me) {
+  return {
+    extension: me.extension,
+    organization: { alert_tone: 'chime', ...me.organization },
+    settings: { alert_muted: false, ...me.settings },
+  };
+}

@@ -1,0 +1,262 @@
+// Administration: extensions (create, rename, enable/disable, reset
+// password, grant admin, CSV import) and the organization's alert tone.
+
+import { h, replace, uid } from '../dom.js';
+import { icon } from '../icons.js';
+import { api, describeError } from '../api.js';
+import { TONES, playTone, toneLabel } from '../sound.js';
+import { openDialog, confirmDialog, withBusy } from './dialog.js';
+
+function field(label, input, hint = null) {
+  const id = uid('admin');
+  input.id = id;
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('small', { class: 'field-hint' }, hint) : null);
+}
+
+export function createAdmin(app) {
+  const { store } = app;
+  let extensions = [];
+
+  // ---- extension table ----
+  const tableBody = h('tbody');
+  const tableStatus = h('p', { class: 'table-status', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading extensions…');
+  const table = h(
+    'table',
+    { class: 'table', 'aria-label': 'Extensions' },
+    h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Ext.'), h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+    tableBody,
+  );
+
+  async function load() {
+    try {
+      const data = await api.get('/admin/extensions');
+      extensions = (data.extensions || []).sort((a, b) => String(a.number).localeCompare(String(b.number), undefined, { numeric: true }));
+      render();
+      tableStatus.hidden = true;
+    } catch (err) {
+      replace(tableStatus, describeError(err, 'Could not load the extensions.'));
+    }
+  }
+
+  function render() {
+    replace(
+      tableBody,
+      extensions.map((ext) => {
+        const self = ext.id === store.myId;
+        const actions = h('div', { class: 'row-actions' });
+        const button = (label, iconName, onClick, extra = {}) => {
+          const b = h('button', { class: 'button small', type: 'button', ...extra }, icon(iconName, { size: 14 }), label);
+          b.addEventListener('click', () => onClick(b));
+          actions.append(b);
+          return b;
+        };
+        button('Edit', 'pencil', () => editName(ext), { 'aria-label': `Edit name of ${ext.name}` });
+        button('Reset password', 'key', () => resetPassword(ext), { 'aria-label': `Reset password of ${ext.name}` });
+        if (!self) {
+          button(ext.role === 'admin' ? 'Revoke admin' : 'Make admin', 'shield', (b) => update(b, ext, { role: ext.role === 'admin' ? 'member' : 'admin' }), { 'aria-label': `${ext.role === 'admin' ? 'Revoke admin from' : 'Make admin'} ${ext.name}` });
+          button(ext.disabled ? 'Enable' : 'Disable', ext.disabled ? 'check' : 'close', async (b) => {
+            if (!ext.disabled) {
+              const ok = await confirmDialog({ title: `Disable ${ext.name}?`, text: 'They are signed out at once and cannot sign in until enabled again.', confirm: 'Disable', danger: true });
+              if (!ok) return;
+            }
+            update(b, ext, { disabled: !ext.disabled });
+          }, { 'aria-label': `${ext.disabled ? 'Enable' : 'Disable'} ${ext.name}` });
+        }
+        return h(
+          'tr',
+          { class: ext.disabled ? 'disabled' : '', dataset: { number: String(ext.number) } },
+          h('td', { class: 'mono' }, ext.number),
+          h('td', null, ext.name, self ? h('span', { class: 'muted' }, ' (you)') : null),
+          h('td', null, ext.role === 'admin' ? h('span', { class: 'pill pill-admin' }, 'Admin') : 'Member'),
+          h('td', null, ext.disabled ? h('span', { class: 'pill pill-off' }, 'Disabled') : h('span', { class: 'pill pill-on' }, 'Active')),
+          h('td', null, actions),
+        );
+      }),
+    );
+  }
+
+  async function update(button, ext, changes) {
+    try {
+      const data = await withBusy(button, () => api.patch(`/admin/extensions/${ext.id}`, changes));
+      Object.assign(ext, data?.extension || data || changes);
+      render();
+      app.toast(`${ext.name} updated.`);
+      app.loadDirectory();
+    } catch (err) {
+      app.toast(describeError(err, 'Could not update the extension.'), 'error');
+    }
+  }
+
+  function editName(ext) {
+    const input = h('input', { value: ext.name, required: true, maxlength: '100', autocomplete: 'off' });
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const save = h('button', { class: 'button primary', type: 'submit' }, 'Save');
+    const cancel = h('button', { class: 'button', type: 'button' }, 'Cancel');
+    const form = h('form', { novalidate: true }, field('Display name', input), error, h('div', { class: 'dialog-actions' }, cancel, save));
+    const dialog = openDialog({ title: `Edit extension ${ext.number}`, content: form, className: 'dialog-small' });
+    cancel.addEventListener('click', () => dialog.close());
+    input.select();
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const name = input.value.trim();
+      if (!name) {
+        error.textContent = 'The name cannot be empty.';
+        error.hidden = false;
+        return;
+      }
+      try {
+        const data = await withBusy(save, () => api.patch(`/admin/extensions/${ext.id}`, { name }));
+        Object.assign(ext, data?.extension || data || { name });
+        render();
+        dialog.close();
+        app.loadDirectory();
+      } catch (err) {
+        error.textContent = describeError(err, 'Could not save.');
+        error.hidden = false;
+      }
+    });
+  }
+
+  function resetPassword(ext) {
+    const input = h('input', { type: 'password', required: true, autocomplete: 'new-password' });
+    const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const save = h('button', { class: 'button primary', type: 'submit' }, 'Set password');
+    const cancel = h('button', { class: 'button', type: 'button' }, 'Cancel');
+    const form = h('form', { novalidate: true }, field('New password', input, 'Their current sessions are signed out.'), error, h('div', { class: 'dialog-actions' }, cancel, save));
+    const dialog = openDialog({ title: `Reset password for ${ext.name}`, content: form, className: 'dialog-small' });
+    cancel.addEventListener('click', () => dialog.close());
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (!input.value) {
+        error.textContent = 'Enter a password.';
+        error.hidden = false;
+        return;
+      }
+      try {
+        await withBusy(save, () => api.post(`/admin/extensions/${ext.id}/password`, { password: input.value }));
+        dialog.close();
+        app.toast(`Password for ${ext.name} was reset.`);
+      } catch (err) {
+        error.textContent = describeError(err, 'Could not reset the password.');
+        error.hidden = false;
+      }
+    });
+  }
+
+  // ---- create ----
+  const number = h('input', { name: 'number', required: true, inputmode: 'numeric', autocomplete: 'off', placeholder: '106' });
+  const name = h('input', { name: 'name', required: true, autocomplete: 'off', placeholder: 'Frank Fox' });
+  const password = h('input', { name: 'password', type: 'password', required: true, autocomplete: 'new-password' });
+  const role = h('select', { name: 'role' }, h('option', { value: 'member' }, 'Member'), h('option', { value: 'admin' }, 'Administrator'));
+  const createError = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const createButton = h('button', { class: 'button primary', type: 'submit' }, icon('plus', { size: 16 }), 'Create extension');
+  const createForm = h('form', { class: 'grid-form', novalidate: true, 'aria-label': 'Create extension' }, field('Extension number', number), field('Name', name), field('Password', password), field('Role', role), createError, h('div', { class: 'form-actions' }, createButton));
+  createForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    createError.hidden = true;
+    const body = { number: number.value.trim(), name: name.value.trim(), password: password.value, role: role.value };
+    if (!body.number || !body.name || !body.password) {
+      createError.textContent = 'Number, name and password are all needed.';
+      createError.hidden = false;
+      return;
+    }
+    try {
+      await withBusy(createButton, () => api.post('/admin/extensions', body));
+      createForm.reset();
+      app.toast(`Extension ${body.number} (${body.name}) created.`);
+      await load();
+      app.loadDirectory();
+    } catch (err) {
+      createError.textContent = err.code === 'conflict' ? `Extension ${body.number} already exists.` : describeError(err, 'Could not create the extension.');
+      createError.hidden = false;
+    }
+  });
+
+  // ---- CSV import ----
+  const csvFile = h('input', { type: 'file', accept: '.csv,text/csv' });
+  const csvText = h('textarea', { rows: '5', class: 'mono', placeholder: 'number,name,password,role\n106,Frank Fox,changeme,member' });
+  const csvError = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const csvStatus = h('p', { class: 'form-status', role: 'status' });
+  const csvButton = h('button', { class: 'button primary', type: 'submit' }, icon('upload', { size: 16 }), 'Import');
+  csvFile.addEventListener('change', async () => {
+    const file = csvFile.files?.[0];
+    if (file) csvText.value = await file.text();
+  });
+  const csvForm = h('form', { class: 'stack', novalidate: true, 'aria-label': 'Import extensions from CSV' }, field('CSV file', csvFile), field('or paste the CSV', csvText, 'Header: number,name,password and optionally role. All rows are created, or none.'), csvError, h('div', { class: 'form-actions' }, csvButton, csvStatus));
+  csvForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    csvError.hidden = true;
+    csvStatus.textContent = '';
+    const text = csvText.value.trim();
+    if (!text) {
+      csvError.textContent = 'Choose a file or paste the CSV first.';
+      csvError.hidden = false;
+      return;
+    }
+    try {
+      const data = await withBusy(csvButton, () => api.post('/admin/extensions/import', `${text}\n`, { contentType: 'text/csv' }));
+      csvStatus.textContent = `Created ${data?.created ?? 0} extension${data?.created === 1 ? '' : 's'}.`;
+      csvText.value = '';
+      csvFile.value = '';
+      await load();
+      app.loadDirectory();
+    } catch (err) {
+      csvError.textContent = describeError(err, 'The import failed.');
+      csvError.hidden = false;
+    }
+  });
+
+  // ---- alert tone ----
+  const toneSelect = h('select', { name: 'alert_tone', disabled: true });
+  const toneStatus = h('p', { class: 'form-status', role: 'status' });
+  const toneSave = h('button', { class: 'button primary', type: 'submit', disabled: true }, 'Save tone');
+  const tonePlay = h('button', { class: 'button', type: 'button', 'aria-label': 'Play the selected tone' }, icon('play', { size: 14 }), 'Preview');
+  tonePlay.addEventListener('click', () => playTone(toneSelect.value, { force: true }));
+  const toneForm = h('form', { class: 'tone-form', novalidate: true, 'aria-label': 'Alert tone' }, field('Alert tone for everyone', toneSelect), h('div', { class: 'form-actions' }, tonePlay, toneSave, toneStatus));
+  async function loadTone() {
+    try {
+      const data = await api.get('/admin/organization');
+      const tones = data.alert_tones?.length ? data.alert_tones : TONES;
+      replace(toneSelect, tones.map((t) => h('option', { value: t, selected: t === data.alert_tone }, toneLabel(t))));
+      toneSelect.disabled = false;
+      toneSave.disabled = false;
+    } catch (err) {
+      toneStatus.textContent = describeError(err, 'Could not load the organization.');
+    }
+  }
+  toneForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    toneStatus.textContent = '';
+    try {
+      await withBusy(toneSave, () => api.patch('/admin/organization', { alert_tone: toneSelect.value }));
+      store.me.organization.alert_tone = toneSelect.value;
+      store.emit('me', store.me);
+      toneStatus.textContent = `Saved: ${toneLabel(toneSelect.value)}.`;
+    } catch (err) {
+      toneStatus.textContent = describeError(err, 'Could not save the tone.');
+    }
+  });
+
+  const card = (title, description, ...content) => {
+    const id = uid('card');
+    return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { class: 'card-title', id }, title), description ? h('p', { class: 'card-description' }, description) : null, ...content);
+  };
+
+  const el = h(
+    'main',
+    { class: 'page' },
+    h(
+      'div',
+      { class: 'page-inner wide' },
+      h('h1', { class: 'page-title' }, 'Administration'),
+      card('Extensions', 'Everyone who can sign in to your organization.', h('div', { class: 'table-wrap' }, table), tableStatus),
+      card('New extension', null, createForm),
+      card('Import from CSV', null, csvForm),
+      card('Alert tone', 'Played for new messages, unless a person mutes it.', toneForm),
+    ),
+  );
+
+  load();
+  loadTone();
+  return { el, destroy() {} };
+}
