@@ -1,0 +1,238 @@
+//! The REST half of the client protocol (`docs/PROTOCOL.md`): sign-in, the
+//! administrator's CSV import, conversations and sends, as an API client does
+//! it (bearer token, no cookies, no CSRF token).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use reqwest::{Client, StatusCode, header};
+use serde::Deserialize;
+use serde_json::json;
+
+/// A signed-in extension.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    /// The extension's id on the server.
+    pub extension_id: i64,
+}
+
+#[derive(Deserialize)]
+struct SignInAnswer {
+    token: String,
+    extension: ExtensionBody,
+}
+
+#[derive(Deserialize)]
+struct ExtensionBody {
+    id: i64,
+    number: String,
+}
+
+#[derive(Deserialize)]
+struct ExtensionList {
+    extensions: Vec<ExtensionBody>,
+}
+
+#[derive(Deserialize)]
+struct ConversationBody {
+    id: i64,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// How a send ended, for the ledger.
+pub enum SendOutcome {
+    Acked,
+    /// The server refused it; retrying will not help. Holds a short reason.
+    Refused(String),
+    /// The request never got an answer (connection reset, timeout); a retry with
+    /// the same idempotency key is safe.
+    Transport(String),
+}
+
+/// One HTTP client with a keep-alive connection pool, shared by every task.
+#[derive(Clone)]
+pub struct Api {
+    client: Client,
+    base: String,
+}
+
+impl Api {
+    /// `pool` is how many idle keep-alive connections to keep; it should cover
+    /// the most requests in flight at once.
+    pub fn new(base_url: &str, pool: usize) -> Result<Api> {
+        let client = Client::builder()
+            .pool_max_idle_per_host(pool)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Api {
+            client,
+            base: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base, path)
+    }
+
+    pub async fn sign_in(
+        &self,
+        organization: &str,
+        extension: &str,
+        password: &str,
+    ) -> Result<Session> {
+        let response = self
+            .client
+            .post(self.url("/auth/sign-in"))
+            .json(&json!({"organization": organization, "extension": extension, "password": password}))
+            .send()
+            .await
+            .context("sign-in request")?;
+        let answer: SignInAnswer = expect_json(response, "sign-in")
+            .await
+            .with_context(|| format!("signing in as {organization}/{extension}"))?;
+        Ok(Session {
+            token: answer.token,
+            extension_id: answer.extension.id,
+        })
+    }
+
+    /// Every extension number of the organization with its id (administrators only).
+    pub async fn extension_numbers(&self, admin: &Session) -> Result<Vec<(String, i64)>> {
+        let response = self
+            .client
+            .get(self.url("/admin/extensions"))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .context("listing extensions")?;
+        let list: ExtensionList = expect_json(response, "listing extensions").await?;
+        Ok(list
+            .extensions
+            .into_iter()
+            .map(|e| (e.number, e.id))
+            .collect())
+    }
+
+    /// Imports a CSV directory (all rows or none); answers how many were created.
+    pub async fn import_extensions(&self, admin: &Session, csv: String) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Created {
+            created: u64,
+        }
+        let response = self
+            .client
+            .post(self.url("/admin/extensions/import"))
+            .bearer_auth(&admin.token)
+            .header(header::CONTENT_TYPE, "text/csv")
+            .body(csv)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .context("import request")?;
+        let created: Created = expect_json(response, "importing extensions").await?;
+        Ok(created.created)
+    }
+
+    pub async fn direct_conversation(&self, session: &Session, peer: i64) -> Result<i64> {
+        let response = self
+            .client
+            .post(self.url("/conversations/direct"))
+            .bearer_auth(&session.token)
+            .json(&json!({"extension_id": peer}))
+            .send()
+            .await
+            .context("direct conversation request")?;
+        let conversation: ConversationBody = expect_json(response, "opening a direct chat").await?;
+        Ok(conversation.id)
+    }
+
+    pub async fn group_conversation(
+        &self,
+        session: &Session,
+        name: &str,
+        members: &[i64],
+    ) -> Result<i64> {
+        let response = self
+            .client
+            .post(self.url("/conversations/group"))
+            .bearer_auth(&session.token)
+            .json(&json!({"name": name, "member_ids": members}))
+            .send()
+            .await
+            .context("group conversation request")?;
+        let conversation: ConversationBody = expect_json(response, "creating a group").await?;
+        Ok(conversation.id)
+    }
+
+    /// Posts one message. Never fails: the outcome says what happened.
+    pub async fn send(&self, token: &str, conversation: i64, text: &str, key: &str) -> SendOutcome {
+        let result = self
+            .client
+            .post(self.url(&format!("/conversations/{conversation}/messages")))
+            .bearer_auth(token)
+            .json(&json!({"text": text, "idempotency_key": key}))
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                // Read the body to the end so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                if status == StatusCode::CREATED || status == StatusCode::OK {
+                    SendOutcome::Acked
+                } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    SendOutcome::Transport(format!("http {}", status.as_u16()))
+                } else {
+                    SendOutcome::Refused(format!("http {}", status.as_u16()))
+                }
+            }
+            Err(error) if error.is_timeout() => SendOutcome::Transport("timeout".into()),
+            Err(error) if error.is_connect() => SendOutcome::Transport("connect".into()),
+            Err(_) => SendOutcome::Transport("transport".into()),
+        }
+    }
+}
+
+/// Decodes a successful JSON answer, or turns the uniform error body into an error.
+async fn expect_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    what: &str,
+) -> Result<T> {
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("{what}: reading the answer"))?;
+    if !status.is_success() {
+        if let Ok(error) = serde_json::from_slice::<ErrorAnswer>(&body) {
+            bail!(
+                "{what}: {status} {}: {}",
+                error.error.code,
+                error.error.message
+            );
+        }
+        bail!(
+            "{what}: {status}: {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+    }
+    serde_json::from_slice(&body).with_context(|| format!("{what}: unexpected answer"))
+}

@@ -1,0 +1,328 @@
+//! `switchboard-loadgen`: the project's load generator. It drives a running
+//! Switchboard server over the real client protocol only — HTTP sign-in, the
+//! administrator's CSV import, REST sends, WebSocket receives — and measures
+//! the benchmark workloads W1–W4 of the design (delivery latency from the
+//! scheduled send time, loss, duplicates, rates, and the CPU and memory of the
+//! server and of itself). It depends on no other crate of the workspace, so it
+//! measures the protocol as any client sees it.
+
+mod api;
+mod idle;
+mod ledger;
+mod provision;
+mod report;
+mod stamp;
+mod traffic;
+mod usage;
+mod workload;
+mod ws;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::api::Api;
+use crate::idle::IdleOptions;
+use crate::provision::Directory;
+use crate::report::RunReport;
+use crate::stamp::Clock;
+use crate::traffic::Limits;
+use crate::usage::Process;
+use crate::workload::{Context, StepRule};
+use crate::ws::{Board, Endpoint};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-loadgen",
+    version,
+    about = "Load generator for a Switchboard server (workloads W1-W4)",
+    after_help = "Start the server with `switchboard serve --demo --demo-password PW`, then e.g.\n  switchboard-loadgen --admin-password PW w1 --users 20 --rate 100 --duration 3"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The server's base URL (plain HTTP).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    base_url: String,
+    /// Organization slug to sign in to.
+    #[arg(long, global = true, default_value = "demo")]
+    organization: String,
+    /// Extension number of an administrator (imports the users).
+    #[arg(long, global = true, default_value = "101")]
+    admin_extension: String,
+    /// That administrator's password (the server's --demo-password).
+    #[arg(long, global = true, env = "SWITCHBOARD_LOADGEN_ADMIN_PASSWORD")]
+    admin_password: Option<String>,
+    /// Extension number of the generator's first user; the others follow.
+    #[arg(long, global = true, default_value_t = 2000)]
+    first_extension: u32,
+    /// Password given to imported users (and used to sign them in).
+    #[arg(long, global = true, default_value = "loadgen-password")]
+    user_password: String,
+    /// Rows per CSV import request.
+    #[arg(long, global = true, default_value_t = 500)]
+    import_chunk: usize,
+    /// Sign-ins in flight at once.
+    #[arg(long, global = true, default_value_t = 8)]
+    sign_in_concurrency: usize,
+    /// The server's process id, for its CPU and memory; found from the port when omitted.
+    #[arg(long, global = true)]
+    server_pid: Option<u32>,
+    /// Also write the result as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Seconds to wait for deliveries after the last send was answered.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    grace: f64,
+    /// Most sends in flight at once (one pooled keep-alive connection each).
+    #[arg(long, global = true, default_value_t = 2000)]
+    max_in_flight: usize,
+    /// Stop a phase when sends leave this many seconds after they were due.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    max_lag: f64,
+}
+
+#[derive(Subcommand)]
+enum Workload {
+    /// Users in pairs (direct chats) at a fixed aggregate rate.
+    #[command(alias = "W1")]
+    W1 {
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        /// Aggregate messages per second.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Seconds.
+        #[arg(long, default_value_t = 30.0)]
+        duration: f64,
+    },
+    /// The W1 users with the rate stepped up; the result is the highest step
+    /// with p99 under the limit and nothing lost.
+    #[command(alias = "W2")]
+    W2 {
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        /// Aggregate rates to try, in order.
+        #[arg(long, value_delimiter = ',', default_values_t = [2000.0, 5000.0, 10000.0, 20000.0, 40000.0, 80000.0])]
+        steps: Vec<f64>,
+        /// Seconds per step.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        /// A step passes when its p99 latency is under this many milliseconds.
+        #[arg(long, default_value_t = 100.0)]
+        p99_limit_ms: f64,
+        /// Seconds of quiet between steps.
+        #[arg(long, default_value_t = 2.0)]
+        pause: f64,
+    },
+    /// Idle authenticated WebSocket connections: how many, how fast, how much memory.
+    #[command(alias = "W3")]
+    W3 {
+        #[arg(long, default_value_t = 19_000)]
+        connections: usize,
+        /// Users whose tokens the connections share.
+        #[arg(long, default_value_t = 10)]
+        users: u32,
+        /// Source addresses 127.0.0.1 .. 127.0.0.N to spread local ports over.
+        #[arg(long, default_value_t = 4)]
+        sources: u8,
+        /// Connection attempts in flight at once.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Seconds to wait after the last connection before reading memory.
+        #[arg(long, default_value_t = 3.0)]
+        settle: f64,
+        /// Seconds to hold the connections before checking they still answer.
+        #[arg(long, default_value_t = 10.0)]
+        hold: f64,
+    },
+    /// One group; one member sends, every other member receives.
+    #[command(alias = "W4")]
+    W4 {
+        /// Members of the group.
+        #[arg(long, default_value_t = 100)]
+        users: u32,
+        /// Messages per second from the one sender.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Seconds.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+    },
+}
+
+fn seconds(value: f64, flag: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .with_context(|| format!("{flag} must be a non-negative number of seconds"))
+}
+
+fn positive_rate(rate: f64) -> Result<f64> {
+    if rate.is_finite() && rate > 0.0 {
+        Ok(rate)
+    } else {
+        bail!("rates must be positive")
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let common = cli.common;
+    let Some(admin_password) = common.admin_password.clone() else {
+        bail!(
+            "--admin-password is required (the password the server was started with, --demo-password)"
+        );
+    };
+
+    // Many connections need many descriptors: take the whole hard limit.
+    let open_files_limit =
+        rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+
+    let clock = Clock::start();
+    let run = clock.now_unix_nanos() / 1_000_000_000;
+    let endpoint = Endpoint::from_base_url(&common.base_url).await?;
+    let server_pid = match common.server_pid {
+        Some(pid) => Some(pid),
+        None => match usage::find_listener(endpoint.addr().port()) {
+            Ok(pid) => Some(pid),
+            Err(error) => {
+                eprintln!("server CPU and memory will not be reported: {error:#}");
+                None
+            }
+        },
+    };
+    let server = server_pid.map(Process::pid);
+    if let Some(process) = &server {
+        process
+            .sample()
+            .context("reading the server's /proc entry (is --server-pid right?)")?;
+    }
+    let context = Context {
+        api: Api::new(&common.base_url, common.max_in_flight)?,
+        endpoint,
+        directory: Directory {
+            organization: common.organization.clone(),
+            admin_extension: common.admin_extension.clone(),
+            admin_password,
+            first_extension: common.first_extension,
+            user_password: common.user_password.clone(),
+            chunk: common.import_chunk,
+            concurrency: common.sign_in_concurrency,
+        },
+        board: Arc::new(Board::new(run, clock)),
+        limits: Limits {
+            max_in_flight: common.max_in_flight.max(1),
+            max_lag: seconds(common.max_lag, "--max-lag")?,
+            grace: seconds(common.grace, "--grace")?,
+            attempts: 3,
+        },
+        server,
+        open_files_limit,
+    };
+
+    let (name, settings, outcome) = match cli.workload {
+        Workload::W1 {
+            users,
+            rate,
+            duration,
+        } => {
+            let settings = json!({"users": users, "rate": rate, "duration": duration});
+            let outcome = workload::w1(
+                &context,
+                users,
+                positive_rate(rate)?,
+                seconds(duration, "--duration")?,
+            )
+            .await?;
+            ("w1", settings, outcome)
+        }
+        Workload::W2 {
+            users,
+            steps,
+            duration,
+            p99_limit_ms,
+            pause,
+        } => {
+            let settings = json!({"users": users, "steps": steps, "duration": duration, "p99_limit_ms": p99_limit_ms});
+            for &rate in &steps {
+                positive_rate(rate)?;
+            }
+            let rule = StepRule {
+                p99_limit: seconds(p99_limit_ms / 1e3, "--p99-limit-ms")?,
+            };
+            let outcome = workload::w2(
+                &context,
+                users,
+                &steps,
+                seconds(duration, "--duration")?,
+                rule,
+                seconds(pause, "--pause")?,
+            )
+            .await?;
+            ("w2", settings, outcome)
+        }
+        Workload::W3 {
+            connections,
+            users,
+            sources,
+            concurrency,
+            settle,
+            hold,
+        } => {
+            let settings = json!({"connections": connections, "users": users, "sources": sources, "concurrency": concurrency});
+            let options = IdleOptions {
+                connections,
+                sources: workload::loopback_sources(sources),
+                concurrency,
+                ready: None,
+                settle: seconds(settle, "--settle")?,
+                hold: seconds(hold, "--hold")?,
+            };
+            (
+                "w3",
+                settings,
+                workload::w3(&context, users, options).await?,
+            )
+        }
+        Workload::W4 {
+            users,
+            rate,
+            duration,
+        } => {
+            let settings = json!({"users": users, "rate": rate, "duration": duration});
+            let outcome = workload::w4(
+                &context,
+                users,
+                positive_rate(rate)?,
+                seconds(duration, "--duration")?,
+            )
+            .await?;
+            ("w4", settings, outcome)
+        }
+    };
+
+    let report = RunReport {
+        workload: name.to_owned(),
+        run,
+        base_url: common.base_url.clone(),
+        server_pid,
+        settings,
+        outcome,
+    };
+    print!("{}", report::table(&report));
+    if let Some(path) = &common.json {
+        let text = serde_json::to_string_pretty(&report).context("encoding the JSON report")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

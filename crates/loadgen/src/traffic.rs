@@ -1,0 +1,240 @@
+//! Open-loop sending: message `i` of a phase is due at `start + i / rate`, and it
+//! is sent then whatever happened to the messages before it. Each send is its
+//! own task over the shared keep-alive pool, so a slow answer delays nothing
+//! else; latency is measured from the due time, never from when the request
+//! actually left, so a generator or server that falls behind shows it in the
+//! figures instead of hiding it (no coordinated omission).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::api::{Api, SendOutcome};
+use crate::ledger::{Ledger, Tally, Topology};
+use crate::stamp::Stamp;
+use crate::usage::{MachineSample, Process, Usage};
+use crate::ws::Board;
+
+/// Who sends where: per user, its bearer token and the conversation it posts to.
+pub struct Senders {
+    pub tokens: Vec<String>,
+    pub conversations: Vec<i64>,
+}
+
+/// Limits that keep a run honest and finite.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Most sends in flight at once (each holds one pooled connection).
+    pub max_in_flight: usize,
+    /// Give up on a phase when sends leave this much later than due.
+    pub max_lag: Duration,
+    /// How long to wait for deliveries after the last answer.
+    pub grace: Duration,
+    /// Attempts per message on transport errors (same idempotency key).
+    pub attempts: u32,
+}
+
+/// One measured phase.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    pub name: String,
+    pub number: u32,
+    pub rate: f64,
+    pub duration: Duration,
+    pub topology: Topology,
+}
+
+/// What a phase measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub name: String,
+    pub target_rate: f64,
+    pub duration_seconds: f64,
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// Sends per second actually issued over the sending window.
+    pub offered_rate: f64,
+    /// Acknowledged sends per second, from start to the last answer.
+    pub acked_rate: f64,
+    /// First deliveries per second, from start to the last delivery seen.
+    pub delivery_rate: f64,
+    /// The latest any send left after its due time, in milliseconds.
+    pub max_send_lag_ms: f64,
+    /// Why sending stopped early, if it did.
+    pub aborted: Option<String>,
+    /// Seconds from the last due time until every delivery was in (or the grace ran out).
+    pub drain_seconds: f64,
+    pub reconnects: u64,
+    /// The server process over the sending window.
+    pub server: Option<Usage>,
+    /// The generator itself over the sending window.
+    pub loadgen: Usage,
+    /// The whole machine (every process) over the sending window.
+    pub machine_busy_percent: f64,
+}
+
+/// Runs one phase to the end of its grace period and reports it.
+pub async fn run_phase(
+    api: &Api,
+    board: &Arc<Board>,
+    senders: &Arc<Senders>,
+    phase: &Phase,
+    limits: &Limits,
+    server: Option<&Process>,
+) -> PhaseReport {
+    let total = (phase.rate * phase.duration.as_secs_f64()).round().max(0.0) as u64;
+    let ledger = Arc::new(Ledger::new(phase.topology, total));
+    board.register(phase.number, ledger.clone());
+    let reconnects_before = board.reconnects.load(std::sync::atomic::Ordering::Relaxed);
+
+    let me = Process::current();
+    let server_before = server.and_then(|p| p.sample().ok());
+    let me_before = me.sample().ok();
+    let machine_before = MachineSample::take().ok();
+
+    let period_ns = 1e9 / phase.rate.max(1e-9);
+    let start = Instant::now() + Duration::from_millis(50);
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let mut max_lag = Duration::ZERO;
+    let mut aborted = None;
+    let last_ack = Arc::new(std::sync::Mutex::new(start));
+
+    for index in 0..total {
+        let due = start + Duration::from_nanos((index as f64 * period_ns) as u64);
+        let now = Instant::now();
+        if due > now {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let lag = Instant::now().saturating_duration_since(due);
+        max_lag = max_lag.max(lag);
+        if lag > limits.max_lag {
+            aborted = Some(format!(
+                "sends fell {:.1} s behind schedule at message {index} of {total}",
+                lag.as_secs_f64()
+            ));
+            break;
+        }
+        let (sender, seq) = ledger.message(index);
+        let stamp = Stamp {
+            run: board.run,
+            phase: phase.number,
+            sender,
+            seq,
+            scheduled_unix_nanos: board.clock.unix_nanos(due),
+        };
+        let Some(conversation) = senders.conversations.get(sender as usize).copied() else {
+            ledger.mark_failed(index, "no conversation");
+            continue;
+        };
+        let (api, ledger, senders, last_ack) = (
+            api.clone(),
+            ledger.clone(),
+            senders.clone(),
+            last_ack.clone(),
+        );
+        let attempts = limits.attempts.max(1);
+        ledger.mark_sent(index);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let token = senders
+                .tokens
+                .get(sender as usize)
+                .map_or("", String::as_str);
+            let (text, key) = (stamp.text(), stamp.idempotency_key());
+            for attempt in 1..=attempts {
+                match api.send(token, conversation, &text, &key).await {
+                    SendOutcome::Acked => {
+                        let now = Instant::now();
+                        ledger.mark_acked(
+                            index,
+                            now.saturating_duration_since(due).as_nanos() as u64,
+                        );
+                        if let Ok(mut last) = last_ack.lock() {
+                            *last = (*last).max(now);
+                        }
+                        return;
+                    }
+                    SendOutcome::Refused(reason) => {
+                        ledger.mark_failed(index, &reason);
+                        return;
+                    }
+                    SendOutcome::Transport(reason) if attempt == attempts => {
+                        ledger.mark_failed(index, &reason);
+                        return;
+                    }
+                    SendOutcome::Transport(_) => {
+                        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                    }
+                }
+            }
+        });
+    }
+    let sending_ended = Instant::now();
+    let server_after = server.and_then(|p| p.sample().ok());
+    let me_after = me.sample().ok();
+    let machine_after = MachineSample::take().ok();
+
+    // Every send task holds a permit; holding them all means every send is over.
+    let permits = u32::try_from(limits.max_in_flight).unwrap_or(u32::MAX);
+    let _all =
+        tokio::time::timeout(Duration::from_secs(120), in_flight.acquire_many(permits)).await;
+    let answers_done = Instant::now();
+
+    // Grace: wait until every acknowledged delivery is in, or the grace runs out.
+    let grace_end = answers_done + limits.grace;
+    let mut last_progress = (ledger.first_deliveries(), Instant::now());
+    while Instant::now() < grace_end && ledger.first_deliveries() < ledger.expected_so_far() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let seen = ledger.first_deliveries();
+        if seen != last_progress.0 {
+            last_progress = (seen, Instant::now());
+        }
+    }
+    let drained = last_progress.1;
+    let tally = ledger.summarize();
+
+    let last_due =
+        start + Duration::from_nanos((total.saturating_sub(1) as f64 * period_ns) as u64);
+    let sending_seconds = sending_ended
+        .saturating_duration_since(start)
+        .as_secs_f64()
+        .max(1e-9);
+    let ack_seconds = last_ack
+        .lock()
+        .map(|last| last.saturating_duration_since(start))
+        .unwrap_or_default()
+        .as_secs_f64()
+        .max(1e-9);
+    let delivery_seconds = drained
+        .saturating_duration_since(start)
+        .as_secs_f64()
+        .max(1e-9);
+    PhaseReport {
+        name: phase.name.clone(),
+        target_rate: phase.rate,
+        duration_seconds: phase.duration.as_secs_f64(),
+        offered_rate: tally.sent as f64 / sending_seconds,
+        acked_rate: tally.acked as f64 / ack_seconds,
+        delivery_rate: tally.delivered as f64 / delivery_seconds,
+        max_send_lag_ms: max_lag.as_secs_f64() * 1e3,
+        aborted,
+        drain_seconds: drained.saturating_duration_since(last_due).as_secs_f64(),
+        reconnects: board.reconnects.load(std::sync::atomic::Ordering::Relaxed) - reconnects_before,
+        server: server_before
+            .zip(server_after)
+            .map(|(a, b)| Usage::between(&a, &b)),
+        loadgen: me_before
+            .zip(me_after)
+            .map(|(a, b)| Usage::between(&a, &b))
+            .unwrap_or_default(),
+        machine_busy_percent: machine_before
+            .zip(machine_after)
+            .map_or(0.0, |(a, b)| a.busy_percent(&b)),
+        tally,
+    }
+}

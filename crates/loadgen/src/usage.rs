@@ -1,0 +1,256 @@
+//! CPU time and resident memory of a process (the server, or the generator
+//! itself) and of the whole machine, read from `/proc`, so a report can show
+//! where the CPU went and that the generator was not the bottleneck.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+/// Linux reports process times in USER_HZ ticks, fixed at 100 on every
+/// architecture this runs on (it is not the kernel's internal HZ).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// Which process to watch.
+#[derive(Debug, Clone)]
+pub struct Process {
+    dir: PathBuf,
+}
+
+impl Process {
+    pub fn pid(pid: u32) -> Self {
+        Process {
+            dir: PathBuf::from(format!("/proc/{pid}")),
+        }
+    }
+
+    pub fn current() -> Self {
+        Process {
+            dir: PathBuf::from("/proc/self"),
+        }
+    }
+
+    pub fn sample(&self) -> Result<Sample> {
+        let stat = std::fs::read_to_string(self.dir.join("stat"))
+            .with_context(|| format!("reading {}", self.dir.join("stat").display()))?;
+        let status = std::fs::read_to_string(self.dir.join("status"))
+            .with_context(|| format!("reading {}", self.dir.join("status").display()))?;
+        Ok(Sample {
+            at: Instant::now(),
+            cpu_ticks: cpu_ticks(&stat)?,
+            rss_kib: rss_kib(&status)?,
+        })
+    }
+}
+
+/// One reading of a process.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    at: Instant,
+    cpu_ticks: u64,
+    pub rss_kib: u64,
+}
+
+/// What a process used between two samples.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Usage {
+    /// CPU time over wall time, in percent of one core (200 = two cores busy).
+    pub cpu_percent: f64,
+    pub cpu_seconds: f64,
+    /// Resident memory at the end, MiB.
+    pub rss_mib: f64,
+}
+
+impl Usage {
+    pub fn between(before: &Sample, after: &Sample) -> Usage {
+        let wall = after.at.duration_since(before.at).as_secs_f64();
+        let cpu_seconds =
+            after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64 / TICKS_PER_SECOND;
+        Usage {
+            cpu_percent: if wall > 0.0 {
+                100.0 * cpu_seconds / wall
+            } else {
+                0.0
+            },
+            cpu_seconds,
+            rss_mib: after.rss_kib as f64 / 1024.0,
+        }
+    }
+}
+
+/// utime + stime from the text of `/proc/<pid>/stat`. The command name in
+/// field 2 may hold spaces and parentheses, so fields are counted from the last `)`.
+fn cpu_ticks(stat: &str) -> Result<u64> {
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("no ')' in stat")?;
+    // After the name: state is field 3, utime field 14, stime field 15.
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |n: usize| -> Result<u64> {
+        fields
+            .get(n - 3)
+            .context("stat too short")?
+            .parse::<u64>()
+            .context("stat field is not a number")
+    };
+    Ok(field(14)? + field(15)?)
+}
+
+/// VmRSS from the text of `/proc/<pid>/status`, in KiB.
+fn rss_kib(status: &str) -> Result<u64> {
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .context("no VmRSS in status")?;
+    line.trim_start_matches("VmRSS:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .context("VmRSS is not a number")
+}
+
+/// The whole machine's busy share, from the first line of `/proc/stat`.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineSample {
+    busy: u64,
+    total: u64,
+}
+
+impl MachineSample {
+    pub fn take() -> Result<MachineSample> {
+        let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+        parse_machine(&stat)
+    }
+
+    /// Percent of all cores busy between two samples.
+    pub fn busy_percent(&self, later: &MachineSample) -> f64 {
+        let total = later.total.saturating_sub(self.total);
+        let busy = later.busy.saturating_sub(self.busy);
+        if total == 0 {
+            0.0
+        } else {
+            100.0 * busy as f64 / total as f64
+        }
+    }
+}
+
+fn parse_machine(stat: &str) -> Result<MachineSample> {
+    let line = stat.lines().next().context("empty /proc/stat")?;
+    let numbers: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse::<u64>().context("bad /proc/stat"))
+        .collect::<Result<_>>()?;
+    // user nice system idle iowait irq softirq steal; guest time is already in user.
+    let total: u64 = numbers.iter().take(8).sum();
+    let idle = numbers.get(3).copied().unwrap_or(0) + numbers.get(4).copied().unwrap_or(0);
+    Ok(MachineSample {
+        busy: total.saturating_sub(idle),
+        total,
+    })
+}
+
+/// The process listening on a TCP port on this machine: finds the socket's inode
+/// in `/proc/net/tcp{,6}` and then the process holding it. Needs the right to
+/// read other processes' fd tables (same user, or root).
+pub fn find_listener(port: u16) -> Result<u32> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            inodes.extend(listening_inodes(&text, port));
+        }
+    }
+    if inodes.is_empty() {
+        bail!("nothing listens on port {port}");
+    }
+    let wanted: Vec<String> = inodes
+        .iter()
+        .map(|inode| format!("socket:[{inode}]"))
+        .collect();
+    for entry in std::fs::read_dir("/proc")
+        .context("reading /proc")?
+        .flatten()
+    {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if holds_socket(&entry.path(), &wanted) {
+            return Ok(pid);
+        }
+    }
+    bail!("port {port} is open but no readable process holds it; pass --server-pid")
+}
+
+fn holds_socket(process: &Path, wanted: &[String]) -> bool {
+    let Ok(fds) = std::fs::read_dir(process.join("fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .ok()
+            .and_then(|target| target.to_str().map(|t| wanted.iter().any(|w| w == t)))
+            .unwrap_or(false)
+    })
+}
+
+/// Inodes of sockets in state LISTEN (0A) on `port` in a `/proc/net/tcp` table.
+fn listening_inodes(table: &str, port: u16) -> Vec<u64> {
+    let wanted = format!("{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit_once(':')?.1;
+            (local_port == wanted && *fields.get(3)? == "0A")
+                .then(|| fields.get(9)?.parse().ok())?
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cpu_ticks_past_odd_names() {
+        let stat = "4242 (switch (board) x) S 1 4242 4242 0 -1 4194304 1000 0 0 0 250 75 0 0 20 0 9 0 100 1000000 2000 18446744073709551615";
+        assert_eq!(cpu_ticks(stat).ok(), Some(325));
+    }
+
+    #[test]
+    fn reads_rss() {
+        let status = "Name:\tswitchboard\nVmPeak:\t  200000 kB\nVmRSS:\t   51234 kB\nThreads:\t9\n";
+        assert_eq!(rss_kib(status).ok(), Some(51234));
+    }
+
+    #[test]
+    fn reads_machine_busy() {
+        let a = parse_machine("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2 3\n").ok();
+        let b = parse_machine("cpu  200 0 200 800 100 0 0 0 0 0\n").ok();
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!("parse failed");
+        };
+        assert!((a.busy_percent(&b) - 200.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn finds_listening_inode() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0\n";
+        assert_eq!(listening_inodes(table, 8080), vec![123456]);
+        assert!(listening_inodes(table, 8081).is_empty());
+    }
+
+    #[test]
+    fn samples_itself() {
+        let sample = Process::current().sample();
+        assert!(sample.is_ok_and(|s| s.rss_kib > 0));
+    }
+}

@@ -1,0 +1,437 @@
+//! The workloads W1–W4: each provisions its users, builds its conversations,
+//! connects its receivers and runs one or more measured phases.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::api::{Api, Session};
+use crate::idle::{self, IdleOptions, IdleReport};
+use crate::ledger::Topology;
+use crate::provision::{Directory, Provisioned};
+use crate::traffic::{self, Limits, Phase, PhaseReport, Senders};
+use crate::usage::Process;
+use crate::ws::{self, Board, Endpoint, Receiver};
+
+/// Everything a workload needs from the command line and the server.
+pub struct Context {
+    pub api: Api,
+    pub endpoint: Endpoint,
+    pub directory: Directory,
+    pub board: Arc<Board>,
+    pub limits: Limits,
+    pub server: Option<Process>,
+    pub open_files_limit: u64,
+}
+
+/// What a workload reports besides its phases.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    pub provisioning: Provisioned,
+    pub receivers: usize,
+    /// Whether the server sends `ready` on a connection without a cursor.
+    pub server_sends_ready: bool,
+    pub phases: Vec<PhaseReport>,
+    /// W2: the highest step that kept p99 under the limit with nothing lost.
+    pub best_rate: Option<f64>,
+    /// W2: why the stepping stopped.
+    pub stop_reason: Option<String>,
+    pub idle: Option<IdleReport>,
+}
+
+/// The connected receivers of a workload; dropping them without `stop` leaves
+/// them running, so every workload calls `stop` before it returns.
+struct Receivers {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Receivers {
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(Duration::from_secs(10), async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.tasks.abort_all();
+        }
+    }
+}
+
+impl Context {
+    /// Asks the server once whether it sends `ready` without a cursor, so that
+    /// receivers wait for it (it marks the subscription as live) only if it comes.
+    async fn probe_ready(&self, token: &str) -> Result<Option<Duration>> {
+        let mut socket = ws::connect(&self.endpoint, token, None, None, ws::config(4096))
+            .await
+            .context("opening a first WebSocket")?;
+        let ready = ws::await_ready(&mut socket, Duration::from_secs(3), |_| {})
+            .await
+            .is_ok();
+        let _ = futures_util::SinkExt::close(&mut socket).await;
+        Ok(ready.then_some(Duration::from_secs(30)))
+    }
+
+    /// Connects one receiver per listed user.
+    async fn connect(
+        &self,
+        sessions: &[Session],
+        users: &[u32],
+        ready: Option<Duration>,
+    ) -> Result<Receivers> {
+        let (stop, stopped) = watch::channel(false);
+        let sockets: Vec<Receiver> = stream::iter(users.iter().copied())
+            .map(|user| {
+                let token = sessions
+                    .get(user as usize)
+                    .map(|s| s.token.clone())
+                    .unwrap_or_default();
+                async move {
+                    let mut socket =
+                        ws::connect(&self.endpoint, &token, None, None, ws::config(64 * 1024))
+                            .await
+                            .with_context(|| format!("connecting user {user}"))?;
+                    let cursor = match ready {
+                        Some(wait) => ws::await_ready(&mut socket, wait, |_| {}).await?,
+                        None => None,
+                    };
+                    anyhow::Ok(Receiver {
+                        user,
+                        token,
+                        socket,
+                        cursor,
+                    })
+                }
+            })
+            .buffer_unordered(64)
+            .try_collect()
+            .await?;
+        let mut tasks = JoinSet::new();
+        for receiver in sockets {
+            tasks.spawn(receiver.run(self.endpoint.clone(), self.board.clone(), stopped.clone()));
+        }
+        // Without a `ready` frame there is no sign that subscriptions are live; give them a moment.
+        if ready.is_none() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(Receivers { stop, tasks })
+    }
+
+    /// Users in pairs, each pair in one direct chat.
+    async fn pairs(&self, users: u32) -> Result<(Vec<Session>, Provisioned, Arc<Senders>)> {
+        let (sessions, provisioned) = self.directory.users(&self.api, users as usize).await?;
+        let conversations: Vec<i64> = stream::iter(sessions.chunks_exact(2))
+            .map(|pair| async move {
+                self.api
+                    .direct_conversation(&pair[0], pair[1].extension_id)
+                    .await
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let senders = Senders {
+            tokens: sessions.iter().map(|s| s.token.clone()).collect(),
+            conversations: conversations.iter().flat_map(|&c| [c, c]).collect(),
+        };
+        Ok((sessions, provisioned, Arc::new(senders)))
+    }
+}
+
+fn even_users(users: u32) -> Result<u32> {
+    let users = users & !1;
+    if users < 2 {
+        bail!("--users must be at least 2");
+    }
+    Ok(users)
+}
+
+/// W1: users in pairs, a fixed aggregate rate for a fixed time.
+pub async fn w1(context: &Context, users: u32, rate: f64, duration: Duration) -> Result<Outcome> {
+    let users = even_users(users)?;
+    let (sessions, provisioning, senders) = context.pairs(users).await?;
+    let ready = context.probe_ready(&sessions[0].token).await?;
+    let everyone: Vec<u32> = (0..users).collect();
+    eprintln!("connecting {users} receivers");
+    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let phase = Phase {
+        name: "w1".into(),
+        number: 1,
+        rate,
+        duration,
+        topology: Topology::Pairs { users },
+    };
+    eprintln!("w1: {rate} msg/s for {} s", duration.as_secs_f64());
+    let report = traffic::run_phase(
+        &context.api,
+        &context.board,
+        &senders,
+        &phase,
+        &context.limits,
+        context.server.as_ref(),
+    )
+    .await;
+    receivers.stop().await;
+    Ok(Outcome {
+        provisioning,
+        receivers: everyone.len(),
+        server_sends_ready: ready.is_some(),
+        phases: vec![report],
+        ..Outcome::default()
+    })
+}
+
+/// The pass mark of a W2 step.
+#[derive(Debug, Clone, Copy)]
+pub struct StepRule {
+    pub p99_limit: Duration,
+}
+
+impl StepRule {
+    /// Why a step failed, or `None` when it passed.
+    pub fn verdict(&self, step: &PhaseReport) -> Option<String> {
+        let tally = &step.tally;
+        if let Some(aborted) = &step.aborted {
+            return Some(aborted.clone());
+        }
+        if tally.lost > 0 {
+            return Some(format!("{} deliveries lost", tally.lost));
+        }
+        if tally.failed > 0 || tally.unanswered > 0 {
+            return Some(format!("{} sends failed", tally.failed + tally.unanswered));
+        }
+        if tally.sent < tally.scheduled {
+            return Some(format!(
+                "only {} of {} sends left",
+                tally.sent, tally.scheduled
+            ));
+        }
+        let limit_us = self.p99_limit.as_micros() as u64;
+        if tally.latency.p99_us >= limit_us {
+            return Some(format!(
+                "p99 {:.1} ms is not under {:.0} ms",
+                tally.latency.p99_us as f64 / 1e3,
+                limit_us as f64 / 1e3
+            ));
+        }
+        None
+    }
+}
+
+/// W2: the W1 users, the rate stepped up until a step fails.
+pub async fn w2(
+    context: &Context,
+    users: u32,
+    steps: &[f64],
+    duration: Duration,
+    rule: StepRule,
+    pause: Duration,
+) -> Result<Outcome> {
+    let users = even_users(users)?;
+    let (sessions, provisioning, senders) = context.pairs(users).await?;
+    let ready = context.probe_ready(&sessions[0].token).await?;
+    let everyone: Vec<u32> = (0..users).collect();
+    eprintln!("connecting {users} receivers");
+    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let mut outcome = Outcome {
+        provisioning,
+        receivers: everyone.len(),
+        server_sends_ready: ready.is_some(),
+        ..Outcome::default()
+    };
+    for (number, &rate) in steps.iter().enumerate() {
+        let phase = Phase {
+            name: format!("w2 {rate}/s"),
+            number: 100 + number as u32,
+            rate,
+            duration,
+            topology: Topology::Pairs { users },
+        };
+        eprintln!("w2: step {rate} msg/s for {} s", duration.as_secs_f64());
+        let report = traffic::run_phase(
+            &context.api,
+            &context.board,
+            &senders,
+            &phase,
+            &context.limits,
+            context.server.as_ref(),
+        )
+        .await;
+        let verdict = rule.verdict(&report);
+        outcome.phases.push(report);
+        match verdict {
+            None => outcome.best_rate = Some(rate),
+            Some(reason) => {
+                eprintln!("w2: step {rate} msg/s failed: {reason}");
+                outcome.stop_reason = Some(format!("{rate} msg/s: {reason}"));
+                break;
+            }
+        }
+        tokio::time::sleep(pause).await;
+    }
+    if outcome.stop_reason.is_none() {
+        outcome.stop_reason = Some("every step passed".into());
+    }
+    receivers.stop().await;
+    Ok(outcome)
+}
+
+/// W3: idle connections, sharing a few users' tokens.
+pub async fn w3(context: &Context, users: u32, mut options: IdleOptions) -> Result<Outcome> {
+    let (sessions, provisioning) = context
+        .directory
+        .users(&context.api, users.max(1) as usize)
+        .await?;
+    let tokens: Vec<String> = sessions.iter().map(|s| s.token.clone()).collect();
+    options.ready = context
+        .probe_ready(&tokens[0])
+        .await?
+        .map(|_| Duration::from_secs(30));
+    eprintln!(
+        "w3: opening {} connections from {} source addresses",
+        options.connections,
+        options.sources.len()
+    );
+    let idle = idle::run(
+        &context.endpoint,
+        &tokens,
+        &options,
+        context.server.as_ref(),
+        context.open_files_limit,
+    )
+    .await?;
+    Ok(Outcome {
+        provisioning,
+        server_sends_ready: options.ready.is_some(),
+        idle: Some(idle),
+        ..Outcome::default()
+    })
+}
+
+/// Source addresses 127.0.0.1 … 127.0.0.n for W3.
+pub fn loopback_sources(count: u8) -> Vec<IpAddr> {
+    (1..=count.max(1))
+        .map(|n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
+        .collect()
+}
+
+/// W4: one group; its first member sends, every other member receives.
+pub async fn w4(context: &Context, members: u32, rate: f64, duration: Duration) -> Result<Outcome> {
+    if members < 2 {
+        bail!("--users must be at least 2");
+    }
+    let (sessions, provisioning) = context
+        .directory
+        .users(&context.api, members as usize)
+        .await?;
+    let others: Vec<i64> = sessions[1..].iter().map(|s| s.extension_id).collect();
+    let group = context
+        .api
+        .group_conversation(
+            &sessions[0],
+            &format!("Load group {}", context.board.run),
+            &others,
+        )
+        .await?;
+    let senders = Arc::new(Senders {
+        tokens: vec![sessions[0].token.clone()],
+        conversations: vec![group],
+    });
+    let ready = context.probe_ready(&sessions[0].token).await?;
+    let everyone: Vec<u32> = (0..members).collect();
+    eprintln!("connecting {members} receivers");
+    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let phase = Phase {
+        name: "w4".into(),
+        number: 4,
+        rate,
+        duration,
+        topology: Topology::Group { members },
+    };
+    eprintln!(
+        "w4: {rate} msg/s to {} recipients for {} s",
+        members - 1,
+        duration.as_secs_f64()
+    );
+    let report = traffic::run_phase(
+        &context.api,
+        &context.board,
+        &senders,
+        &phase,
+        &context.limits,
+        context.server.as_ref(),
+    )
+    .await;
+    receivers.stop().await;
+    Ok(Outcome {
+        provisioning,
+        receivers: everyone.len(),
+        server_sends_ready: ready.is_some(),
+        phases: vec![report],
+        ..Outcome::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Ledger, Topology};
+    use crate::usage::Usage;
+
+    fn step(ledger: &Ledger) -> PhaseReport {
+        PhaseReport {
+            name: "step".into(),
+            target_rate: 10.0,
+            duration_seconds: 1.0,
+            tally: ledger.summarize(),
+            offered_rate: 10.0,
+            acked_rate: 10.0,
+            delivery_rate: 10.0,
+            max_send_lag_ms: 0.0,
+            aborted: None,
+            drain_seconds: 0.0,
+            reconnects: 0,
+            server: None,
+            loadgen: Usage::default(),
+            machine_busy_percent: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_step_passes_only_fast_and_complete() {
+        let rule = StepRule {
+            p99_limit: Duration::from_millis(100),
+        };
+        let ledger = Ledger::new(Topology::Pairs { users: 2 }, 4);
+        for index in 0..4 {
+            ledger.mark_sent(index);
+            ledger.mark_acked(index, 1_000_000);
+            let (sender, seq) = ledger.message(index);
+            ledger.record_delivery(sender ^ 1, sender, seq, 5_000_000);
+        }
+        assert_eq!(rule.verdict(&step(&ledger)), None);
+
+        let slow = Ledger::new(Topology::Pairs { users: 2 }, 1);
+        slow.mark_sent(0);
+        slow.mark_acked(0, 1_000_000);
+        slow.record_delivery(1, 0, 0, 150_000_000);
+        assert!(
+            rule.verdict(&step(&slow))
+                .is_some_and(|r| r.contains("p99"))
+        );
+
+        let lossy = Ledger::new(Topology::Pairs { users: 2 }, 1);
+        lossy.mark_sent(0);
+        lossy.mark_acked(0, 1_000_000);
+        assert!(
+            rule.verdict(&step(&lossy))
+                .is_some_and(|r| r.contains("lost"))
+        );
+    }
+}

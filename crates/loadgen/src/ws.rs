@@ -1,0 +1,389 @@
+//! The WebSocket half of the client protocol: connect with a bearer token
+//! (optionally from a chosen loopback source address), wait for `ready`, then
+//! read `message.created` frames and account for the generator's own messages.
+//! A receiver that is disconnected comes back with its last cursor, as a real
+//! client does, so a server that drops slow readers loses nothing it should not.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{WebSocketStream, client_async_with_config};
+
+use crate::ledger::Ledger;
+use crate::stamp::{Clock, Stamp};
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// Where the server's WebSocket is.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `host:port` as written in the base URL, for the request line and Host header.
+    authority: String,
+    addr: SocketAddr,
+}
+
+impl Endpoint {
+    /// From the HTTP base URL, e.g. `http://127.0.0.1:8080`.
+    pub async fn from_base_url(base_url: &str) -> Result<Endpoint> {
+        let authority = base_url
+            .strip_prefix("http://")
+            .context("--base-url must start with http:// (the generator speaks plain HTTP to a local server)")?
+            .trim_end_matches('/')
+            .to_owned();
+        if authority.contains('/') {
+            bail!("--base-url must have no path");
+        }
+        let addr = tokio::net::lookup_host(&authority)
+            .await
+            .with_context(|| format!("resolving {authority}"))?
+            .next()
+            .with_context(|| format!("{authority} resolves to nothing"))?;
+        Ok(Endpoint { authority, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// Buffers sized for many connections: tungstenite allocates its read buffer
+/// eagerly, 128 KiB by default, which would dwarf what is being measured.
+pub fn config(read_buffer: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(0)
+}
+
+/// Opens `/api/v1/ws` with a bearer token, optionally resuming after `cursor` and
+/// optionally from a given source address (to spread ports over 127.0.0.x).
+pub async fn connect(
+    endpoint: &Endpoint,
+    token: &str,
+    cursor: Option<&str>,
+    source: Option<IpAddr>,
+    config: WebSocketConfig,
+) -> Result<Socket> {
+    let query = cursor.map(|c| format!("?cursor={c}")).unwrap_or_default();
+    let mut request = format!("ws://{}/api/v1/ws{query}", endpoint.authority)
+        .into_client_request()
+        .context("building the WebSocket request")?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+        .context("token is not a valid header value")?;
+    request.headers_mut().insert(header::AUTHORIZATION, bearer);
+
+    let stream = match source {
+        Some(ip) => {
+            let socket = if ip.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .context("creating a socket")?;
+            socket
+                .bind(SocketAddr::new(ip, 0))
+                .with_context(|| format!("binding to {ip}"))?;
+            socket.connect(endpoint.addr).await.context("connecting")?
+        }
+        None => TcpStream::connect(endpoint.addr)
+            .await
+            .context("connecting")?,
+    };
+    stream.set_nodelay(true).context("setting TCP_NODELAY")?;
+    let (socket, _response) = client_async_with_config(request, stream, Some(config))
+        .await
+        .context("WebSocket handshake")?;
+    Ok(socket)
+}
+
+/// The parts of a server frame the generator reads; everything else is skipped.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    cursor: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<FrameData<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FrameData<'a> {
+    #[serde(borrow, default)]
+    message: Option<MessageBody<'a>>,
+}
+
+#[derive(Deserialize)]
+struct MessageBody<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+/// Waits for the `ready` frame that ends the replay, and answers the cursor it
+/// carries. Other frames before it are handed to `on_frame`.
+pub async fn await_ready(
+    socket: &mut Socket,
+    wait: Duration,
+    mut on_frame: impl FnMut(&str),
+) -> Result<Option<String>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .context("no ready frame in time")?;
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                if let Ok(frame) = serde_json::from_str::<Frame>(&text)
+                    && frame.kind == "ready"
+                {
+                    return Ok(frame.cursor.map(Cow::into_owned));
+                }
+                on_frame(&text);
+            }
+            Some(Ok(Message::Close(close))) => bail!("closed before ready: {close:?}"),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error).context("reading before ready"),
+            None => bail!("closed before ready"),
+        }
+    }
+}
+
+/// Shared by every receiver: the run's phases and the counters of the connections.
+pub struct Board {
+    pub run: u64,
+    pub clock: Clock,
+    phases: RwLock<HashMap<u32, Arc<Ledger>>>,
+    pub reconnects: AtomicU64,
+    pub resyncs: AtomicU64,
+    pub frames: AtomicU64,
+    pub bad_frames: AtomicU64,
+}
+
+impl Board {
+    pub fn new(run: u64, clock: Clock) -> Board {
+        Board {
+            run,
+            clock,
+            phases: RwLock::new(HashMap::new()),
+            reconnects: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            bad_frames: AtomicU64::new(0),
+        }
+    }
+
+    pub fn register(&self, phase: u32, ledger: Arc<Ledger>) {
+        let mut phases = match self.phases.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        phases.insert(phase, ledger);
+    }
+
+    fn ledger(&self, phase: u32) -> Option<Arc<Ledger>> {
+        let phases = match self.phases.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        phases.get(&phase).cloned()
+    }
+}
+
+enum Event {
+    Frame,
+    Lost,
+    Stop,
+}
+
+/// One receiving user's connection.
+pub struct Receiver {
+    pub user: u32,
+    pub token: String,
+    pub socket: Socket,
+    pub cursor: Option<String>,
+}
+
+impl Receiver {
+    /// Reads frames until `stop` turns true, reconnecting with the last cursor
+    /// whenever the server closes the connection.
+    pub async fn run(
+        mut self,
+        endpoint: Endpoint,
+        board: Arc<Board>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut cache: Option<(u32, Arc<Ledger>)> = None;
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => Event::Stop,
+                next = self.socket.next() => match next {
+                    Some(Ok(Message::Text(text))) => {
+                        self.handle(&text, &board, &mut cache);
+                        Event::Frame
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Event::Lost,
+                    Some(Ok(_)) => Event::Frame,
+                },
+            };
+            match event {
+                Event::Frame => {}
+                Event::Stop => {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(2), self.socket.close(None)).await;
+                    return;
+                }
+                Event::Lost => {
+                    if !self.reconnect(&endpoint, &board, &mut stop).await {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, text: &Utf8Bytes, board: &Board, cache: &mut Option<(u32, Arc<Ledger>)>) {
+        board.frames.fetch_add(1, Ordering::Relaxed);
+        let Ok(frame) = serde_json::from_str::<Frame>(text) else {
+            board.bad_frames.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if let Some(cursor) = frame.cursor {
+            self.cursor = Some(cursor.into_owned());
+        }
+        match frame.kind.as_ref() {
+            "message.created" => {}
+            "resync" => {
+                board.resyncs.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ => return,
+        }
+        let now = board.clock.now_unix_nanos();
+        let Some(stamp) = frame
+            .data
+            .and_then(|d| d.message)
+            .and_then(|m| m.text)
+            .and_then(|t| Stamp::parse(&t))
+        else {
+            return;
+        };
+        if stamp.run != board.run {
+            return;
+        }
+        let ledger = match cache {
+            Some((phase, ledger)) if *phase == stamp.phase => ledger.clone(),
+            _ => {
+                let Some(ledger) = board.ledger(stamp.phase) else {
+                    return;
+                };
+                *cache = Some((stamp.phase, ledger.clone()));
+                ledger
+            }
+        };
+        ledger.record_delivery(
+            self.user,
+            stamp.sender,
+            stamp.seq,
+            now.saturating_sub(stamp.scheduled_unix_nanos),
+        );
+    }
+
+    /// Answers false when told to stop before a new connection was made.
+    async fn reconnect(
+        &mut self,
+        endpoint: &Endpoint,
+        board: &Board,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            if *stop.borrow() {
+                return false;
+            }
+            board.reconnects.fetch_add(1, Ordering::Relaxed);
+            let attempt = async {
+                let mut socket = connect(
+                    endpoint,
+                    &self.token,
+                    self.cursor.as_deref(),
+                    None,
+                    config(64 * 1024),
+                )
+                .await?;
+                // Replayed events arrive before `ready`; account for them as they come.
+                let mut replayed = Vec::new();
+                let cursor = await_ready(&mut socket, Duration::from_secs(10), |text| {
+                    replayed.push(text.to_owned())
+                })
+                .await?;
+                anyhow::Ok((socket, cursor, replayed))
+            };
+            match attempt.await {
+                Ok((socket, cursor, replayed)) => {
+                    self.socket = socket;
+                    let mut cache = None;
+                    for text in replayed {
+                        self.handle(&Utf8Bytes::from(text), board, &mut cache);
+                    }
+                    if cursor.is_some() {
+                        self.cursor = cursor;
+                    }
+                    return true;
+                }
+                Err(_) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.wait_for(|stop| *stop) => return false,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_message_frames() {
+        let text = r#"{"type":"message.created","cursor":"1290","data":{"message":{"id":42,"conversation_id":7,"kind":"text","sender":{"id":1,"number":"101","name":"Alice \"A\" Archer"},"text":"lg 1 0 3 4 5","created_at":"2026-11-25T16:04:05.123Z","idempotency_key":"k"}}}"#;
+        let frame: Result<Frame, _> = serde_json::from_str(text);
+        let Ok(frame) = frame else {
+            panic!("frame did not parse");
+        };
+        assert_eq!(frame.kind, "message.created");
+        assert_eq!(frame.cursor.as_deref(), Some("1290"));
+        let stamp = frame
+            .data
+            .and_then(|d| d.message)
+            .and_then(|m| m.text)
+            .and_then(|t| Stamp::parse(&t));
+        assert_eq!(stamp.map(|s| (s.sender, s.seq)), Some((3, 4)));
+    }
+
+    #[test]
+    fn reads_other_frames() {
+        for text in [
+            r#"{"type":"ready","cursor":"1"}"#,
+            r#"{"type":"pong"}"#,
+            r#"{"type":"typing","data":{"conversation_id":7,"extension_id":2,"active":true}}"#,
+        ] {
+            assert!(serde_json::from_str::<Frame>(text).is_ok(), "{text}");
+        }
+    }
+}
