@@ -1,0 +1,170 @@
+// Administration and access: an administrator creates an extension that can
+// then sign in and chat; members see no Admin tab and the API refuses them.
+// Also: sign-in errors, settings, and the portal at phone width.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Server, DEMO, DEMO_PASSWORD, launchBrowser, openUser, signIn, startChat, openConversation,
+  sendMessage, waitForMessage, screenshot, assertNoBrowserErrors, allowFailedLoad,
+} from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await Server.start('admin');
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('an administrator creates an extension that can sign in and chat', { timeout: 120_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice' });
+  await signIn(alice.page, DEMO.alice);
+  await alice.page.getByRole('link', { name: /Admin/ }).click();
+  await alice.page.getByRole('heading', { name: 'Administration' }).waitFor();
+  await alice.page.locator('tr[data-number="105"]').waitFor();
+  await screenshot(alice.page, 'admin', '01-admin-tab');
+
+  const form = alice.page.getByRole('form', { name: 'Create extension' });
+  await form.getByLabel('Extension number').fill('106');
+  await form.getByLabel('Name').fill('Frank Fox');
+  await form.getByLabel('Password').fill('frank-secret-1');
+  await form.getByRole('button', { name: 'Create extension' }).click();
+  await alice.page.locator('tr[data-number="106"]', { hasText: 'Frank Fox' }).waitFor();
+  await screenshot(alice.page, 'admin', '02-extension-created');
+
+  // A duplicate number is refused with a clear message.
+  allowFailedLoad(alice, 409);
+  await form.getByLabel('Extension number').fill('106');
+  await form.getByLabel('Name').fill('Frank Again');
+  await form.getByLabel('Password').fill('whatever-1');
+  await form.getByRole('button', { name: 'Create extension' }).click();
+  await form.getByRole('alert').filter({ hasText: /106/ }).waitFor();
+
+  // Frank signs in and chats with Alice.
+  const frank = await openUser(browser, server, { label: 'frank' });
+  await signIn(frank.page, '106', { password: 'frank-secret-1' });
+  await frank.page.locator('.whoami-name', { hasText: 'Frank Fox' }).waitFor();
+  assert.equal(await frank.page.getByRole('link', { name: /Admin/ }).count(), 0);
+  await startChat(frank.page, DEMO.alice.name);
+  await sendMessage(frank.page, 'Hello Alice, Frank here.');
+  await alice.page.getByRole('link', { name: /Messages/ }).click();
+  await openConversation(alice.page, 'Frank Fox');
+  await waitForMessage(alice.page, 'Hello Alice, Frank here.');
+  await sendMessage(alice.page, 'Welcome aboard, Frank!');
+  await waitForMessage(frank.page, 'Welcome aboard, Frank!');
+  await screenshot(frank.page, 'admin', '03-new-extension-chats');
+
+  // Grant admin: after signing in again Frank sees the Admin tab.
+  await alice.page.getByRole('link', { name: /Admin/ }).click();
+  await alice.page.getByRole('button', { name: 'Make admin Frank Fox' }).click();
+  await alice.page.locator('tr[data-number="106"] .pill-admin').waitFor();
+
+  // The organization's alert tone.
+  const tone = alice.page.getByLabel('Alert tone for everyone');
+  await tone.selectOption('marimba');
+  await alice.page.getByRole('button', { name: 'Save tone' }).click();
+  await alice.page.getByText('Saved: Marimba.').waitFor();
+  await screenshot(alice.page, 'admin', '04-tone-saved');
+
+  assertNoBrowserErrors(alice, frank);
+  await alice.context.close();
+  await frank.context.close();
+});
+
+test('a member sees no Admin tab and the API refuses them', { timeout: 60_000 }, async () => {
+  const bob = await openUser(browser, server, { label: 'bob' });
+  await signIn(bob.page, DEMO.bob);
+  assert.equal(await bob.page.getByRole('link', { name: /Admin/ }).count(), 0);
+
+  // Typing the address does not show the admin page either.
+  await bob.page.goto('/#/admin');
+  await bob.page.waitForFunction(() => location.hash === '#/messages');
+  assert.equal(await bob.page.getByRole('heading', { name: 'Administration' }).count(), 0);
+
+  // The API itself refuses, whatever the page shows.
+  const list = await bob.context.request.get('/api/v1/admin/extensions');
+  assert.equal(list.status(), 403);
+  assert.equal((await list.json()).error.code, 'forbidden');
+  const cookies = await bob.context.cookies();
+  const csrf = cookies.find((c) => c.name === 'sb_csrf')?.value;
+  assert.ok(csrf, 'the sb_csrf cookie is set');
+  const create = await bob.context.request.post('/api/v1/admin/extensions', {
+    headers: { 'X-CSRF-Token': csrf },
+    data: { number: '199', name: 'Mallory', password: 'nope-nope-1', role: 'admin' },
+  });
+  assert.equal(create.status(), 403);
+
+  assertNoBrowserErrors(bob);
+  await bob.context.close();
+});
+
+test('sign-in errors are clear; settings and sign-out work', { timeout: 60_000 }, async () => {
+  const carol = await openUser(browser, server, { label: 'carol' });
+  allowFailedLoad(carol, 401);
+  await carol.page.goto('/');
+  await carol.page.getByLabel('Organization').fill('demo');
+  await carol.page.getByLabel('Extension').fill(DEMO.carol.number);
+  await carol.page.getByLabel('Password').fill('not-the-password');
+  await carol.page.getByRole('button', { name: 'Sign in' }).click();
+  await carol.page.getByRole('alert').filter({ hasText: 'do not match' }).waitFor();
+  await screenshot(carol.page, 'signin', '01-wrong-password');
+
+  await carol.page.getByLabel('Password').fill(DEMO_PASSWORD);
+  await carol.page.getByRole('button', { name: 'Sign in' }).click();
+  await carol.page.locator('.whoami-name', { hasText: DEMO.carol.name }).waitFor();
+
+  await carol.page.getByRole('link', { name: /Settings/ }).click();
+  await carol.page.getByRole('heading', { name: 'Settings' }).waitFor();
+  const tone = carol.page.getByRole('switch', { name: /alert tone/ });
+  assert.equal(await tone.isChecked(), true);
+  await tone.uncheck();
+  await carol.page.getByText('Alert tone muted.').waitFor();
+  await screenshot(carol.page, 'settings', '01-settings');
+  // The choice is stored on the server.
+  await carol.page.reload();
+  await carol.page.getByRole('switch', { name: /alert tone/ }).waitFor();
+  assert.equal(await carol.page.getByRole('switch', { name: /alert tone/ }).isChecked(), false);
+
+  await carol.page.getByRole('button', { name: 'Sign out' }).click();
+  await carol.page.getByRole('button', { name: 'Sign in' }).waitFor();
+  const me = await carol.context.request.get('/api/v1/me');
+  assert.equal(me.status(), 401);
+
+  assertNoBrowserErrors(carol);
+  await carol.context.close();
+});
+
+test('at phone width the list and the conversation are two screens', { timeout: 60_000 }, async () => {
+  const erin = await openUser(browser, server, { label: 'erin', viewport: { width: 390, height: 844 } });
+  const dan = await openUser(browser, server, { label: 'dan' });
+  await signIn(erin.page, DEMO.erin);
+  await signIn(dan.page, DEMO.dan);
+  await screenshot(erin.page, 'phone', '01-empty');
+  await startChat(dan.page, DEMO.erin.name);
+  await sendMessage(dan.page, 'Can you call the customer back? https://example.com/ticket/42');
+
+  await erin.page.locator('.conversation-row', { hasText: DEMO.dan.name }).waitFor();
+  await screenshot(erin.page, 'phone', '02-list');
+  await openConversation(erin.page, DEMO.dan.name);
+  await waitForMessage(erin.page, 'Can you call the customer back?');
+  assert.equal(await erin.page.locator('.sidebar').isVisible(), false);
+  await sendMessage(erin.page, 'On it.');
+  await waitForMessage(dan.page, 'On it.');
+  await screenshot(erin.page, 'phone', '03-conversation');
+
+  await erin.page.getByRole('link', { name: 'Back to conversations' }).click();
+  await erin.page.locator('.sidebar').waitFor();
+  await erin.page.getByRole('link', { name: /Settings/ }).click();
+  await erin.page.getByRole('heading', { name: 'Settings' }).waitFor();
+  await screenshot(erin.page, 'phone', '04-settings');
+
+  assertNoBrowserErrors(erin, dan);
+  await erin.context.close();
+  await dan.context.close();
+});

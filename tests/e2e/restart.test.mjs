@@ -1,0 +1,79 @@
+// The server restarts while a colleague is away; when they come back, their
+// client resumes from its cursor and shows every message sent meanwhile,
+// none twice.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  Server, DEMO, freePort, launchBrowser, openUser, signIn, startChat, openConversation,
+  sendMessage, waitForMessage, message, screenshot, assertNoBrowserErrors,
+} from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  // A fixed port, so the browser finds the server again after the restart.
+  server = await Server.start('restart', { port: await freePort() });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+test('messages sent while a colleague was away arrive after reconnection, none twice', { timeout: 120_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice' });
+  const bob = await openUser(browser, server, { label: 'bob' });
+  await signIn(alice.page, DEMO.alice);
+  await signIn(bob.page, DEMO.bob);
+
+  await startChat(alice.page, DEMO.bob.name);
+  await sendMessage(alice.page, 'Before the restart');
+  await openConversation(bob.page, DEMO.alice.name);
+  await waitForMessage(bob.page, 'Before the restart');
+  const chatUrl = alice.page.url();
+
+  // Bob goes away (his laptop loses the network); Alice closes her tab.
+  await bob.context.setOffline(true);
+  await alice.page.close();
+
+  await server.restart();
+  // Bob's connection was cut by the restart: a quiet banner says so.
+  await bob.page.locator('.banner', { hasText: /offline|Reconnecting/ }).waitFor();
+  await screenshot(bob.page, 'restart', '01-bob-offline-banner');
+
+  // Alice comes back to the restarted server (her session survived it).
+  alice.page = await alice.context.newPage();
+  alice.page.on('console', (m) => m.type() === 'error' && alice.errors.push(`console: ${m.text()}`));
+  alice.page.on('pageerror', (e) => alice.errors.push(`pageerror: ${e.message}`));
+  await alice.page.goto(chatUrl);
+  await waitForMessage(alice.page, 'Before the restart');
+  const missed = ['Missed one', 'Missed two', 'Missed three'];
+  for (const text of missed) {
+    await sendMessage(alice.page, text);
+    await message(alice.page, text).locator('.msg-status', { hasText: 'Sent' }).waitFor();
+  }
+  assert.equal(await bob.page.locator('.msg-text', { hasText: 'Missed' }).count(), 0);
+
+  // Bob is back: the client reconnects with its cursor and catches up.
+  await bob.context.setOffline(false);
+  for (const text of missed) await waitForMessage(bob.page, text);
+  await bob.page.locator('.banner').waitFor({ state: 'hidden' });
+  await sendMessage(alice.page, 'Live again');
+  await waitForMessage(bob.page, 'Live again');
+
+  const texts = await bob.page.locator('.log .msg-text').allTextContents();
+  assert.deepEqual(texts, ['Before the restart', ...missed, 'Live again']);
+  await screenshot(bob.page, 'restart', '02-bob-caught-up');
+
+  // Bob answers over the new connection.
+  await sendMessage(bob.page, 'Got them all');
+  await waitForMessage(alice.page, 'Got them all');
+  assert.equal(await message(alice.page, 'Got them all').count(), 1);
+
+  assertNoBrowserErrors(alice, bob);
+  await alice.context.close();
+  await bob.context.close();
+});
