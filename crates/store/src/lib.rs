@@ -190,8 +190,16 @@ pub enum GroupEdit {
     Leave,
 }
 
+/// Called with each recorded event, in cursor order, right after the commit
+/// that made it durable and before the caller is answered. Must not block.
+pub type CommitListener = Arc<dyn Fn(&Recorded) + Send + Sync>;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Registers a listener for committed events (the server publishes them
+    /// on the bus from here, so they go out in order).
+    fn on_commit(&self, listener: CommitListener);
+
     // Organizations.
     async fn create_org(&self, slug: &OrgSlug, name: &DisplayName) -> Result<Org>;
     async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>>;

@@ -68,14 +68,45 @@ impl SqliteOptions {
     }
 }
 
+type Listeners = Arc<parking_lot::RwLock<Vec<CommitListener>>>;
+
+/// Values a write returns; those that carry recorded events expose them so
+/// the writer can announce them after the commit.
+pub(crate) trait RecordsEvents {
+    fn events(&self) -> &[Recorded] {
+        &[]
+    }
+}
+
+impl<T> RecordsEvents for Committed<T> {
+    fn events(&self) -> &[Recorded] {
+        &self.events
+    }
+}
+
+impl RecordsEvents for () {}
+impl RecordsEvents for Org {}
+impl RecordsEvents for Extension {}
+impl RecordsEvents for Vec<Extension> {}
+
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Completion) + Send>;
+
+/// What a job leaves behind: whether it succeeded (else its savepoint is
+/// rolled back), the events it recorded, and how to answer its caller.
+struct JobOutcome {
+    ok: bool,
+    events: Vec<Recorded>,
+    complete: Completion,
+}
+
+type Job = Box<dyn FnOnce(&Connection) -> JobOutcome + Send>;
 
 /// Jobs that may wait for the writer; beyond this, callers wait to enqueue.
 const WRITE_QUEUE: usize = 4096;
 
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    listeners: Listeners,
     readers: Arc<ReadPool>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -119,14 +150,17 @@ impl SqliteStore {
 
         let (jobs, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
         let max_batch = options.max_batch.max(1);
+        let listeners: Listeners = Arc::default();
+        let writer_listeners = Arc::clone(&listeners);
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, rx, max_batch))
+            .spawn(move || run_writer(conn, rx, max_batch, writer_listeners))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
 
         let readers = options.readers.max(1);
         Ok(Self {
             jobs,
+            listeners,
             readers: Arc::new(ReadPool {
                 path: options.path,
                 idle: Mutex::new(Vec::with_capacity(readers)),
@@ -140,18 +174,24 @@ impl SqliteStore {
     /// transaction has committed.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
-        T: Send + 'static,
+        T: RecordsEvents + Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
-            let ok = result.is_ok();
-            let done: Completion = Box::new(move |commit| {
-                // The caller may have gone away; the work is committed anyway.
-                let _ = tx.send(commit.and(result));
-            });
-            (ok, done)
+            let events = match &result {
+                Ok(value) => value.events().to_vec(),
+                Err(_) => Vec::new(),
+            };
+            JobOutcome {
+                ok: result.is_ok(),
+                events,
+                complete: Box::new(move |commit| {
+                    // The caller may have gone away; the work is committed anyway.
+                    let _ = tx.send(commit.and(result));
+                }),
+            }
         });
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -190,9 +230,15 @@ impl SqliteStore {
     }
 }
 
-fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn run_writer(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    listeners: Listeners,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
+    let mut events: Vec<Recorded> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -204,17 +250,33 @@ fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let err = backend(e);
             for job in batch.drain(..) {
-                let (_, complete) = run_rolled_back(job, &conn);
-                complete(Err(err.clone()));
+                let outcome = run_rolled_back(job, &conn);
+                (outcome.complete)(Err(err.clone()));
             }
             continue;
         }
         for job in batch.drain(..) {
-            done.push(run_in_savepoint(&conn, job));
+            let outcome = run_in_savepoint(&conn, job);
+            if outcome.ok {
+                events.extend(outcome.events);
+            }
+            done.push(outcome.complete);
         }
         let commit = conn.execute_batch("COMMIT").map_err(backend);
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+            events.clear();
+        }
+        // Listeners hear of events in cursor order, after the commit and
+        // before any caller is answered.
+        if !events.is_empty() {
+            let listeners = listeners.read();
+            for event in &events {
+                for listener in listeners.iter() {
+                    listener(event);
+                }
+            }
+            events.clear();
         }
         for complete in done.drain(..) {
             complete(commit.clone());
@@ -226,7 +288,7 @@ fn run_writer(conn: Connection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
 /// A job whose transaction could not begin still owes its caller an answer,
 /// and its completion is only reachable by running it: run it in a savepoint
 /// that is always rolled back, so it changes nothing.
-fn run_rolled_back(job: Job, conn: &Connection) -> (bool, Completion) {
+fn run_rolled_back(job: Job, conn: &Connection) -> JobOutcome {
     if conn.execute_batch("SAVEPOINT job").is_ok() {
         let out = job(conn);
         let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
@@ -235,23 +297,33 @@ fn run_rolled_back(job: Job, conn: &Connection) -> (bool, Completion) {
     job(conn)
 }
 
-fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
+fn run_in_savepoint(conn: &Connection, job: Job) -> JobOutcome {
     if let Err(e) = conn.execute_batch("SAVEPOINT job") {
         let err = backend(e);
-        let (_, complete) = job(conn);
-        return Box::new(move |_| complete(Err(err)));
+        let outcome = job(conn);
+        let complete = outcome.complete;
+        return JobOutcome {
+            ok: false,
+            events: Vec::new(),
+            complete: Box::new(move |_| complete(Err(err))),
+        };
     }
-    let (ok, complete) = job(conn);
-    let end = if ok {
+    let outcome = job(conn);
+    let end = if outcome.ok {
         "RELEASE job"
     } else {
         "ROLLBACK TO job; RELEASE job"
     };
     if let Err(e) = conn.execute_batch(end) {
         let err = backend(e);
-        return Box::new(move |_| complete(Err(err)));
+        let complete = outcome.complete;
+        return JobOutcome {
+            ok: false,
+            events: Vec::new(),
+            complete: Box::new(move |_| complete(Err(err))),
+        };
     }
-    complete
+    outcome
 }
 
 impl Drop for SqliteStore {
@@ -268,7 +340,7 @@ impl Drop for SqliteStore {
 }
 
 use crate::{
-    Committed, ConversationSummary, Extension, ExtensionUpdate, GroupEdit, NewExtension,
+    CommitListener, Committed, ConversationSummary, Recorded, Extension, ExtensionUpdate, GroupEdit, NewExtension,
     NewMessage, OpenedDirect, Org, Posted, Receipt, Session, Store, StoredEvent, TokenHash,
 };
 use switchboard_domain::{
@@ -279,6 +351,10 @@ use switchboard_domain::{
 /// Readers see the writer's last commit; every method picks the side it needs.
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn on_commit(&self, listener: CommitListener) {
+        self.listeners.write().push(listener);
+    }
+
     async fn create_org(&self, slug: &OrgSlug, name: &DisplayName) -> Result<Org> {
         let (slug, name) = (slug.clone(), name.clone());
         self.write(move |c| directory::create_org(c, &slug, &name))

@@ -1,0 +1,238 @@
+//! `switchboard admin …`: manage organizations and extensions from the
+//! command line, directly on the data directory's database (safe while the
+//! server runs: SQLite serializes the writers).
+
+use crate::auth;
+use crate::config::database_path;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use switchboard_domain::{DisplayName, ExtensionNumber, OrgSlug, Password, Role};
+use switchboard_store::{
+    Extension, ExtensionUpdate, NewExtension, Org, SqliteOptions, SqliteStore, Store,
+};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The server's data directory.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an organization.
+    CreateOrg {
+        /// Short name used at sign-in, e.g. "acme".
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List organizations.
+    ListOrgs,
+    /// Create an extension. Without --password a random one is made and printed.
+    CreateExtension {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, env = "SWITCHBOARD_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Make it an administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List the extensions of an organization.
+    ListExtensions {
+        #[arg(long)]
+        org: String,
+    },
+    /// Disable an extension and sign it out everywhere.
+    DisableExtension {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+    },
+    /// Enable a disabled extension.
+    EnableExtension {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+    },
+    /// Set a new password. Without --password a random one is made and printed.
+    ResetPassword {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+        #[arg(long, env = "SWITCHBOARD_NEW_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Make an extension an administrator.
+    GrantAdmin {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+    },
+}
+
+fn password_or_random(given: Option<String>) -> anyhow::Result<(Password, bool)> {
+    match given {
+        Some(p) => Ok((Password::parse_new(&p)?, false)),
+        None => {
+            let p: String = auth::new_token()?.chars().take(16).collect();
+            Ok((Password::parse_new(&p)?, true))
+        }
+    }
+}
+
+async fn org(store: &SqliteStore, slug: &str) -> anyhow::Result<Org> {
+    let slug = OrgSlug::parse(slug)?;
+    store
+        .org_by_slug(&slug)
+        .await?
+        .with_context(|| format!("no organization named {slug}"))
+}
+
+async fn extension(store: &SqliteStore, org: &Org, number: &str) -> anyhow::Result<Extension> {
+    let number = ExtensionNumber::parse(number)?;
+    Ok(store
+        .extension_for_sign_in(org.id, &number)
+        .await?
+        .with_context(|| format!("no extension {number} in {}", org.slug))?
+        .0)
+}
+
+fn now() -> switchboard_domain::Timestamp {
+    crate::app::Clock::now(&crate::app::SystemClock)
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    if !args.data_dir.exists() {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    }
+    let store = SqliteStore::open(SqliteOptions::new(database_path(&args.data_dir)))?;
+    match args.command {
+        AdminCommand::CreateOrg { slug, name } => {
+            let org = store
+                .create_org(&OrgSlug::parse(&slug)?, &DisplayName::parse(&name)?)
+                .await?;
+            println!("created organization {} ({})", org.slug, org.name);
+        }
+        AdminCommand::ListOrgs => {
+            for org in store.list_orgs().await? {
+                println!("{}\t{}", org.slug, org.name);
+            }
+        }
+        AdminCommand::CreateExtension {
+            org: slug,
+            number,
+            name,
+            password,
+            admin,
+        } => {
+            let org = org(&store, &slug).await?;
+            let (password, generated) = password_or_random(password)?;
+            let hash = auth::hash_password(&password)?;
+            let created = store
+                .create_extensions(
+                    org.id,
+                    vec![NewExtension {
+                        number: ExtensionNumber::parse(&number)?,
+                        name: DisplayName::parse(&name)?,
+                        role: if admin { Role::Admin } else { Role::Member },
+                        password_hash: hash,
+                    }],
+                    now(),
+                )
+                .await?;
+            for e in created {
+                println!("created extension {} ({}) in {}", e.number, e.name, org.slug);
+            }
+            if generated {
+                println!("password: {}", password.expose());
+            }
+        }
+        AdminCommand::ListExtensions { org: slug } => {
+            let org = org(&store, &slug).await?;
+            println!("number\tname\trole\tstatus");
+            for e in store.list_extensions(org.id).await? {
+                let status = if e.disabled { "disabled" } else { "active" };
+                println!("{}\t{}\t{}\t{status}", e.number, e.name, e.role.as_str());
+            }
+        }
+        AdminCommand::DisableExtension { org: slug, number } => {
+            set_disabled(&store, &slug, &number, true).await?;
+        }
+        AdminCommand::EnableExtension { org: slug, number } => {
+            set_disabled(&store, &slug, &number, false).await?;
+        }
+        AdminCommand::ResetPassword {
+            org: slug,
+            number,
+            password,
+        } => {
+            let org = org(&store, &slug).await?;
+            let ext = extension(&store, &org, &number).await?;
+            let (password, generated) = password_or_random(password)?;
+            store
+                .set_password_hash(org.id, ext.id, auth::hash_password(&password)?, None)
+                .await?;
+            println!("password of {} reset; its sessions are signed out", ext.number);
+            if generated {
+                println!("password: {}", password.expose());
+            }
+        }
+        AdminCommand::GrantAdmin { org: slug, number } => {
+            let org = org(&store, &slug).await?;
+            let ext = extension(&store, &org, &number).await?;
+            store
+                .update_extension(
+                    org.id,
+                    ext.id,
+                    ExtensionUpdate {
+                        role: Some(Role::Admin),
+                        ..ExtensionUpdate::default()
+                    },
+                )
+                .await?;
+            println!("{} is now an administrator", ext.number);
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(
+    store: &SqliteStore,
+    slug: &str,
+    number: &str,
+    disabled: bool,
+) -> anyhow::Result<()> {
+    let org = org(store, slug).await?;
+    let ext = extension(store, &org, number).await?;
+    store
+        .update_extension(
+            org.id,
+            ext.id,
+            ExtensionUpdate {
+                disabled: Some(disabled),
+                ..ExtensionUpdate::default()
+            },
+        )
+        .await?;
+    println!(
+        "{} is {}",
+        ext.number,
+        if disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! Administration of my organization: extensions and the alert tone.
+//! Every handler here requires the administrator role.
+
+use super::Body;
+use super::conversations::Params;
+use crate::app::App;
+use crate::auth::{self, Authed};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use switchboard_domain::{
+    AlertTone, DisplayName, ExtensionId, ExtensionNumber, InvalidValue, Password, Role,
+};
+use switchboard_store::{Extension, ExtensionUpdate, NewExtension, Org};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExtensionList {
+    #[schema(value_type = Vec<Object>)]
+    extensions: Vec<Extension>,
+}
+
+/// Every extension of my organization, disabled ones too.
+#[utoipa::path(get, path = "/api/v1/admin/extensions", tag = "admin",
+    responses((status = 200, body = ExtensionList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_extensions(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+) -> ApiResult<Json<ExtensionList>> {
+    auth.require_admin()?;
+    let extensions = app.store.list_extensions(auth.session.org.id).await?;
+    Ok(Json(ExtensionList { extensions }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExtension {
+    number: String,
+    name: String,
+    password: String,
+    /// "member" (default) or "admin".
+    role: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ExtensionBody {
+    #[schema(value_type = Object)]
+    extension: Extension,
+}
+
+struct ParsedExtension {
+    number: ExtensionNumber,
+    name: DisplayName,
+    role: Role,
+    password: Password,
+}
+
+fn parse_extension(
+    number: &str,
+    name: &str,
+    password: &str,
+    role: Option<&str>,
+) -> Result<ParsedExtension, InvalidValue> {
+    Ok(ParsedExtension {
+        number: ExtensionNumber::parse(number)?,
+        name: DisplayName::parse(name)?,
+        role: Role::parse(role.unwrap_or("member"))?,
+        password: Password::parse_new(password)?,
+    })
+}
+
+/// Hashes the passwords on the blocking pool, in parallel chunks.
+async fn hash_all(parsed: Vec<ParsedExtension>) -> ApiResult<Vec<NewExtension>> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = parsed.len().div_ceil(workers).max(1);
+    let mut pending = Vec::new();
+    let mut rest = parsed;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
+        pending.push(tokio::task::spawn_blocking(move || {
+            part.into_iter()
+                .map(|p| {
+                    auth::hash_password(&p.password).map(|password_hash| NewExtension {
+                        number: p.number,
+                        name: p.name,
+                        role: p.role,
+                        password_hash,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        }));
+    }
+    let mut out = Vec::new();
+    for task in pending {
+        let part = task
+            .await
+            .map_err(|_| ApiError::internal())?
+            .map_err(|e| {
+                tracing::error!(error = %e, "password hashing failed");
+                ApiError::internal()
+            })?;
+        out.extend(part);
+    }
+    Ok(out)
+}
+
+/// Creates an extension.
+#[utoipa::path(post, path = "/api/v1/admin/extensions", tag = "admin", request_body = CreateExtension,
+    responses((status = 201, body = ExtensionBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_extension(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Body(req): Body<CreateExtension>,
+) -> ApiResult<(StatusCode, Json<ExtensionBody>)> {
+    auth.require_admin()?;
+    let parsed = parse_extension(&req.number, &req.name, &req.password, req.role.as_deref())?;
+    let new = hash_all(vec![parsed]).await?;
+    let mut created = app
+        .store
+        .create_extensions(auth.session.org.id, new, app.clock.now())
+        .await?;
+    let extension = created.pop().ok_or_else(ApiError::internal)?;
+    tracing::info!(admin = %auth.session.extension.id, extension = %extension.id, "extension created");
+    Ok((StatusCode::CREATED, Json(ExtensionBody { extension })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateExtension {
+    name: Option<String>,
+    role: Option<String>,
+    disabled: Option<bool>,
+}
+
+/// Renames, changes the role of, disables or enables an extension.
+#[utoipa::path(patch, path = "/api/v1/admin/extensions/{id}", tag = "admin",
+    params(("id" = i64, Path)), request_body = UpdateExtension,
+    responses((status = 200, body = ExtensionBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_extension(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    Body(req): Body<UpdateExtension>,
+) -> ApiResult<Json<ExtensionBody>> {
+    auth.require_admin()?;
+    let id = ExtensionId(id);
+    let me = &auth.session.extension;
+    if id == me.id && (req.disabled == Some(true) || req.role.as_deref() == Some("member")) {
+        return Err(ApiError::validation(
+            "you cannot disable yourself or remove your own administrator role",
+        ));
+    }
+    let update = ExtensionUpdate {
+        name: req.name.as_deref().map(DisplayName::parse).transpose()?,
+        role: req.role.as_deref().map(Role::parse).transpose()?,
+        disabled: req.disabled,
+        alert_muted: None,
+    };
+    let extension = app
+        .store
+        .update_extension(auth.session.org.id, id, update)
+        .await?;
+    Ok(Json(ExtensionBody { extension }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPassword {
+    password: String,
+}
+
+/// Sets a new password for an extension and signs it out everywhere.
+#[utoipa::path(post, path = "/api/v1/admin/extensions/{id}/password", tag = "admin",
+    params(("id" = i64, Path)), request_body = ResetPassword,
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn reset_password(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    Body(req): Body<ResetPassword>,
+) -> ApiResult<StatusCode> {
+    auth.require_admin()?;
+    let password = Password::parse_new(&req.password)?;
+    let hash = auth::hash_password_blocking(password).await?;
+    app.store
+        .set_password_hash(auth.session.org.id, ExtensionId(id), hash, None)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    created: usize,
+}
+
+/// Largest CSV import accepted, in bytes.
+pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
+/// Most rows in one import.
+const MAX_IMPORT_ROWS: usize = 5_000;
+
+#[derive(Deserialize)]
+struct CsvRow {
+    number: String,
+    name: String,
+    password: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// Imports extensions from CSV (`number,name,password[,role]` with that
+/// header line). All rows are created, or none.
+#[utoipa::path(post, path = "/api/v1/admin/extensions/import", tag = "admin",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = Imported), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn import_extensions(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Imported>> {
+    auth.require_admin()?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("text/csv") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the CSV with Content-Type: text/csv",
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body.as_ref());
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::validation(format!("line 1: {e}")))?
+        .clone();
+    for required in ["number", "name", "password"] {
+        if !headers.iter().any(|h| h == required) {
+            return Err(ApiError::validation(format!(
+                "line 1: the header must name the columns number,name,password[,role]; {required} is missing"
+            )));
+        }
+    }
+    let mut parsed = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
+        let p = parse_extension(&row.number, &row.name, &row.password, row.role.as_deref())
+            .map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
+        if !seen.insert(p.number.clone()) {
+            return Err(ApiError::validation(format!(
+                "line {line}: extension {} appears twice",
+                p.number
+            )));
+        }
+        parsed.push(p);
+        if parsed.len() > MAX_IMPORT_ROWS {
+            return Err(ApiError::validation(format!(
+                "at most {MAX_IMPORT_ROWS} rows per import"
+            )));
+        }
+    }
+    if parsed.is_empty() {
+        return Err(ApiError::validation("the CSV has no rows"));
+    }
+    let new = hash_all(parsed).await?;
+    let created = app
+        .store
+        .create_extensions(auth.session.org.id, new, app.clock.now())
+        .await?
+        .len();
+    tracing::info!(admin = %auth.session.extension.id, created, "extensions imported");
+    Ok(Json(Imported { created }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrganizationSettings {
+    #[schema(value_type = Object)]
+    organization: Org,
+    #[schema(value_type = String)]
+    alert_tone: AlertTone,
+    #[schema(value_type = Vec<String>)]
+    alert_tones: [AlertTone; 4],
+}
+
+fn org_settings(organization: Org) -> OrganizationSettings {
+    OrganizationSettings {
+        alert_tone: organization.alert_tone,
+        organization,
+        alert_tones: AlertTone::ALL,
+    }
+}
+
+/// My organization's settings.
+#[utoipa::path(get, path = "/api/v1/admin/organization", tag = "admin",
+    responses((status = 200, body = OrganizationSettings), (status = 403, body = ErrorBody)))]
+pub async fn organization(auth: Authed) -> ApiResult<Json<OrganizationSettings>> {
+    auth.require_admin()?;
+    Ok(Json(org_settings(auth.session.org)))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganization {
+    alert_tone: String,
+}
+
+/// Sets the organization's alert tone.
+#[utoipa::path(patch, path = "/api/v1/admin/organization", tag = "admin", request_body = UpdateOrganization,
+    responses((status = 200, body = OrganizationSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_organization(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Body(req): Body<UpdateOrganization>,
+) -> ApiResult<Json<OrganizationSettings>> {
+    auth.require_admin()?;
+    let tone = AlertTone::parse(&req.alert_tone)?;
+    let org = app.store.set_alert_tone(auth.session.org.id, tone).await?;
+    Ok(Json(org_settings(org)))
+}

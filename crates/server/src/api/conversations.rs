@@ -1,0 +1,382 @@
+//! Conversations, messages, read positions.
+
+use super::Body;
+use crate::app::App;
+use crate::auth::Authed;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use switchboard_domain::{
+    Conversation, ConversationId, ConversationName, ExtensionId, HistoryPage, IdempotencyKey,
+    Message, MessageId, MessageText,
+};
+use switchboard_store::{ConversationSummary, GroupEdit, NewMessage, Receipt};
+
+/// Path parameters whose rejections use the API's error shape.
+pub struct Params<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|e| ApiError::bad_request(format!("bad path: {}", e.body_text())))
+    }
+}
+
+/// A query string whose rejections use the API's error shape.
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for QueryParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(ApiError::from)
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConversationList {
+    #[schema(value_type = Vec<Object>)]
+    conversations: Vec<ConversationSummary>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConversationBody {
+    #[schema(value_type = Object)]
+    conversation: Conversation,
+}
+
+
+/// My conversations, most recent activity first, with last message and unread count.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
+    responses((status = 200, body = ConversationList), (status = 401, body = ErrorBody)))]
+pub async fn list(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Json<ConversationList>> {
+    let conversations = app.store.conversations_of(auth.session.extension.id).await?;
+    Ok(Json(ConversationList { conversations }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDirect {
+    #[schema(value_type = i64)]
+    extension_id: ExtensionId,
+}
+
+/// The direct chat with a colleague: 201 when created, 200 when it existed.
+#[utoipa::path(post, path = "/api/v1/conversations/direct", tag = "conversations", request_body = OpenDirect,
+    responses((status = 201, body = ConversationBody), (status = 200, body = ConversationBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn open_direct(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Body(req): Body<OpenDirect>,
+) -> ApiResult<(StatusCode, Json<ConversationBody>)> {
+    let me = &auth.session.extension;
+    let opened = app
+        .store
+        .open_direct(me.org_id, me.id, req.extension_id, app.clock.now())
+        .await?
+        .value;
+    let status = if opened.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(ConversationBody {
+            conversation: opened.conversation,
+        }),
+    ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroup {
+    name: String,
+    #[schema(value_type = Vec<i64>)]
+    member_ids: Vec<ExtensionId>,
+}
+
+/// Creates a named group with me and the given members.
+#[utoipa::path(post, path = "/api/v1/conversations/group", tag = "conversations", request_body = CreateGroup,
+    responses((status = 201, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_group(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Body(req): Body<CreateGroup>,
+) -> ApiResult<(StatusCode, Json<ConversationBody>)> {
+    let me = &auth.session.extension;
+    let name = ConversationName::parse(&req.name)?;
+    let conversation = app
+        .store
+        .create_group(me.org_id, me.id, name, req.member_ids, app.clock.now())
+        .await?
+        .value;
+    Ok((StatusCode::CREATED, Json(ConversationBody { conversation })))
+}
+
+/// One of my conversations.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+) -> ApiResult<Json<ConversationBody>> {
+    let conversation = app
+        .store
+        .conversation_for(auth.session.extension.id, ConversationId(id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    Ok(Json(ConversationBody { conversation }))
+}
+
+async fn edit(
+    app: &App,
+    auth: &Authed,
+    id: i64,
+    edit: GroupEdit,
+) -> ApiResult<Json<ConversationBody>> {
+    let me = &auth.session.extension;
+    let conversation = app
+        .store
+        .edit_group(me.org_id, me.id, ConversationId(id), edit, app.clock.now())
+        .await?
+        .value;
+    Ok(Json(ConversationBody { conversation }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    name: String,
+}
+
+/// Renames a group.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = i64, Path)), request_body = Rename,
+    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn rename(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    Body(req): Body<Rename>,
+) -> ApiResult<Json<ConversationBody>> {
+    let name = ConversationName::parse(&req.name)?;
+    edit(&app, &auth, id, GroupEdit::Rename(name)).await
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddParticipants {
+    #[schema(value_type = Vec<i64>)]
+    extension_ids: Vec<ExtensionId>,
+}
+
+/// Adds colleagues to a group.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/participants", tag = "conversations",
+    params(("id" = i64, Path)), request_body = AddParticipants,
+    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_participants(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    Body(req): Body<AddParticipants>,
+) -> ApiResult<Json<ConversationBody>> {
+    edit(&app, &auth, id, GroupEdit::Add(req.extension_ids)).await
+}
+
+/// Removes a participant from a group.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}/participants/{extension_id}", tag = "conversations",
+    params(("id" = i64, Path), ("extension_id" = i64, Path)),
+    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn remove_participant(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params((id, extension_id)): Params<(i64, i64)>,
+) -> ApiResult<Json<ConversationBody>> {
+    edit(&app, &auth, id, GroupEdit::Remove(ExtensionId(extension_id))).await
+}
+
+/// Leaves a group.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/leave", tag = "conversations",
+    params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn leave(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+) -> ApiResult<StatusCode> {
+    let _left = edit(&app, &auth, id, GroupEdit::Leave).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Messages just before this id (newest page when neither is given).
+    before: Option<i64>,
+    /// Messages just after this id.
+    after: Option<i64>,
+    /// 1 to 200, default 50.
+    limit: Option<u32>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryBody {
+    /// Ascending by id.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<Message>,
+    /// More messages exist in the direction asked for.
+    has_more: bool,
+}
+
+/// A page of a conversation's history.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = i64, Path), HistoryQuery),
+    responses((status = 200, body = HistoryBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn history(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    QueryParams(q): QueryParams<HistoryQuery>,
+) -> ApiResult<Json<HistoryBody>> {
+    let page = HistoryPage::parse(q.before, q.after, q.limit)?;
+    let (messages, has_more) = app
+        .store
+        .history(auth.session.extension.id, ConversationId(id), page)
+        .await?;
+    Ok(Json(HistoryBody { messages, has_more }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// 1 to 10,000 characters.
+    text: String,
+    /// Chosen by the client, unique per message; a retry with the same key
+    /// returns the original message.
+    idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessageBody {
+    #[schema(value_type = Object)]
+    message: Message,
+}
+
+/// Sends a message. Answered only once the message is committed.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
+    params(("id" = i64, Path)), request_body = SendMessage,
+    responses((status = 201, body = MessageBody), (status = 200, body = MessageBody, description = "Replayed: the key was used before"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn send(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    Body(req): Body<SendMessage>,
+) -> ApiResult<(StatusCode, Json<MessageBody>)> {
+    let text = MessageText::parse(&req.text)?;
+    let idempotency_key = req
+        .idempotency_key
+        .as_deref()
+        .map(IdempotencyKey::parse)
+        .transpose()?;
+    let me = &auth.session.extension;
+    let conversation_id = ConversationId(id);
+    let posted = app
+        .store
+        .post_message(NewMessage {
+            conversation_id,
+            sender: me.as_ref(),
+            text,
+            idempotency_key,
+            now: app.clock.now(),
+        })
+        .await?
+        .value;
+    if posted.replayed {
+        return Ok((StatusCode::OK, Json(MessageBody { message: posted.message })));
+    }
+    app.typing.stopped(conversation_id, me.id);
+    Ok((StatusCode::CREATED, Json(MessageBody { message: posted.message })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    #[schema(value_type = i64)]
+    message_id: MessageId,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Unread {
+    unread_count: u32,
+}
+
+/// Marks everything up to and including a message as read.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "messages",
+    params(("id" = i64, Path)), request_body = MarkRead,
+    responses((status = 200, body = Unread), (status = 404, body = ErrorBody)))]
+pub async fn mark_read(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+    Body(req): Body<MarkRead>,
+) -> ApiResult<Json<Unread>> {
+    let unread_count = app
+        .store
+        .mark_read(
+            auth.session.extension.id,
+            ConversationId(id),
+            req.message_id,
+            app.clock.now(),
+        )
+        .await?
+        .value;
+    Ok(Json(Unread { unread_count }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Receipts {
+    #[schema(value_type = Vec<Object>)]
+    receipts: Vec<Receipt>,
+}
+
+/// Each participant's read position: a message of mine has been read by
+/// those whose position is at or past its id.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/receipts", tag = "messages",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Receipts), (status = 404, body = ErrorBody)))]
+pub async fn receipts(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<i64>,
+) -> ApiResult<Json<Receipts>> {
+    let receipts = app
+        .store
+        .receipts(auth.session.extension.id, ConversationId(id))
+        .await?;
+    Ok(Json(Receipts { receipts }))
+}

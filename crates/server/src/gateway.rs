@@ -1,0 +1,323 @@
+//! The WebSocket gateway: one task per connection, a registry of local
+//! connections per extension, and the bus sink that fans events out to them.
+//!
+//! Each connection has a bounded outgoing queue. The sink never waits: when
+//! a queue is full the connection is marked too slow and closed; the client
+//! resumes from its cursor on reconnect, so nothing is lost and a stalled
+//! client cannot make the server's memory grow.
+
+use crate::app::{App, durable_frame};
+use crate::auth::{Authed, Credential};
+use crate::error::ApiError;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::RwLock;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use switchboard_bus::{Envelope, Sink};
+use switchboard_domain::{ConversationId, Cursor, ExtensionId, MessageId, ReplayGate};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Frames that may wait for one connection before it counts as too slow.
+pub const OUTGOING_QUEUE: usize = 256;
+/// Events read per store query while replaying.
+const REPLAY_BATCH: u32 = 500;
+/// A client further behind than this reloads over REST instead of replaying.
+const REPLAY_LIMIT: usize = 20_000;
+
+struct Outgoing {
+    cursor: Option<Cursor>,
+    text: Utf8Bytes,
+}
+
+struct Connection {
+    id: u64,
+    tx: mpsc::Sender<Outgoing>,
+    too_slow: CancellationToken,
+}
+
+pub struct Gateway {
+    connections: RwLock<HashMap<ExtensionId, Vec<Connection>>>,
+    next_id: AtomicU64,
+    metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl Gateway {
+    pub fn new(metrics: Arc<crate::metrics::Metrics>) -> Self {
+        Self {
+            connections: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            metrics,
+        }
+    }
+
+    fn register(&self, ext: ExtensionId) -> (u64, mpsc::Receiver<Outgoing>, CancellationToken) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
+        let too_slow = CancellationToken::new();
+        self.connections
+            .write()
+            .entry(ext)
+            .or_default()
+            .push(Connection {
+                id,
+                tx,
+                too_slow: too_slow.clone(),
+            });
+        (id, rx, too_slow)
+    }
+
+    fn unregister(&self, ext: ExtensionId, id: u64) {
+        let mut map = self.connections.write();
+        if let Some(list) = map.get_mut(&ext) {
+            list.retain(|c| c.id != id);
+            if list.is_empty() {
+                map.remove(&ext);
+            }
+        }
+    }
+
+    /// Connections currently open on this node.
+    pub fn connection_count(&self) -> usize {
+        self.connections.read().values().map(Vec::len).sum()
+    }
+}
+
+impl Sink for Gateway {
+    fn deliver(&self, envelope: &Envelope) {
+        let Ok(text) = Utf8Bytes::try_from(envelope.frame.clone()) else {
+            tracing::error!("dropping an event frame that is not UTF-8");
+            return;
+        };
+        let connections = self.connections.read();
+        let mut delivered = 0u64;
+        for recipient in envelope.recipients.iter() {
+            if envelope.except == Some(*recipient) {
+                continue;
+            }
+            let Some(list) = connections.get(recipient) else {
+                continue;
+            };
+            for c in list {
+                let frame = Outgoing {
+                    cursor: envelope.cursor,
+                    text: text.clone(),
+                };
+                match c.tx.try_send(frame) {
+                    Ok(()) => delivered += 1,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        if !c.too_slow.is_cancelled() {
+                            self.metrics.slow_clients_disconnected.inc();
+                        }
+                        c.too_slow.cancel();
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+        }
+        self.metrics.frames_delivered.inc_by(delivered);
+    }
+}
+
+#[derive(Deserialize)]
+pub struct WsParams {
+    cursor: Option<String>,
+}
+
+/// Frames a client may send.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum ClientFrame {
+    Typing { conversation_id: ConversationId },
+    Read { conversation_id: ConversationId, message_id: MessageId },
+    Ping,
+}
+
+/// Largest client frame accepted; client frames are tiny.
+const MAX_CLIENT_FRAME: usize = 4096;
+
+/// `GET /api/v1/ws`: upgrades an authenticated request to the event stream.
+pub async fn upgrade(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Query(params): Query<WsParams>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    // A cookie rides along on cross-site WebSocket requests too; only our own
+    // pages may use it.
+    if auth.credential == Credential::Cookie && !same_origin(&headers) {
+        return Err(ApiError::forbidden(
+            "WebSocket connections with a session cookie must come from this site",
+        ));
+    }
+    let from = match params.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            Cursor::parse(c).ok_or_else(|| ApiError::bad_request("cursor must be a number"))?,
+        ),
+    };
+    let tasks = app.tasks.clone();
+    Ok(ws
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| {
+            tasks.track_future(run_connection(app, auth, from, socket))
+        }))
+}
+
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Not a browser: a browser always sends Origin on WebSocket requests.
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest == host)
+}
+
+async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socket: WebSocket) {
+    let me = auth.session.extension.id;
+    let (conn_id, mut rx, too_slow) = app.gateway.register(me);
+    app.metrics.ws_connections.inc();
+    let span = tracing::debug_span!("ws", extension = %me, conn = conn_id);
+    let _enter = span.enter();
+    drop(_enter);
+    let (mut sink, mut stream) = socket.split();
+
+    let result = async {
+        // Live events are already queued for us; now catch up from the store.
+        let latest = app.store.latest_cursor().await.map_err(|e| e.to_string())?;
+        let mut gate = ReplayGate::new(from.unwrap_or(latest));
+        if let Some(from) = from {
+            let mut replayed = 0usize;
+            loop {
+                let events = app
+                    .store
+                    .events_after(me, gate.last(), REPLAY_BATCH)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if events.is_empty() {
+                    break;
+                }
+                replayed += events.len();
+                if replayed > REPLAY_LIMIT {
+                    let frame = format!(r#"{{"type":"resync","cursor":"{latest}"}}"#);
+                    sink.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                    gate = ReplayGate::new(latest.max(from));
+                    break;
+                }
+                for e in events {
+                    if gate.admit(e.cursor) {
+                        let frame = durable_frame(&e.kind, e.cursor, &e.payload);
+                        sink.send(Message::Text(frame.into()))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+        }
+        let ready = format!(r#"{{"type":"ready","cursor":"{}"}}"#, gate.last().max(latest));
+        sink.send(Message::Text(ready.into())).await.map_err(|e| e.to_string())?;
+
+        loop {
+            tokio::select! {
+                biased;
+                () = app.shutdown.cancelled() => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                        code: close_code::AWAY,
+                        reason: "server shutting down".into(),
+                    }))).await;
+                    return Ok(());
+                }
+                () = too_slow.cancelled() => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "too slow".into(),
+                    }))).await;
+                    return Ok(());
+                }
+                out = rx.recv() => {
+                    let Some(out) = out else { return Ok(()) };
+                    if let Some(cursor) = out.cursor && !gate.admit(cursor) {
+                        continue;
+                    }
+                    sink.send(Message::Text(out.text)).await.map_err(|e| e.to_string())?;
+                }
+                incoming = stream.next() => {
+                    match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(reply) = handle_client_frame(&app, &auth, text.as_str()).await {
+                                sink.send(Message::Text(reply.into())).await.map_err(|e| e.to_string())?;
+                            }
+                        }
+                        Some(Ok(Message::Close(_))) | None => return Ok(()),
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(e.to_string()),
+                    }
+                }
+            }
+        }
+    }
+    .await;
+
+    if let Err(reason) = result {
+        tracing::debug!(extension = %me, conn = conn_id, %reason, "websocket ended");
+    }
+    app.gateway.unregister(me, conn_id);
+    app.metrics.ws_connections.dec();
+}
+
+fn error_frame(code: &str, message: &str) -> String {
+    serde_json::json!({"type": "error", "data": {"code": code, "message": message}}).to_string()
+}
+
+async fn handle_client_frame(app: &Arc<App>, auth: &Authed, text: &str) -> Option<String> {
+    let me = auth.session.extension.id;
+    let frame: ClientFrame = match serde_json::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return Some(error_frame("bad_request", &format!("unreadable frame: {e}"))),
+    };
+    match frame {
+        ClientFrame::Ping => Some(r#"{"type":"pong"}"#.to_owned()),
+        ClientFrame::Typing { conversation_id } => {
+            match app.store.conversation_for(me, conversation_id).await {
+                Ok(Some(c)) => {
+                    let recipients = c.participants.iter().map(|p| p.id).collect();
+                    app.typing.typing(conversation_id, me, recipients).await;
+                    None
+                }
+                Ok(None) => Some(error_frame("not_found", "conversation does not exist or is not visible to you")),
+                Err(e) => {
+                    tracing::error!(error = %e, "typing lookup failed");
+                    Some(error_frame("internal", "could not record typing"))
+                }
+            }
+        }
+        ClientFrame::Read {
+            conversation_id,
+            message_id,
+        } => match app
+            .store
+            .mark_read(me, conversation_id, message_id, app.clock.now())
+            .await
+        {
+            Ok(_) => None,
+            Err(e) => {
+                let err = ApiError::from(e);
+                Some(error_frame(err.code, &err.message))
+            }
+        },
+    }
+}

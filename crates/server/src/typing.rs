@@ -1,0 +1,133 @@
+//! Typing indicators: one task owns the [`TypingTracker`] and publishes
+//! ephemeral `typing` frames on the bus as indicators start, stop and expire.
+
+use crate::app::Clock;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use switchboard_bus::{Bus, Envelope};
+use switchboard_domain::typing::{TypingChange, TypingTracker};
+use switchboard_domain::{ConversationId, ExtensionId};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+enum Command {
+    Typing {
+        conversation: ConversationId,
+        extension: ExtensionId,
+        recipients: Arc<[ExtensionId]>,
+    },
+    Stopped {
+        conversation: ConversationId,
+        extension: ExtensionId,
+    },
+}
+
+/// Typing frames waiting for the task; when full, a typing frame is dropped
+/// (the client repeats it), never a caller blocked.
+const COMMAND_QUEUE: usize = 1024;
+
+#[derive(Clone)]
+pub struct TypingHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl TypingHandle {
+    pub async fn typing(
+        &self,
+        conversation: ConversationId,
+        extension: ExtensionId,
+        recipients: Arc<[ExtensionId]>,
+    ) {
+        let _ = self.tx.try_send(Command::Typing {
+            conversation,
+            extension,
+            recipients,
+        });
+    }
+
+    /// The extension sent a message: clear its indicator at once.
+    pub fn stopped(&self, conversation: ConversationId, extension: ExtensionId) {
+        let _ = self.tx.try_send(Command::Stopped {
+            conversation,
+            extension,
+        });
+    }
+}
+
+pub fn spawn(
+    bus: Arc<dyn Bus>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) -> TypingHandle {
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    tasks.spawn(run(bus, clock, shutdown, rx));
+    TypingHandle { tx }
+}
+
+fn frame(change: TypingChange) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"type":"typing","data":{{"conversation_id":{},"extension_id":{},"active":{}}}}}"#,
+        change.conversation_id, change.extension_id, change.active
+    ))
+}
+
+async fn run(
+    bus: Arc<dyn Bus>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    mut rx: mpsc::Receiver<Command>,
+) {
+    let mut tracker = TypingTracker::default();
+    let mut audiences: HashMap<(ConversationId, ExtensionId), Arc<[ExtensionId]>> = HashMap::new();
+    let publish = |change: TypingChange, recipients: Arc<[ExtensionId]>| {
+        bus.publish(Envelope {
+            cursor: None,
+            recipients,
+            except: Some(change.extension_id),
+            frame: frame(change),
+        });
+    };
+    loop {
+        let next = tracker.next_expiry().map(|at| {
+            let wait = at.since(clock.now());
+            tokio::time::Instant::now() + wait
+        });
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                for change in tracker.expire(clock.now()) {
+                    if let Some(r) = audiences.remove(&(change.conversation_id, change.extension_id)) {
+                        publish(change, r);
+                    }
+                }
+            }
+            command = rx.recv() => {
+                let Some(command) = command else { return };
+                let now = clock.now();
+                match command {
+                    Command::Typing { conversation, extension, recipients } => {
+                        audiences.insert((conversation, extension), Arc::clone(&recipients));
+                        if let Some(change) = tracker.typing(conversation, extension, now) {
+                            publish(change, recipients);
+                        }
+                    }
+                    Command::Stopped { conversation, extension } => {
+                        if let Some(change) = tracker.stopped(conversation, extension, now)
+                            && let Some(r) = audiences.remove(&(conversation, extension))
+                        {
+                            publish(change, r);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
