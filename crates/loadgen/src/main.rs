@@ -112,8 +112,8 @@ enum Workload {
     W2 {
         #[arg(long, default_value_t = 1000)]
         users: u32,
-        /// Aggregate rates to try, in order.
-        #[arg(long, value_delimiter = ',', default_values_t = [2000.0, 5000.0, 10000.0, 20000.0, 40000.0, 80000.0])]
+        /// Aggregate rates to try, in order (also `--rate 100,200`).
+        #[arg(long, alias = "rate", value_delimiter = ',', default_values_t = [2000.0, 5000.0, 10000.0, 20000.0, 40000.0, 80000.0])]
         steps: Vec<f64>,
         /// Seconds per step.
         #[arg(long, default_value_t = 20.0)]
