@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   Server, DEMO, launchBrowser, openUser, signIn, startChat, openConversation, sendMessage,
-  message, waitForMessage, unreadIn, screenshot, assertNoBrowserErrors,
+  message, waitForMessage, unreadIn, screenshot, assertNoBrowserErrors, allowFailedLoad,
 } from './harness.mjs';
 
 let server;
@@ -209,5 +209,67 @@ test('a message that looks like HTML shows as text, links are safe', { timeout: 
 
   assertNoBrowserErrors(dan, erin);
   await dan.context.close();
+  await erin.context.close();
+});
+
+test('a failed send stays visible with Retry, which reuses its idempotency key; drafts survive a reload', { timeout: 90_000 }, async () => {
+  const carol = await openUser(browser, server, { label: 'carol' });
+  const erin = await openUser(browser, server, { label: 'erin' });
+  await signIn(carol.page, DEMO.carol);
+  await signIn(erin.page, DEMO.erin);
+  await startChat(carol.page, DEMO.erin.name);
+  await openConversation(erin.page, DEMO.carol.name);
+  allowFailedLoad(carol, 503);
+  const unavailable = { status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'Service unavailable' } }) };
+  const route = '**/api/v1/conversations/*/messages';
+
+  // The server stores the message but its answer is lost on the way back:
+  // the live frame confirms it, and it shows once.
+  await carol.page.route(route, async (r) => {
+    if (r.request().method() !== 'POST') return r.fallback();
+    await r.fetch();
+    await r.fulfill(unavailable);
+  });
+  await sendMessage(carol.page, 'Stored, answer lost');
+  await message(carol.page, 'Stored, answer lost').locator('.msg-status', { hasText: /Sent|Read by/ }).waitFor();
+  await waitForMessage(erin.page, 'Stored, answer lost');
+  await carol.page.unroute(route);
+
+  // The server is unavailable: the message stays, marked, with Retry.
+  const keys = [];
+  await carol.page.route(route, async (r) => {
+    if (r.request().method() !== 'POST') return r.fallback();
+    keys.push(r.request().postDataJSON().idempotency_key);
+    await r.fulfill(unavailable);
+  });
+  await sendMessage(carol.page, 'Did this arrive?');
+  const mine = message(carol.page, 'Did this arrive?');
+  await mine.getByRole('button', { name: 'Retry' }).waitFor();
+  await screenshot(carol.page, 'retry', '01-failed-send');
+  await carol.page.unroute(route);
+  await carol.page.route(route, async (r) => {
+    if (r.request().method() === 'POST') keys.push(r.request().postDataJSON().idempotency_key);
+    await r.fallback();
+  });
+
+  await mine.getByRole('button', { name: 'Retry' }).click();
+  await mine.locator('.msg-status', { hasText: /Sent|Read by/ }).waitFor();
+  await waitForMessage(erin.page, 'Did this arrive?');
+  assert.equal(keys.length, 2);
+  assert.equal(keys[0], keys[1], 'Retry reuses the idempotency key');
+  for (const page of [carol.page, erin.page]) {
+    assert.equal(await message(page, 'Stored, answer lost').count(), 1);
+    assert.equal(await message(page, 'Did this arrive?').count(), 1);
+  }
+
+  // A draft is kept per conversation, across a reload.
+  await carol.page.getByTestId('compose').fill('Half-written thought');
+  await carol.page.reload();
+  await waitForMessage(carol.page, 'Did this arrive?');
+  assert.equal(await carol.page.getByTestId('compose').inputValue(), 'Half-written thought');
+  assert.equal(await message(carol.page, 'Did this arrive?').count(), 1);
+
+  assertNoBrowserErrors(carol, erin);
+  await carol.context.close();
   await erin.context.close();
 });

@@ -5,7 +5,7 @@ import { api, ApiError, mayHaveSession, setUnauthenticatedHandler } from './api.
 import { LiveSocket } from './socket.js';
 import { Store } from './store.js';
 import { Emitter } from './events.js';
-import { setDraftOwner } from './drafts.js';
+import { setDraftOwner, outbox } from './drafts.js';
 import { playTone } from './sound.js';
 import { notify } from './notify.js';
 import { go } from './router.js';
@@ -120,6 +120,18 @@ export class App extends Emitter {
     const held = this.pendingFrames || [];
     this.pendingFrames = null;
     for (const frame of held) this.#onFrame(frame);
+    this.#resendOutbox();
+  }
+
+  /** Sends again what was still unconfirmed when the page was last closed. */
+  #resendOutbox() {
+    for (const item of outbox.all()) {
+      if (!this.store.conversations.has(item.conversation_id)) {
+        outbox.remove(item.idempotency_key);
+        continue;
+      }
+      this.retry(item);
+    }
   }
 
   async #checkSession() {
@@ -348,12 +360,17 @@ export class App extends Emitter {
   }
 
   async #post(id, text, key) {
+    outbox.put({ conversation_id: id, text, idempotency_key: key });
     try {
       const data = await api.post(`/conversations/${id}/messages`, { text, idempotency_key: key });
+      outbox.remove(key);
       const message = data?.message || data;
       if (message?.id != null) this.store.applyMessage(message);
       this.markRead(id);
     } catch (error) {
+      // A refusal (not a lost connection or a lost session) will not get
+      // better by itself: keep it on screen with Retry, but not for later.
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 401 && error.status !== 429) outbox.remove(key);
       this.store.failPending(id, key, error);
     }
   }

@@ -47,3 +47,36 @@ export const prefs = {
     }
   },
 };
+
+/**
+ * Messages sent but not yet confirmed by the server, so that a reload or an
+ * expired session never loses them: they are sent again (same idempotency
+ * key, so never twice) when the user is back.
+ */
+export const outbox = {
+  key: () => `switchboard.outbox.${owner}`,
+  all() {
+    try {
+      return JSON.parse(localStorage.getItem(this.key()) || '[]');
+    } catch {
+      return [];
+    }
+  },
+  put(item) {
+    const items = this.all().filter((x) => x.idempotency_key !== item.idempotency_key);
+    items.push(item);
+    saveOutbox(this.key(), items);
+  },
+  remove(idempotencyKey) {
+    saveOutbox(this.key(), this.all().filter((x) => x.idempotency_key !== idempotencyKey));
+  },
+};
+
+function saveOutbox(key, items) {
+  try {
+    if (items.length) localStorage.setItem(key, JSON.stringify(items));
+    else localStorage.removeItem(key);
+  } catch {
+    // Storage full or disabled: unsent messages stay on screen only.
+  }
+}

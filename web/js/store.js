@@ -195,6 +195,13 @@ export class Store extends Emitter {
     const known = thread.byId.get(message.id);
     let isNew = false;
     let entry = known;
+    const key = message.idempotency_key;
+    if (known && key && thread.pendingByKey.has(key) && message.sender?.id === this.myId) {
+      // Already in the history: drop the optimistic copy.
+      const pending = thread.pendingByKey.get(key);
+      thread.pendingByKey.delete(key);
+      thread.entries = thread.entries.filter((e) => e !== pending);
+    }
     if (!known) {
       isNew = true;
       entry = this.#insert(thread, message);
@@ -239,6 +246,8 @@ export class Store extends Emitter {
   /** Shows a message of mine at once, before the server answers. */
   addPending(conversationId, text, idempotencyKey) {
     const thread = this.thread(conversationId);
+    const delivered = thread.entries.find((e) => e.id != null && e.idempotency_key === idempotencyKey && e.sender?.id === this.myId);
+    if (delivered) return delivered;
     const existing = thread.pendingByKey.get(idempotencyKey);
     if (existing) {
       existing.status = 'sending';
