@@ -253,7 +253,13 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                     if let Some(cursor) = out.cursor && !gate.admit(cursor) {
                         continue;
                     }
-                    sink.send(Message::Text(out.text)).await.map_err(|e| e.to_string())?;
+                    // A client that stopped reading blocks this write once
+                    // the socket buffers fill; its queue then overflows and
+                    // the connection is dropped without waiting further.
+                    tokio::select! {
+                        sent = sink.send(Message::Text(out.text)) => sent.map_err(|e| e.to_string())?,
+                        () = too_slow.cancelled() => return Err("too slow".to_owned()),
+                    }
                 }
                 incoming = stream.next() => {
                     match incoming {
