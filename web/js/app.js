@@ -35,6 +35,7 @@ export class App extends Emitter {
     this.readSent = new Map(); // conversation id -> last read id sent
     this.historyLoads = new Map(); // conversation id -> promise
     this.pendingFrames = null; // frames held back while the first load runs
+    this.departed = new Set(); // conversations I left or was removed from
 
     setUnauthenticatedHandler(() => this.expire());
     this.socket.on('frame', (frame) => this.#onFrame(frame));
@@ -60,7 +61,8 @@ export class App extends Emitter {
       const me = await api.get('/me', { quiet401: true });
       await this.#start(me);
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) this.#signedOut(false);
+      // The browser still had the cookies, so a session ended meanwhile.
+      if (error instanceof ApiError && error.status === 401) this.#signedOut(true);
       else throw error;
     }
   }
@@ -92,6 +94,7 @@ export class App extends Emitter {
     this.store.reset();
     this.readSent.clear();
     this.historyLoads.clear();
+    this.departed.clear();
     this.pendingFrames = null;
     this.session = 'signed-out';
     this.emit('signed-out', { expired, previous });
@@ -276,6 +279,8 @@ export class App extends Emitter {
     const store = this.store;
     const id = message.conversation_id;
     const known = store.conversations.has(id);
+    // The last words of a group I just left (e.g. "Dan left") are not news.
+    if (!known && this.departed.has(id)) return;
     const { isNew } = store.applyMessage(message);
     if (!known) this.refreshConversation(id);
     const fromOther = message.sender && message.sender.id !== store.myId;
@@ -296,6 +301,7 @@ export class App extends Emitter {
 
   #onConversation(conversation) {
     if (!this.#isParticipant(conversation)) {
+      this.departed.add(conversation.id);
       const wasOpen = this.store.activeConversationId === conversation.id;
       const title = this.store.titleOf(this.store.conversations.get(conversation.id) || conversation);
       this.store.removeConversation(conversation.id);
@@ -305,6 +311,7 @@ export class App extends Emitter {
       }
       return;
     }
+    this.departed.delete(conversation.id);
     this.store.upsertConversation(conversation);
   }
 
@@ -406,6 +413,7 @@ export class App extends Emitter {
 
   async leave(id) {
     await api.post(`/conversations/${id}/leave`, {});
+    this.departed.add(id);
     this.store.removeConversation(id);
   }
 

@@ -54,7 +54,7 @@ export function createSignIn(app, { expired = false, previous = null } = {}) {
         error.hidden = true;
         return;
       }
-      showError(`Too many failed attempts. Try again in ${left} second${left === 1 ? '' : 's'}.`);
+      showError(`Too many failed attempts. Try again in ${waitText(left)}.`);
       left -= 1;
     };
     clearInterval(retryTimer);
@@ -120,4 +120,11 @@ export function createSignIn(app, { expired = false, previous = null } = {}) {
   });
 
   return { el, destroy: () => clearInterval(retryTimer) };
+}
+
+/** "45 seconds", "15 minutes". */
+function waitText(seconds) {
+  if (seconds <= 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
 }
