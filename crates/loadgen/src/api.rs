@@ -39,6 +39,23 @@ struct ConversationBody {
     id: i64,
 }
 
+/// The server answers `{"conversation": {…}}`; a bare conversation is accepted too.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConversationAnswer {
+    Wrapped { conversation: ConversationBody },
+    Bare(ConversationBody),
+}
+
+impl ConversationAnswer {
+    fn id(&self) -> i64 {
+        match self {
+            ConversationAnswer::Wrapped { conversation }
+            | ConversationAnswer::Bare(conversation) => conversation.id,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ErrorAnswer {
     error: ErrorBody,
@@ -159,8 +176,9 @@ impl Api {
             .send()
             .await
             .context("direct conversation request")?;
-        let conversation: ConversationBody = expect_json(response, "opening a direct chat").await?;
-        Ok(conversation.id)
+        let conversation: ConversationAnswer =
+            expect_json(response, "opening a direct chat").await?;
+        Ok(conversation.id())
     }
 
     pub async fn group_conversation(
@@ -177,8 +195,8 @@ impl Api {
             .send()
             .await
             .context("group conversation request")?;
-        let conversation: ConversationBody = expect_json(response, "creating a group").await?;
-        Ok(conversation.id)
+        let conversation: ConversationAnswer = expect_json(response, "creating a group").await?;
+        Ok(conversation.id())
     }
 
     /// Posts one message. Never fails: the outcome says what happened.
