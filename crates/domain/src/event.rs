@@ -60,9 +60,7 @@ impl Event {
         match self {
             Self::MessageCreated { message } => Audience::Conversation(message.conversation_id),
             Self::ConversationCreated { conversation }
-            | Self::ConversationUpdated { conversation } => {
-                Audience::Conversation(conversation.id)
-            }
+            | Self::ConversationUpdated { conversation } => Audience::Conversation(conversation.id),
             Self::ReceiptUpdated {
                 conversation_id, ..
             } => Audience::Conversation(*conversation_id),

@@ -131,17 +131,11 @@ mod tests {
     fn before_pages_come_back_ascending_with_has_more() {
         let page = HistoryPage::parse(Some(10), None, Some(2)).unwrap();
         let (rows, more) = page.finish(vec![msg(9), msg(8), msg(7)]);
-        assert_eq!(
-            rows.iter().map(|m| m.id.0).collect::<Vec<_>>(),
-            vec![8, 9]
-        );
+        assert_eq!(rows.iter().map(|m| m.id.0).collect::<Vec<_>>(), vec![8, 9]);
         assert!(more);
         let page = HistoryPage::parse(None, Some(7), Some(5)).unwrap();
         let (rows, more) = page.finish(vec![msg(8), msg(9)]);
-        assert_eq!(
-            rows.iter().map(|m| m.id.0).collect::<Vec<_>>(),
-            vec![8, 9]
-        );
+        assert_eq!(rows.iter().map(|m| m.id.0).collect::<Vec<_>>(), vec![8, 9]);
         assert!(!more);
     }
 }

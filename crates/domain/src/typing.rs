@@ -66,17 +66,18 @@ impl TypingTracker {
     /// `active: false` changes.
     pub fn expire(&mut self, now: Timestamp) -> Vec<TypingChange> {
         let mut gone = Vec::new();
-        self.until.retain(|&(conversation_id, extension_id), until| {
-            let keep = *until > now;
-            if !keep {
-                gone.push(TypingChange {
-                    conversation_id,
-                    extension_id,
-                    active: false,
-                });
-            }
-            keep
-        });
+        self.until
+            .retain(|&(conversation_id, extension_id), until| {
+                let keep = *until > now;
+                if !keep {
+                    gone.push(TypingChange {
+                        conversation_id,
+                        extension_id,
+                        active: false,
+                    });
+                }
+                keep
+            });
         gone
     }
 

@@ -156,7 +156,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             for e in created {
-                println!("created extension {} ({}) in {}", e.number, e.name, org.slug);
+                println!(
+                    "created extension {} ({}) in {}",
+                    e.number, e.name, org.slug
+                );
             }
             if generated {
                 println!("password: {}", password.expose());
@@ -187,7 +190,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             store
                 .set_password_hash(org.id, ext.id, auth::hash_password(&password)?, None)
                 .await?;
-            println!("password of {} reset; its sessions are signed out", ext.number);
+            println!(
+                "password of {} reset; its sessions are signed out",
+                ext.number
+            );
             if generated {
                 println!("password: {}", password.expose());
             }

@@ -50,9 +50,10 @@ pub async fn hash_password_blocking(password: Password) -> Result<String, ApiErr
 /// A hash of a password nobody knows, checked when the extension does not
 /// exist so that a wrong number costs as long as a wrong password.
 static DECOY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    hash_password(&Password::parse_attempt("decoy password that matches nothing").unwrap_or_else(
-        |_| unreachable!("the decoy password is within bounds"),
-    ))
+    hash_password(
+        &Password::parse_attempt("decoy password that matches nothing")
+            .unwrap_or_else(|_| unreachable!("the decoy password is within bounds")),
+    )
     .unwrap_or_default()
 });
 
@@ -147,10 +148,7 @@ impl FromRequestParts<Arc<App>> for Authed {
         if token.is_empty() || token.len() > 128 {
             return Err(ApiError::unauthenticated());
         }
-        let state_changing = !matches!(
-            parts.method,
-            Method::GET | Method::HEAD | Method::OPTIONS
-        );
+        let state_changing = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if credential == Credential::Cookie && state_changing {
             let expected = csrf_token(token);
             let given = parts
@@ -297,8 +295,15 @@ mod tests {
         }
         let wait = limiter.check("demo/101", ip, t0).expect_err("blocked");
         assert_eq!(wait, 60);
-        assert!(limiter.check("demo/102", ip, t0).is_ok(), "other accounts are not blocked");
-        assert!(limiter.check("demo/101", ip, t0 + Duration::from_secs(61)).is_ok());
+        assert!(
+            limiter.check("demo/102", ip, t0).is_ok(),
+            "other accounts are not blocked"
+        );
+        assert!(
+            limiter
+                .check("demo/101", ip, t0 + Duration::from_secs(61))
+                .is_ok()
+        );
     }
 
     #[test]

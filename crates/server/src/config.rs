@@ -201,7 +201,11 @@ mod tests {
         .resolve()
         .expect("valid");
         assert_eq!(config.listen.port(), 7000, "the flag wins over the file");
-        assert_eq!(config.data_dir, PathBuf::from("/srv/sb"), "the file wins over the default");
+        assert_eq!(
+            config.data_dir,
+            PathBuf::from("/srv/sb"),
+            "the file wins over the default"
+        );
         assert_eq!(config.sqlite_synchronous, Synchronous::Full);
         assert_eq!(config.log, "info");
     }

@@ -32,8 +32,8 @@ pub async fn seed_if_empty(
         Some(p) => p.to_owned(),
         None => auth::new_token()?.chars().take(12).collect(),
     };
-    let parsed = Password::parse_new(&password)
-        .map_err(|e| anyhow::anyhow!("demo password: {e}"))?;
+    let parsed =
+        Password::parse_new(&password).map_err(|e| anyhow::anyhow!("demo password: {e}"))?;
     let slug = OrgSlug::parse(DEMO_ORG)?;
     let org = store
         .create_org(&slug, &DisplayName::parse("Demo Company")?)

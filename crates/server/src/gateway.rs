@@ -134,8 +134,13 @@ pub struct WsParams {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 enum ClientFrame {
-    Typing { conversation_id: ConversationId },
-    Read { conversation_id: ConversationId, message_id: MessageId },
+    Typing {
+        conversation_id: ConversationId,
+    },
+    Read {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
     Ping,
 }
 
@@ -159,18 +164,16 @@ pub async fn upgrade(
     }
     let from = match params.cursor.as_deref() {
         None | Some("") => None,
-        Some(c) => Some(
-            Cursor::parse(c).ok_or_else(|| ApiError::bad_request("cursor must be a number"))?,
-        ),
+        Some(c) => {
+            Some(Cursor::parse(c).ok_or_else(|| ApiError::bad_request("cursor must be a number"))?)
+        }
     };
     let tasks = app.tasks.clone();
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            tasks.track_future(run_connection(app, auth, from, socket))
-        }))
+        .on_upgrade(move |socket| tasks.track_future(run_connection(app, auth, from, socket))))
 }
 
 fn same_origin(headers: &HeaderMap) -> bool {
@@ -293,7 +296,12 @@ async fn handle_client_frame(app: &Arc<App>, auth: &Authed, text: &str) -> Optio
     let me = auth.session.extension.id;
     let frame: ClientFrame = match serde_json::from_str(text) {
         Ok(f) => f,
-        Err(e) => return Some(error_frame("bad_request", &format!("unreadable frame: {e}"))),
+        Err(e) => {
+            return Some(error_frame(
+                "bad_request",
+                &format!("unreadable frame: {e}"),
+            ));
+        }
     };
     match frame {
         ClientFrame::Ping => Some(r#"{"type":"pong"}"#.to_owned()),
@@ -304,7 +312,10 @@ async fn handle_client_frame(app: &Arc<App>, auth: &Authed, text: &str) -> Optio
                     app.typing.typing(conversation_id, me, recipients).await;
                     None
                 }
-                Ok(None) => Some(error_frame("not_found", "conversation does not exist or is not visible to you")),
+                Ok(None) => Some(error_frame(
+                    "not_found",
+                    "conversation does not exist or is not visible to you",
+                )),
                 Err(e) => {
                     tracing::error!(error = %e, "typing lookup failed");
                     Some(error_frame("internal", "could not record typing"))

@@ -54,7 +54,12 @@ pub fn router(app: Arc<App>) -> Router {
             "/api/v1/openapi.json",
             get(move || {
                 let doc = Arc::clone(&openapi);
-                async move { ([(header::CONTENT_TYPE, "application/json")], doc.to_string()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
             }),
         )
         .route("/healthz", get(|| async { "ok" }))

@@ -6,7 +6,11 @@ use switchboard::admin_cli::AdminArgs;
 use switchboard::config::ServeArgs;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "The messaging hub of a business phone system")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "The messaging hub of a business phone system"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +26,10 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -35,8 +35,9 @@ impl Metrics {
         let messages_stored = Counter::default();
         let frames_delivered = Counter::default();
         let slow_clients_disconnected = Counter::default();
-        let request_seconds =
-            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let request_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
         registry.register(
             "websocket_connections",
             "Open WebSocket connections",

@@ -44,10 +44,16 @@ async fn two_extensions_chat_live_both_ways() {
     let got = bob_ws.next_of("message.created").await;
     assert_eq!(got["data"]["message"]["text"], "Lunch at noon?");
     let own = alice_ws.next_of("message.created").await;
-    assert_eq!(own["data"]["message"]["id"], sent["id"], "the sender's other devices see it too");
+    assert_eq!(
+        own["data"]["message"]["id"], sent["id"],
+        "the sender's other devices see it too"
+    );
     assert_eq!(got["data"]["message"]["id"], sent["id"]);
     assert_eq!(got["data"]["message"]["sender"]["name"], "Alice Archer");
-    assert!(got["cursor"].as_str().is_some(), "durable events carry a cursor");
+    assert!(
+        got["cursor"].as_str().is_some(),
+        "durable events carry a cursor"
+    );
 
     bob.send(conversation, "Sounds good").await;
     let got = alice_ws.next_message("Sounds good").await;
@@ -141,8 +147,18 @@ async fn group_lifecycle_posts_system_messages() {
     let m = dan_ws.next_of("message.created").await;
     assert_eq!(m["data"]["message"]["text"], "Alice Archer added Dan Diaz");
     let u = dan_ws.next_of("conversation.updated").await;
-    assert_eq!(u["data"]["conversation"]["participants"].as_array().map(Vec::len), Some(4));
-    assert_eq!(dan.get(&format!("/api/v1/conversations/{group}/messages")).await.status, 200);
+    assert_eq!(
+        u["data"]["conversation"]["participants"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(
+        dan.get(&format!("/api/v1/conversations/{group}/messages"))
+            .await
+            .status,
+        200
+    );
 
     // Remove Carol: she learns of it, then is no longer a participant.
     let removed = alice
@@ -165,13 +181,18 @@ async fn group_lifecycle_posts_system_messages() {
         .any(|p| p["id"] == carol.id);
     assert!(!still_there);
     assert_eq!(
-        carol.get(&format!("/api/v1/conversations/{group}/messages")).await.status,
+        carol
+            .get(&format!("/api/v1/conversations/{group}/messages"))
+            .await
+            .status,
         404
     );
     assert_eq!(carol.send_status(group, "let me in").await, 404);
 
     // Bob leaves.
-    let left = bob.post(&format!("/api/v1/conversations/{group}/leave"), json!({})).await;
+    let left = bob
+        .post(&format!("/api/v1/conversations/{group}/leave"), json!({}))
+        .await;
     assert_eq!(left.status, 204);
     dan_ws.next_message("Bob Baker left the group").await;
 
@@ -248,11 +269,13 @@ async fn read_receipts_reach_the_sender_and_my_other_devices() {
     let receipts = alice
         .get(&format!("/api/v1/conversations/{conversation}/receipts"))
         .await;
-    assert!(receipts.body["receipts"]
-        .as_array()
-        .expect("receipts")
-        .iter()
-        .any(|r| r["extension_id"] == bob.id && r["last_read_message_id"] == second["id"]));
+    assert!(
+        receipts.body["receipts"]
+            .as_array()
+            .expect("receipts")
+            .iter()
+            .any(|r| r["extension_id"] == bob.id && r["last_read_message_id"] == second["id"])
+    );
 }
 
 #[tokio::test]
@@ -394,7 +417,11 @@ async fn a_client_that_stops_reading_is_cut_off_while_others_keep_receiving() {
     for _ in 0..1000 {
         alice.send(group, &big).await;
     }
-    assert_eq!(reader.await.expect("reader"), 1000, "Carol got every message");
+    assert_eq!(
+        reader.await.expect("reader"),
+        1000,
+        "Carol got every message"
+    );
 
     // Bob's connection was dropped: draining it now finds the end after
     // whatever the socket buffers held.
@@ -406,7 +433,9 @@ async fn a_client_that_stops_reading_is_cut_off_while_others_keep_receiving() {
         )
         .await
         {
-            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => break true,
+            Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))))
+            | Ok(None)
+            | Ok(Some(Err(_))) => break true,
             Ok(Some(Ok(_))) => continue,
             Err(_) => break false,
         }

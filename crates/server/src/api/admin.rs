@@ -95,13 +95,10 @@ async fn hash_all(parsed: Vec<ParsedExtension>) -> ApiResult<Vec<NewExtension>> 
     }
     let mut out = Vec::new();
     for task in pending {
-        let part = task
-            .await
-            .map_err(|_| ApiError::internal())?
-            .map_err(|e| {
-                tracing::error!(error = %e, "password hashing failed");
-                ApiError::internal()
-            })?;
+        let part = task.await.map_err(|_| ApiError::internal())?.map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            ApiError::internal()
+        })?;
         out.extend(part);
     }
     Ok(out)

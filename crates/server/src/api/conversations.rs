@@ -65,12 +65,14 @@ pub struct ConversationBody {
     conversation: Conversation,
 }
 
-
 /// My conversations, most recent activity first, with last message and unread count.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
     responses((status = 200, body = ConversationList), (status = 401, body = ErrorBody)))]
 pub async fn list(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Json<ConversationList>> {
-    let conversations = app.store.conversations_of(auth.session.extension.id).await?;
+    let conversations = app
+        .store
+        .conversations_of(auth.session.extension.id)
+        .await?;
     Ok(Json(ConversationList { conversations }))
 }
 
@@ -216,7 +218,13 @@ pub async fn remove_participant(
     auth: Authed,
     Params((id, extension_id)): Params<(i64, i64)>,
 ) -> ApiResult<Json<ConversationBody>> {
-    edit(&app, &auth, id, GroupEdit::Remove(ExtensionId(extension_id))).await
+    edit(
+        &app,
+        &auth,
+        id,
+        GroupEdit::Remove(ExtensionId(extension_id)),
+    )
+    .await
 }
 
 /// Leaves a group.
@@ -317,10 +325,20 @@ pub async fn send(
         .await?
         .value;
     if posted.replayed {
-        return Ok((StatusCode::OK, Json(MessageBody { message: posted.message })));
+        return Ok((
+            StatusCode::OK,
+            Json(MessageBody {
+                message: posted.message,
+            }),
+        ));
     }
     app.typing.stopped(conversation_id, me.id);
-    Ok((StatusCode::CREATED, Json(MessageBody { message: posted.message })))
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageBody {
+            message: posted.message,
+        }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

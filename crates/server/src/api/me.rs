@@ -96,9 +96,10 @@ pub async fn change_password(
         .extension_for_sign_in(ext.org_id, &number)
         .await?
         .map(|(_, h)| h);
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&current, stored.as_deref()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let ok =
+        tokio::task::spawn_blocking(move || auth::verify_password(&current, stored.as_deref()))
+            .await
+            .map_err(|_| ApiError::internal())?;
     if !ok {
         return Err(ApiError::forbidden("the current password is not right"));
     }

@@ -52,7 +52,9 @@ struct SecuritySchemes;
 
 impl utoipa::Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
@@ -60,7 +62,9 @@ impl utoipa::Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::auth::SESSION_COOKIE))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
         );
     }
 }
@@ -90,7 +94,9 @@ pub fn router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(admin::import_extensions))
-                .layer(axum::extract::DefaultBodyLimit::max(admin::MAX_IMPORT_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    admin::MAX_IMPORT_BYTES,
+                )),
         )
         .routes(routes!(admin::organization, admin::update_organization))
         .split_for_parts()

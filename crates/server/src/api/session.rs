@@ -39,7 +39,13 @@ pub struct SignedIn {
     organization: Org,
 }
 
-fn cookie(name: &str, value: &str, max_age_secs: u64, http_only: bool, secure: bool) -> Option<HeaderValue> {
+fn cookie(
+    name: &str,
+    value: &str,
+    max_age_secs: u64,
+    http_only: bool,
+    secure: bool,
+) -> Option<HeaderValue> {
     let mut c = format!("{name}={value}; Path=/; SameSite=Strict; Max-Age={max_age_secs}");
     if http_only {
         c.push_str("; HttpOnly");
@@ -85,9 +91,10 @@ pub async fn sign_in(
         None => None,
     };
     let stored = found.as_ref().map(|(_, hash)| hash.clone());
-    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
-        .await
-        .map_err(|_| ApiError::internal())?;
+    let verified =
+        tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
+            .await
+            .map_err(|_| ApiError::internal())?;
     let (Some(org), Some((extension, _)), true) = (org, found, verified) else {
         app.limiter.failed(&account, address, Instant::now());
         tracing::info!(%account, %address, "failed sign-in");
@@ -95,7 +102,9 @@ pub async fn sign_in(
     };
     if extension.disabled {
         app.limiter.failed(&account, address, Instant::now());
-        return Err(ApiError::forbidden("this extension is disabled; ask an administrator"));
+        return Err(ApiError::forbidden(
+            "this extension is disabled; ask an administrator",
+        ));
     }
     app.limiter.succeeded(&account);
 

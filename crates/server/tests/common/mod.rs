@@ -41,7 +41,14 @@ impl Server {
     /// Starts the server on an existing data directory (for restarts).
     pub fn start_on(data_dir: &Path, listen: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--listen", listen, "--demo", "--demo-password", PASSWORD])
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--demo",
+                "--demo-password",
+                PASSWORD,
+            ])
             .arg("--data-dir")
             .arg(data_dir)
             .env("SWITCHBOARD_LOG", "warn")
@@ -175,10 +182,15 @@ impl Client {
 
     pub async fn direct_with(&self, other: i64) -> i64 {
         let a = self
-            .post("/api/v1/conversations/direct", json!({"extension_id": other}))
+            .post(
+                "/api/v1/conversations/direct",
+                json!({"extension_id": other}),
+            )
             .await;
         assert!(a.status == 200 || a.status == 201, "direct: {}", a.body);
-        a.body["conversation"]["id"].as_i64().expect("conversation id")
+        a.body["conversation"]["id"]
+            .as_i64()
+            .expect("conversation id")
     }
 
     pub async fn send(&self, conversation: i64, text: &str) -> Value {
@@ -194,7 +206,10 @@ impl Client {
 
     pub async fn ws(&self, cursor: Option<&str>) -> Ws {
         let url = match cursor {
-            Some(c) => format!("ws://{}/api/v1/ws?cursor={c}", self.base.trim_start_matches("http://")),
+            Some(c) => format!(
+                "ws://{}/api/v1/ws?cursor={c}",
+                self.base.trim_start_matches("http://")
+            ),
             None => format!("ws://{}/api/v1/ws", self.base.trim_start_matches("http://")),
         };
         let mut request = url.into_client_request().expect("ws request");
@@ -249,10 +264,25 @@ pub struct Ws {
     /// The last cursor seen.
     pub cursor: Option<String>,
     /// Frames replayed before `ready`, handed out first.
-    pending: std::collections::VecDeque<Value>,
+    pub pending: std::collections::VecDeque<Value>,
 }
 
 impl Ws {
+    /// Wraps a socket opened with a handshake of the test's own making;
+    /// nothing has been read from it yet (not even `ready`).
+    pub fn from_stream(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self {
+            stream,
+            cursor: None,
+            pending: Default::default(),
+        }
+    }
+
+    /// The frames replayed before `ready` that have not been read yet.
+    pub fn take_replayed(&mut self) -> Vec<Value> {
+        self.pending.drain(..).collect()
+    }
+
     /// The next frame, whatever it is; None when the connection closed.
     pub async fn next_frame(&mut self) -> Option<Value> {
         if let Some(frame) = self.pending.pop_front() {

@@ -5,8 +5,8 @@
 //! announcement commit together.
 
 use crate::{
-    Committed, ConversationSummary, GroupEdit, NewMessage, OpenedDirect, Posted, Receipt,
-    Recorded, Result, StoreError, StoredEvent,
+    Committed, ConversationSummary, GroupEdit, NewMessage, OpenedDirect, Posted, Receipt, Recorded,
+    Result, StoreError, StoredEvent,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
@@ -105,7 +105,11 @@ fn load(conn: &Connection, id: ConversationId) -> Result<Option<(Conversation, O
     )))
 }
 
-fn is_participant(conn: &Connection, conversation: ConversationId, ext: ExtensionId) -> Result<bool> {
+fn is_participant(
+    conn: &Connection,
+    conversation: ConversationId,
+    ext: ExtensionId,
+) -> Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM participants
@@ -151,10 +155,15 @@ fn unread_count(conn: &Connection, conversation: ConversationId, me: ExtensionId
                   AND m.kind = 'text' AND m.sender_id IS NOT ?2
                 LIMIT ?3)",
         )?
-        .query_row(params![conversation.0, me.0, UNREAD_COUNT_CAP], |r| r.get(0))?)
+        .query_row(params![conversation.0, me.0, UNREAD_COUNT_CAP], |r| {
+            r.get(0)
+        })?)
 }
 
-pub(super) fn conversations_of(conn: &Connection, me: ExtensionId) -> Result<Vec<ConversationSummary>> {
+pub(super) fn conversations_of(
+    conn: &Connection,
+    me: ExtensionId,
+) -> Result<Vec<ConversationSummary>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, c.last_message_id FROM participants p
          JOIN conversations c ON c.id = p.conversation_id
@@ -162,7 +171,9 @@ pub(super) fn conversations_of(conn: &Connection, me: ExtensionId) -> Result<Vec
          ORDER BY c.last_activity_at DESC, c.id DESC",
     )?;
     let ids = stmt
-        .query_map([me.0], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)))?
+        .query_map([me.0], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut last = conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id = ?1"
@@ -323,7 +334,8 @@ fn require_extensions(conn: &Connection, org: OrgId, ids: &[ExtensionId]) -> Res
 }
 
 fn name_lookup(conn: &Connection) -> Result<impl Fn(ExtensionId) -> String + '_> {
-    let stmt = std::cell::RefCell::new(conn.prepare_cached("SELECT name FROM extensions WHERE id = ?1")?);
+    let stmt =
+        std::cell::RefCell::new(conn.prepare_cached("SELECT name FROM extensions WHERE id = ?1")?);
     Ok(move |id: ExtensionId| {
         stmt.borrow_mut()
             .query_row([id.0], |r| r.get::<_, String>(0))
@@ -331,16 +343,27 @@ fn name_lookup(conn: &Connection) -> Result<impl Fn(ExtensionId) -> String + '_>
     })
 }
 
-fn insert_message(
-    conn: &Connection,
+/// A message about to be inserted.
+struct MessageRow<'a> {
     conversation: ConversationId,
     kind: MessageKind,
-    sender: Option<&ExtensionRef>,
-    body: &str,
-    system: Option<&SystemAction>,
-    key: Option<&str>,
+    sender: Option<&'a ExtensionRef>,
+    body: &'a str,
+    system: Option<&'a SystemAction>,
+    key: Option<&'a str>,
     now: Timestamp,
-) -> Result<Message> {
+}
+
+fn insert_message(conn: &Connection, row: MessageRow<'_>) -> Result<Message> {
+    let MessageRow {
+        conversation,
+        kind,
+        sender,
+        body,
+        system,
+        key,
+        now,
+    } = row;
     let system_json = match system {
         Some(s) => Some(
             serde_json::to_string(s)
@@ -387,13 +410,15 @@ fn system_message(
     let text = action.render(name_lookup(conn)?);
     insert_message(
         conn,
-        conversation,
-        MessageKind::System,
-        None,
-        &text,
-        Some(&action),
-        None,
-        now,
+        MessageRow {
+            conversation,
+            kind: MessageKind::System,
+            sender: None,
+            body: &text,
+            system: Some(&action),
+            key: None,
+            now,
+        },
     )
 }
 
@@ -608,7 +633,12 @@ pub(super) fn edit_group(
     let recipients: Arc<[ExtensionId]> = audience.into();
 
     let message = system_message(conn, id, action, now)?;
-    let mut events = vec![record(conn, &Event::MessageCreated { message }, &recipients, now)?];
+    let mut events = vec![record(
+        conn,
+        &Event::MessageCreated { message },
+        &recipients,
+        now,
+    )?];
 
     let mut leave = conn.prepare_cached(
         "UPDATE participants SET left_seq = ?3 WHERE conversation_id = ?1 AND extension_id = ?2",
@@ -682,13 +712,15 @@ pub(super) fn post_message(conn: &Connection, new: &NewMessage) -> Result<Commit
     }
     let message = insert_message(
         conn,
-        new.conversation_id,
-        MessageKind::Text,
-        Some(&new.sender),
-        new.text.as_str(),
-        None,
-        new.idempotency_key.as_ref().map(|k| k.as_str()),
-        new.now,
+        MessageRow {
+            conversation: new.conversation_id,
+            kind: MessageKind::Text,
+            sender: Some(&new.sender),
+            body: new.text.as_str(),
+            system: None,
+            key: new.idempotency_key.as_ref().map(|k| k.as_str()),
+            now: new.now,
+        },
     )?;
     let event = record(
         conn,

@@ -1,6 +1,8 @@
 //! Organizations, extensions and sessions.
 
-use crate::{Extension, ExtensionUpdate, NewExtension, Org, Result, Session, StoreError, TokenHash};
+use crate::{
+    Extension, ExtensionUpdate, NewExtension, Org, Result, Session, StoreError, TokenHash,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_domain::{
     AlertTone, DisplayName, ExtensionId, ExtensionNumber, OrgId, OrgSlug, Role, Timestamp,
@@ -130,7 +132,11 @@ pub(super) fn create_extensions(
     Ok(created)
 }
 
-pub(super) fn extension(conn: &Connection, org: OrgId, id: ExtensionId) -> Result<Option<Extension>> {
+pub(super) fn extension(
+    conn: &Connection,
+    org: OrgId,
+    id: ExtensionId,
+) -> Result<Option<Extension>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {EXTENSION_COLUMNS} FROM extensions WHERE id = ?1 AND org_id = ?2"
@@ -238,7 +244,11 @@ pub(super) fn create_session(
     Ok(())
 }
 
-pub(super) fn session(conn: &Connection, token: &TokenHash, now: Timestamp) -> Result<Option<Session>> {
+pub(super) fn session(
+    conn: &Connection,
+    token: &TokenHash,
+    now: Timestamp,
+) -> Result<Option<Session>> {
     let sql = format!(
         "SELECT s.expires_at, {ext}, {org}
          FROM sessions s

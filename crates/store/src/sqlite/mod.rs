@@ -340,8 +340,9 @@ impl Drop for SqliteStore {
 }
 
 use crate::{
-    CommitListener, Committed, ConversationSummary, Recorded, Extension, ExtensionUpdate, GroupEdit, NewExtension,
-    NewMessage, OpenedDirect, Org, Posted, Receipt, Session, Store, StoredEvent, TokenHash,
+    CommitListener, Committed, ConversationSummary, Extension, ExtensionUpdate, GroupEdit,
+    NewExtension, NewMessage, OpenedDirect, Org, Posted, Receipt, Recorded, Session, Store,
+    StoredEvent, TokenHash,
 };
 use switchboard_domain::{
     AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, ExtensionId,
