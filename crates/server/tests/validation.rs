@@ -1,0 +1,566 @@
+//! Limits and malformed input: every refusal has the API's error shape and
+//! changes nothing; the service endpoints (OpenAPI document, health, metrics)
+//! answer as operators and clients expect.
+
+mod common;
+
+use common::{Answer, Client, Server, answer, uuid_like};
+use serde_json::{Value, json};
+
+/// Asserts the answer is the API's error shape with the given status and code.
+fn assert_error(a: &Answer, status: u16, code: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: status (body {})", a.body);
+    assert_eq!(
+        a.body["error"]["code"], code,
+        "{what}: code (body {})",
+        a.body
+    );
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: the error has a message: {}",
+        a.body
+    );
+}
+
+/// A request with a raw body and content type, authenticated by bearer token.
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Answer {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let res = client
+        .http
+        .request(method, format!("{}{path}", client.base))
+        .bearer_auth(&client.token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    answer(res).await
+}
+
+/// The whole history of a conversation, oldest first.
+async fn all_messages(client: &Client, conversation: i64) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let path = match before {
+            Some(b) => {
+                format!("/api/v1/conversations/{conversation}/messages?limit=200&before={b}")
+            }
+            None => format!("/api/v1/conversations/{conversation}/messages?limit=200"),
+        };
+        let page = client.get(&path).await;
+        assert_eq!(page.status, 200, "history: {}", page.body);
+        let messages = page.body["messages"].as_array().expect("messages").clone();
+        let more = page.body["has_more"].as_bool().expect("has_more");
+        before = messages.first().and_then(|m| m["id"].as_i64());
+        out.splice(0..0, messages);
+        if !more || before.is_none() {
+            return out;
+        }
+    }
+}
+
+async fn send_text(client: &Client, conversation: i64, text: &str) -> Answer {
+    client
+        .post(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            json!({"text": text, "idempotency_key": uuid_like()}),
+        )
+        .await
+}
+
+#[tokio::test]
+async fn message_text_is_limited_to_ten_thousand_characters() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let conversation = alice.direct_with(2).await;
+
+    let longest = "a".repeat(10_000);
+    let ok = send_text(&alice, conversation, &longest).await;
+    assert_eq!(
+        ok.status, 201,
+        "10,000 characters are accepted: {}",
+        ok.body
+    );
+    assert_eq!(
+        ok.body["message"]["text"].as_str().map(str::len),
+        Some(10_000)
+    );
+
+    // Characters, not bytes: 10,000 two-byte characters are fine too.
+    let accented = "é".repeat(10_000);
+    assert_eq!(send_text(&alice, conversation, &accented).await.status, 201);
+
+    let before = all_messages(&alice, conversation).await;
+    let too_long = send_text(&alice, conversation, &"a".repeat(10_001)).await;
+    assert_error(&too_long, 422, "validation_failed", "10,001 characters");
+    let message = too_long.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("text"),
+        "the message names the field: {message}"
+    );
+
+    let empty = send_text(&alice, conversation, "   ").await;
+    assert_error(&empty, 422, "validation_failed", "blank text");
+
+    assert_eq!(
+        all_messages(&alice, conversation).await,
+        before,
+        "refused sends change nothing"
+    );
+}
+
+#[tokio::test]
+async fn group_names_are_limited_to_one_hundred_characters() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+
+    let ok = alice
+        .post(
+            "/api/v1/conversations/group",
+            json!({"name": "n".repeat(100), "member_ids": [2]}),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "100 characters are accepted: {}", ok.body);
+    let group = ok.body["conversation"]["id"].as_i64().expect("id");
+
+    let listed = alice.get("/api/v1/conversations").await.body;
+    let too_long = alice
+        .post(
+            "/api/v1/conversations/group",
+            json!({"name": "n".repeat(101), "member_ids": [2]}),
+        )
+        .await;
+    assert_error(
+        &too_long,
+        422,
+        "validation_failed",
+        "101-character group name",
+    );
+    let message = too_long.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("name"),
+        "the message names the field: {message}"
+    );
+
+    let rename = alice
+        .call(
+            "PATCH",
+            &format!("/api/v1/conversations/{group}"),
+            Some(json!({"name": "r".repeat(101)})),
+        )
+        .await;
+    assert_error(&rename, 422, "validation_failed", "101-character rename");
+
+    assert_eq!(
+        alice.get("/api/v1/conversations").await.body,
+        listed,
+        "no group was created or renamed"
+    );
+    let renamed = alice
+        .call(
+            "PATCH",
+            &format!("/api/v1/conversations/{group}"),
+            Some(json!({"name": "r".repeat(100)})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_are_refused_and_change_nothing() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let conversation = alice.direct_with(2).await;
+    alice.send(conversation, "before").await;
+    let before = all_messages(&alice, conversation).await;
+
+    let body = json!({"text": "x".repeat(70 * 1024), "idempotency_key": uuid_like()});
+    let big = raw(
+        &alice,
+        "POST",
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        "application/json",
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_error(&big, 413, "payload_too_large", "70 KiB body");
+
+    let group = raw(
+        &alice,
+        "POST",
+        "/api/v1/conversations/group",
+        "application/json",
+        json!({"name": "big", "member_ids": vec![2; 40_000]})
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_error(&group, 413, "payload_too_large", "large group body");
+
+    assert_eq!(all_messages(&alice, conversation).await, before);
+    assert_eq!(
+        alice.get("/api/v1/conversations").await.body["conversations"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "no group was created"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_unknown_fields_and_wrong_content_types_are_refused() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let conversation = alice.direct_with(2).await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+    let before = all_messages(&alice, conversation).await;
+
+    for bad in [r#"{"text": "hi""#, "not json", "", r#"{"text": "hi",}"#] {
+        let a = raw(
+            &alice,
+            "POST",
+            &path,
+            "application/json",
+            bad.as_bytes().to_vec(),
+        )
+        .await;
+        assert_error(&a, 400, "bad_request", &format!("malformed JSON {bad:?}"));
+    }
+
+    let unknown = raw(
+        &alice,
+        "POST",
+        &path,
+        "application/json",
+        br#"{"text": "hi", "colour": "red"}"#.to_vec(),
+    )
+    .await;
+    assert_error(&unknown, 422, "validation_failed", "unknown field");
+    let message = unknown.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("colour"),
+        "the message names the field: {message}"
+    );
+
+    let wrong_type = raw(
+        &alice,
+        "POST",
+        &path,
+        "application/json",
+        br#"{"text": 5}"#.to_vec(),
+    )
+    .await;
+    assert_error(
+        &wrong_type,
+        422,
+        "validation_failed",
+        "text of the wrong type",
+    );
+
+    let plain = raw(
+        &alice,
+        "POST",
+        &path,
+        "text/plain",
+        br#"{"text": "hi"}"#.to_vec(),
+    )
+    .await;
+    assert!(
+        plain.status == 400 || plain.status == 415,
+        "wrong content type: {} {}",
+        plain.status,
+        plain.body
+    );
+    assert!(
+        plain.body["error"]["code"].is_string(),
+        "error shape: {}",
+        plain.body
+    );
+
+    let settings = raw(
+        &alice,
+        "PATCH",
+        "/api/v1/me/settings",
+        "text/plain",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert!(
+        settings.status == 400 || settings.status == 415,
+        "{}",
+        settings.body
+    );
+    assert!(
+        settings.body["error"]["code"].is_string(),
+        "error shape: {}",
+        settings.body
+    );
+
+    // CSV import wants text/csv.
+    let csv_as_json = raw(
+        &alice,
+        "POST",
+        "/api/v1/admin/extensions/import",
+        "application/json",
+        b"number,name,password\n150,Zed Zero,long enough pw\n".to_vec(),
+    )
+    .await;
+    assert!(
+        csv_as_json.status == 400 || csv_as_json.status == 415,
+        "{}",
+        csv_as_json.body
+    );
+    assert!(
+        csv_as_json.body["error"]["code"].is_string(),
+        "error shape: {}",
+        csv_as_json.body
+    );
+
+    let bad_path = alice.get("/api/v1/conversations/seven/messages").await;
+    assert_error(&bad_path, 400, "bad_request", "non-numeric conversation id");
+
+    assert_eq!(all_messages(&alice, conversation).await, before);
+    let directory = alice.get("/api/v1/admin/extensions").await;
+    assert_eq!(
+        directory.body["extensions"].as_array().map(Vec::len),
+        Some(5)
+    );
+}
+
+#[tokio::test]
+async fn unknown_endpoints_answer_404_in_the_error_shape() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    for (method, path) in [
+        ("GET", "/api/v1/no-such-thing"),
+        ("GET", "/api/v2/conversations"),
+        ("POST", "/api/v1/no-such-thing"),
+        ("DELETE", "/api/v1/conversations/1/everything"),
+    ] {
+        let a = alice.call(method, path, Some(json!({}))).await;
+        assert_error(&a, 404, "not_found", &format!("{method} {path}"));
+    }
+}
+
+#[tokio::test]
+async fn history_parameters_are_checked() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let conversation = alice.direct_with(2).await;
+    let first = alice.send(conversation, "one").await;
+    let base = format!("/api/v1/conversations/{conversation}/messages");
+
+    for query in [
+        "limit=0",
+        "limit=201",
+        "before=1&after=1",
+        "before=5&after=1&limit=10",
+    ] {
+        let a = alice.get(&format!("{base}?{query}")).await;
+        assert_error(&a, 422, "validation_failed", query);
+    }
+    for query in ["limit=abc", "before=x", "limit=-1", "colour=red"] {
+        let a = alice.get(&format!("{base}?{query}")).await;
+        assert_error(&a, 400, "bad_request", query);
+    }
+    for query in [
+        "limit=1",
+        "limit=200",
+        &format!("after={}", first["id"]),
+        "before=1",
+    ] {
+        let a = alice.get(&format!("{base}?{query}")).await;
+        assert_eq!(a.status, 200, "{query}: {}", a.body);
+    }
+}
+
+fn served_paths() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("post", "/api/v1/auth/sign-in"),
+        ("post", "/api/v1/auth/sign-out"),
+        ("get", "/api/v1/me"),
+        ("patch", "/api/v1/me/settings"),
+        ("post", "/api/v1/me/password"),
+        ("get", "/api/v1/extensions"),
+        ("get", "/api/v1/conversations"),
+        ("post", "/api/v1/conversations/direct"),
+        ("post", "/api/v1/conversations/group"),
+        ("get", "/api/v1/conversations/{id}"),
+        ("patch", "/api/v1/conversations/{id}"),
+        ("post", "/api/v1/conversations/{id}/participants"),
+        (
+            "delete",
+            "/api/v1/conversations/{id}/participants/{extension_id}",
+        ),
+        ("post", "/api/v1/conversations/{id}/leave"),
+        ("get", "/api/v1/conversations/{id}/messages"),
+        ("post", "/api/v1/conversations/{id}/messages"),
+        ("post", "/api/v1/conversations/{id}/read"),
+        ("get", "/api/v1/conversations/{id}/receipts"),
+        ("get", "/api/v1/admin/extensions"),
+        ("post", "/api/v1/admin/extensions"),
+        ("patch", "/api/v1/admin/extensions/{id}"),
+        ("post", "/api/v1/admin/extensions/{id}/password"),
+        ("post", "/api/v1/admin/extensions/import"),
+        ("get", "/api/v1/admin/organization"),
+        ("patch", "/api/v1/admin/organization"),
+    ]
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_served_path() {
+    let server = Server::start();
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("{}/api/v1/openapi.json", server.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}"
+    );
+    let doc: Value = serde_json::from_str(&res.text().await.expect("body")).expect("valid JSON");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "openapi 3.x: {}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string());
+    let paths = doc["paths"].as_object().expect("paths");
+
+    for (method, path) in served_paths() {
+        assert!(
+            paths.get(path).is_some_and(|p| p.get(method).is_some()),
+            "the document lists {} {path}",
+            method.to_uppercase()
+        );
+    }
+
+    // And the other way round: everything the document lists is served.
+    // Unauthenticated, each answers 401 (or, for sign-in, a refusal of the
+    // empty body), never 404 or 405.
+    let listed: usize = paths
+        .values()
+        .filter_map(Value::as_object)
+        .map(|o| o.len())
+        .sum();
+    assert_eq!(
+        listed,
+        served_paths().len(),
+        "no undocumented extras: {:?}",
+        paths.keys()
+    );
+    for (path, operations) in paths {
+        assert!(path.starts_with("/api/v1/"), "{path}");
+        let concrete = path.replace("{id}", "1").replace("{extension_id}", "2");
+        for method in operations.as_object().expect("operations").keys() {
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let a = answer(
+                http.request(m, format!("{}{concrete}", server.base))
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .expect("request"),
+            )
+            .await;
+            assert!(
+                a.status != 404 && a.status != 405,
+                "{method} {path} is documented but answers {}",
+                a.status
+            );
+            assert!(
+                a.body["error"]["code"].is_string(),
+                "{method} {path}: {}",
+                a.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let server = Server::start();
+    let http = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let res = http
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200, "{path}");
+    }
+
+    // Give the counters something to count.
+    let alice = server.sign_in("101").await;
+    let _ws = alice.ws(None).await;
+    let conversation = alice.direct_with(2).await;
+    alice.send(conversation, "counted").await;
+
+    let res = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain")
+            || content_type.starts_with("application/openmetrics-text"),
+        "Prometheus text: {content_type}"
+    );
+    let text = res.text().await.expect("body");
+    for name in [
+        "switchboard_websocket_connections",
+        "switchboard_messages_stored",
+        "switchboard_http_request_duration_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name}")),
+            "{name} is declared:\n{text}"
+        );
+    }
+    let sample = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {prefix}:\n{text}"))
+    };
+    assert_eq!(sample("switchboard_websocket_connections "), 1.0);
+    assert!(sample("switchboard_messages_stored") >= 1.0);
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("switchboard_http_request_duration_seconds_count{")
+                && l.contains("/api/v1/conversations/{id}/messages")
+        ),
+        "latency is recorded by route:\n{text}"
+    );
+}
