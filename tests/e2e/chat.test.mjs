@@ -273,3 +273,50 @@ test('a failed send stays visible with Retry, which reuses its idempotency key; 
   await carol.context.close();
   await erin.context.close();
 });
+
+test('older history loads on scrolling up, in order, nothing twice', { timeout: 90_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice' });
+  const dan = await openUser(browser, server, { label: 'dan' });
+  await signIn(alice.page, DEMO.alice);
+  await signIn(dan.page, DEMO.dan);
+  await startChat(alice.page, DEMO.dan.name);
+  const id = Number(new URL(alice.page.url()).hash.split('/').pop());
+
+  // 120 messages through the API, as another device of Alice's would send them.
+  const csrf = (await alice.context.cookies()).find((c) => c.name === 'sb_csrf').value;
+  const total = 120;
+  for (let i = 1; i <= total; i += 1) {
+    const answer = await alice.context.request.post(`/api/v1/conversations/${id}/messages`, {
+      headers: { 'X-CSRF-Token': csrf },
+      data: { text: `History line ${i}`, idempotency_key: `history-${id}-${i}` },
+    });
+    assert.equal(answer.status(), 201);
+  }
+
+  await openConversation(dan.page, DEMO.alice.name);
+  await waitForMessage(dan.page, `History line ${total}`);
+  const log = dan.page.getByTestId('message-log');
+  const texts = () => log.locator('.msg-text').allTextContents();
+  const first = (await texts()).length;
+  assert.ok(first < total, `the first page is partial (${first})`);
+
+  // Scroll to the top until the beginning of the conversation shows.
+  for (let round = 0; round < 10; round += 1) {
+    if (await log.getByText('This is the beginning of the conversation.').count()) break;
+    const before = (await texts()).length;
+    await log.evaluate((el) => { el.scrollTop = 0; });
+    await dan.page.waitForFunction(
+      ({ before }) => document.querySelectorAll('[data-testid="message-log"] .msg-text').length > before
+        || document.querySelector('[data-testid="message-log"] .log-start'),
+      { before },
+    );
+  }
+  await log.getByText('This is the beginning of the conversation.').waitFor();
+  await screenshot(dan.page, 'history', '01-top-of-history');
+  const all = await texts();
+  assert.deepEqual(all, Array.from({ length: total }, (_, i) => `History line ${i + 1}`));
+
+  assertNoBrowserErrors(alice, dan);
+  await alice.context.close();
+  await dan.context.close();
+});

@@ -188,6 +188,8 @@ export class App extends Emitter {
     }
     if (this.historyLoads.has(id)) return this.historyLoads.get(id);
     const load = (async () => {
+      // Live messages arriving meanwhile are kept, not left to the answer.
+      thread.loading = true;
       try {
         const [history, receipts] = await Promise.all([
           api.get(`/conversations/${id}/messages?limit=${HISTORY_PAGE}`),
@@ -206,6 +208,7 @@ export class App extends Emitter {
         }
         throw error;
       } finally {
+        thread.loading = false;
         this.historyLoads.delete(id);
       }
     })();

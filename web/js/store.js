@@ -15,6 +15,7 @@ class Thread {
     this.byId = new Map();
     this.pendingByKey = new Map();
     this.loaded = false;
+    this.loading = false;
     this.hasMoreBefore = false;
     this.loadingOlder = false;
     this.seq = 0;
@@ -202,10 +203,15 @@ export class Store extends Emitter {
       thread.pendingByKey.delete(key);
       thread.entries = thread.entries.filter((e) => e !== pending);
     }
-    if (!known) {
+    const keep = thread.loaded || thread.loading || (key && thread.pendingByKey.has(key));
+    if (!known && keep) {
       isNew = true;
       entry = this.#insert(thread, message);
       thread.sort();
+    } else if (!known) {
+      // History not loaded: opening the conversation fetches it over REST.
+      isNew = true;
+      entry = null;
     }
     const conversation = this.conversations.get(conversationId);
     if (conversation) {
