@@ -231,7 +231,35 @@ async fn main() -> Result<()> {
         open_files_limit,
     };
 
-    let (name, settings, outcome) = match cli.workload {
+    // The workload runs on a worker thread: tasks it spawns (one per send) then
+    // go to that worker's local queue instead of waking a worker each time.
+    let context = Arc::new(context);
+    let (name, settings, outcome) = tokio::spawn(run_workload(context, cli.workload))
+        .await
+        .context("the workload task failed")??;
+
+    let report = RunReport {
+        workload: name.to_owned(),
+        run,
+        base_url: common.base_url.clone(),
+        server_pid,
+        settings,
+        outcome,
+    };
+    print!("{}", report::table(&report));
+    if let Some(path) = &common.json {
+        let text = serde_json::to_string_pretty(&report).context("encoding the JSON report")?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+async fn run_workload(
+    context: Arc<Context>,
+    workload: Workload,
+) -> Result<(&'static str, serde_json::Value, workload::Outcome)> {
+    let context = context.as_ref();
+    Ok(match workload {
         Workload::W1 {
             users,
             rate,
@@ -239,7 +267,7 @@ async fn main() -> Result<()> {
         } => {
             let settings = json!({"users": users, "rate": rate, "duration": duration});
             let outcome = workload::w1(
-                &context,
+                context,
                 users,
                 positive_rate(rate)?,
                 seconds(duration, "--duration")?,
@@ -262,7 +290,7 @@ async fn main() -> Result<()> {
                 p99_limit: seconds(p99_limit_ms / 1e3, "--p99-limit-ms")?,
             };
             let outcome = workload::w2(
-                &context,
+                context,
                 users,
                 &steps,
                 seconds(duration, "--duration")?,
@@ -289,11 +317,7 @@ async fn main() -> Result<()> {
                 settle: seconds(settle, "--settle")?,
                 hold: seconds(hold, "--hold")?,
             };
-            (
-                "w3",
-                settings,
-                workload::w3(&context, users, options).await?,
-            )
+            ("w3", settings, workload::w3(context, users, options).await?)
         }
         Workload::W4 {
             users,
@@ -302,7 +326,7 @@ async fn main() -> Result<()> {
         } => {
             let settings = json!({"users": users, "rate": rate, "duration": duration});
             let outcome = workload::w4(
-                &context,
+                context,
                 users,
                 positive_rate(rate)?,
                 seconds(duration, "--duration")?,
@@ -310,20 +334,5 @@ async fn main() -> Result<()> {
             .await?;
             ("w4", settings, outcome)
         }
-    };
-
-    let report = RunReport {
-        workload: name.to_owned(),
-        run,
-        base_url: common.base_url.clone(),
-        server_pid,
-        settings,
-        outcome,
-    };
-    print!("{}", report::table(&report));
-    if let Some(path) = &common.json {
-        let text = serde_json::to_string_pretty(&report).context("encoding the JSON report")?;
-        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    })
 }

@@ -127,12 +127,13 @@ impl Context {
     /// Users in pairs, each pair in one direct chat.
     async fn pairs(&self, users: u32) -> Result<(Vec<Session>, Provisioned, Arc<Senders>)> {
         let (sessions, provisioned) = self.directory.users(&self.api, users as usize).await?;
-        let conversations: Vec<i64> = stream::iter(sessions.chunks_exact(2))
-            .map(|pair| async move {
-                self.api
-                    .direct_conversation(&pair[0], pair[1].extension_id)
-                    .await
-            })
+        let pairs: Vec<(Session, i64)> = sessions
+            .chunks_exact(2)
+            .map(|pair| (pair[0].clone(), pair[1].extension_id))
+            .collect();
+        let api = &self.api;
+        let conversations: Vec<i64> = stream::iter(pairs)
+            .map(|(first, peer)| async move { api.direct_conversation(&first, peer).await })
             .buffered(16)
             .try_collect()
             .await?;
