@@ -65,6 +65,20 @@ test('an administrator creates an extension that can sign in and chat', { timeou
   await alice.page.getByRole('button', { name: 'Make admin Frank Fox' }).click();
   await alice.page.locator('tr[data-number="106"] .pill-admin').waitFor();
 
+  // Rename an extension.
+  await alice.page.getByRole('button', { name: 'Edit name of Frank Fox' }).click();
+  const edit = alice.page.getByRole('dialog', { name: 'Edit extension 106' });
+  await edit.getByLabel('Display name').fill('Franklin Fox');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await alice.page.locator('tr[data-number="106"]', { hasText: 'Franklin Fox' }).waitFor();
+
+  // Import from CSV (pasted), all rows at once.
+  await alice.page.getByLabel('or paste the CSV').fill('number,name,password,role\n107,Gina Gray,gina-secret-1,member\n108,Hugo Hill,hugo-secret-1,admin');
+  await alice.page.getByRole('button', { name: 'Import' }).click();
+  await alice.page.getByText('Created 2 extensions.').waitFor();
+  await alice.page.locator('tr[data-number="108"]', { hasText: 'Hugo Hill' }).locator('.pill-admin').waitFor();
+  await alice.page.locator('tr[data-number="107"]', { hasText: 'Gina Gray' }).waitFor();
+
   // The organization's alert tone.
   const tone = alice.page.getByLabel('Alert tone for everyone');
   await tone.selectOption('marimba');

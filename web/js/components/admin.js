@@ -144,8 +144,8 @@ export function createAdmin(app) {
   }
 
   // ---- create ----
-  const number = h('input', { name: 'number', required: true, inputmode: 'numeric', autocomplete: 'off', placeholder: '106' });
-  const name = h('input', { name: 'name', required: true, autocomplete: 'off', placeholder: 'Frank Fox' });
+  const number = h('input', { name: 'number', required: true, inputmode: 'numeric', autocomplete: 'off', placeholder: 'e.g. 106' });
+  const name = h('input', { name: 'name', required: true, autocomplete: 'off', placeholder: 'e.g. Frank Fox' });
   const password = h('input', { name: 'password', type: 'password', required: true, autocomplete: 'new-password' });
   const role = h('select', { name: 'role' }, h('option', { value: 'member' }, 'Member'), h('option', { value: 'admin' }, 'Administrator'));
   const createError = h('p', { class: 'form-error', role: 'alert', hidden: true });
