@@ -1,6 +1,6 @@
 //! The server's shared state and the wiring between store, bus and gateway.
 
-use crate::auth::SignInLimiter;
+use crate::auth::{PasswordWorkers, SignInLimiter};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -38,6 +38,7 @@ pub struct App {
     pub typing: TypingHandle,
     pub clock: Arc<dyn Clock>,
     pub limiter: SignInLimiter,
+    pub passwords: PasswordWorkers,
     pub metrics: Arc<Metrics>,
     pub config: Config,
     /// Cancelled when the server shuts down; WebSocket tasks watch it.
@@ -53,7 +54,12 @@ pub const SIGN_IN_FAILURES_PER_ADDRESS: u32 = 30;
 pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 impl App {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Config) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        passwords: PasswordWorkers,
+        config: Config,
+    ) -> Arc<Self> {
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(Arc::clone(&metrics)));
         bus.attach(gateway.clone());
@@ -89,6 +95,7 @@ impl App {
                 SIGN_IN_FAILURES_PER_ACCOUNT,
                 SIGN_IN_FAILURES_PER_ADDRESS,
             ),
+            passwords,
             metrics,
             config,
             shutdown,

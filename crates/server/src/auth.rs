@@ -25,26 +25,13 @@ pub const SESSION_COOKIE: &str = "sb_session";
 pub const CSRF_COOKIE: &str = "sb_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Hashes a password with Argon2id and a random salt. Slow on purpose: call
-/// it off the async threads ([`hash_password_blocking`]).
+/// Hashes a password with Argon2id and a random salt. Slow and memory-hungry
+/// on purpose (19 MiB per hash): call it through [`PasswordWorkers`].
 pub fn hash_password(password: &Password) -> anyhow::Result<String> {
     Argon2::default()
         .hash_password(password.expose().as_bytes())
         .map(|h| h.to_string())
         .map_err(|e| anyhow::anyhow!("cannot hash password: {e}"))
-}
-
-pub async fn hash_password_blocking(password: Password) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing task failed");
-            ApiError::internal()
-        })?
-        .map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })
 }
 
 /// A hash of a password nobody knows, checked when the extension does not
@@ -66,6 +53,78 @@ pub fn verify_password(password: &Password, stored: Option<&str>) -> bool {
     Argon2::default()
         .verify_password(password.expose().as_bytes(), &parsed)
         .is_ok()
+}
+
+type PasswordJob = Box<dyn FnOnce() + Send>;
+
+/// A few dedicated threads that do all Argon2 work. Each hash needs a 19 MiB
+/// block; on the shared blocking pool every thread's allocator arena kept
+/// one, so memory grew with every sign-in. A fixed set of threads bounds
+/// both that memory and the CPU a burst of sign-ins can take.
+#[derive(Clone)]
+pub struct PasswordWorkers {
+    jobs: std::sync::mpsc::SyncSender<PasswordJob>,
+}
+
+/// Sign-ins waiting for a worker; beyond this, callers wait their turn.
+const PASSWORD_QUEUE: usize = 1024;
+
+impl PasswordWorkers {
+    pub fn start(threads: usize) -> anyhow::Result<Self> {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<PasswordJob>(PASSWORD_QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("password-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for a job.
+                        let job = rx.lock().recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(Self { jobs })
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: PasswordJob = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        let jobs = self.jobs.clone();
+        // The queue is bounded; waiting for room must not block the runtime.
+        tokio::task::spawn_blocking(move || jobs.send(job))
+            .await
+            .map_err(|_| ApiError::internal())?
+            .map_err(|_| ApiError::internal())?;
+        rx.await.map_err(|_| ApiError::internal())
+    }
+
+    pub async fn hash(&self, password: Password) -> Result<String, ApiError> {
+        self.run(move || hash_password(&password))
+            .await?
+            .map_err(|e| {
+                tracing::error!(error = %e, "password hashing failed");
+                ApiError::internal()
+            })
+    }
+
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<bool, ApiError> {
+        self.run(move || verify_password(&password, stored.as_deref()))
+            .await
+    }
 }
 
 /// A fresh session token: 32 random bytes, URL-safe base64.

@@ -22,6 +22,7 @@ pub struct Seeded {
 /// Creates the demo organization when the database has no organization.
 pub async fn seed_if_empty(
     store: &dyn Store,
+    passwords: &auth::PasswordWorkers,
     password: Option<&str>,
     now: Timestamp,
 ) -> anyhow::Result<Option<Seeded>> {
@@ -38,10 +39,10 @@ pub async fn seed_if_empty(
     let org = store
         .create_org(&slug, &DisplayName::parse("Demo Company")?)
         .await?;
-    let hash = {
-        let parsed = parsed.clone();
-        tokio::task::spawn_blocking(move || auth::hash_password(&parsed)).await??
-    };
+    let hash = passwords
+        .hash(parsed)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot hash the demo password: {}", e.message))?;
     let mut new = Vec::new();
     for (number, name, role) in DEMO_EXTENSIONS {
         new.push(NewExtension {

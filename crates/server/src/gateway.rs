@@ -21,8 +21,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use switchboard_bus::{Envelope, Sink};
 use switchboard_domain::{ConversationId, Cursor, ExtensionId, MessageId, ReplayGate};
+use switchboard_store::TokenHash;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+/// Close code when the session was signed out, its password changed or its
+/// extension disabled: the client should go back to sign-in, not reconnect.
+pub const SESSION_ENDED: u16 = 4401;
 
 /// Frames that may wait for one connection before it counts as too slow.
 pub const OUTGOING_QUEUE: usize = 256;
@@ -40,6 +45,14 @@ struct Connection {
     id: u64,
     tx: mpsc::Sender<Outgoing>,
     too_slow: CancellationToken,
+    session: TokenHash,
+    ended: CancellationToken,
+}
+
+/// What a connection task must stop for, besides its client leaving.
+struct Stops {
+    too_slow: CancellationToken,
+    session_ended: CancellationToken,
 }
 
 pub struct Gateway {
@@ -57,10 +70,17 @@ impl Gateway {
         }
     }
 
-    fn register(&self, ext: ExtensionId) -> (u64, mpsc::Receiver<Outgoing>, CancellationToken) {
+    fn register(
+        &self,
+        ext: ExtensionId,
+        session: TokenHash,
+    ) -> (u64, mpsc::Receiver<Outgoing>, Stops) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
-        let too_slow = CancellationToken::new();
+        let stops = Stops {
+            too_slow: CancellationToken::new(),
+            session_ended: CancellationToken::new(),
+        };
         self.connections
             .write()
             .entry(ext)
@@ -68,9 +88,30 @@ impl Gateway {
             .push(Connection {
                 id,
                 tx,
-                too_slow: too_slow.clone(),
+                too_slow: stops.too_slow.clone(),
+                session,
+                ended: stops.session_ended.clone(),
             });
-        (id, rx, too_slow)
+        (id, rx, stops)
+    }
+
+    /// Closes the connections of one session (it was signed out).
+    pub fn end_session(&self, ext: ExtensionId, session: &TokenHash) {
+        if let Some(list) = self.connections.read().get(&ext) {
+            for c in list.iter().filter(|c| &c.session == session) {
+                c.ended.cancel();
+            }
+        }
+    }
+
+    /// Closes every connection of an extension except those of `keep` (its
+    /// password was changed, or it was disabled).
+    pub fn end_extension(&self, ext: ExtensionId, keep: Option<&TokenHash>) {
+        if let Some(list) = self.connections.read().get(&ext) {
+            for c in list.iter().filter(|c| Some(&c.session) != keep) {
+                c.ended.cancel();
+            }
+        }
     }
 
     fn unregister(&self, ext: ExtensionId, id: u64) {
@@ -146,6 +187,7 @@ enum ClientFrame {
 
 /// Largest client frame accepted; client frames are tiny.
 const MAX_CLIENT_FRAME: usize = 4096;
+const READ_BUFFER: usize = 4096;
 
 /// `GET /api/v1/ws`: upgrades an authenticated request to the event stream.
 pub async fn upgrade(
@@ -173,6 +215,9 @@ pub async fn upgrade(
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
         .write_buffer_size(0)
+        // Client frames are tiny; the default 128 KiB read buffer would be
+        // most of an idle connection's memory.
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| tasks.track_future(run_connection(app, auth, from, socket))))
 }
 
@@ -192,7 +237,11 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socket: WebSocket) {
     let me = auth.session.extension.id;
-    let (conn_id, mut rx, too_slow) = app.gateway.register(me);
+    let (conn_id, mut rx, stops) = app.gateway.register(me, auth.token_hash.clone());
+    let Stops {
+        too_slow,
+        session_ended,
+    } = stops;
     app.metrics.ws_connections.inc();
     let span = tracing::debug_span!("ws", extension = %me, conn = conn_id);
     let _enter = span.enter();
@@ -248,6 +297,13 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                     let _ = sink.send(Message::Close(Some(CloseFrame {
                         code: close_code::POLICY,
                         reason: "too slow".into(),
+                    }))).await;
+                    return Ok(());
+                }
+                () = session_ended.cancelled() => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                        code: SESSION_ENDED,
+                        reason: "session ended".into(),
                     }))).await;
                     return Ok(());
                 }

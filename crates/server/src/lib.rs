@@ -160,6 +160,35 @@ pub fn init_tracing(filter: &str, format: LogFormat) {
     };
 }
 
+/// Threads doing Argon2 work: enough to keep sign-in storms moving, few
+/// enough that they cannot starve the message path of CPU or memory.
+const PASSWORD_THREADS: usize = 2;
+
+/// Connection attempts the kernel queues before we accept them. A reconnect
+/// storm after a restart arrives all at once; the default of 128 drops SYNs
+/// and delays clients by a second each. The kernel caps it at somaxconn.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Every WebSocket is an open file; a soft limit of 1,024 would refuse
+/// clients long before the hardware is busy. Raise it to the hard limit.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
+    }
+}
+
 /// How long shutdown waits for WebSocket tasks to close cleanly.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -176,9 +205,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut options = SqliteOptions::new(config.database_path());
     options.synchronous = config.sqlite_synchronous;
     let store = Arc::new(SqliteStore::open(options)?);
+    let passwords = auth::PasswordWorkers::start(PASSWORD_THREADS)?;
     let seeded = if config.demo {
         demo::seed_if_empty(
             store.as_ref(),
+            &passwords,
             config.demo_password.as_ref().map(|s| s.expose()),
             app::Clock::now(&app::SystemClock),
         )
@@ -186,11 +217,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    raise_open_file_limit();
+    let listener = listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = App::new(store, Arc::new(LocalBus::new()), config);
+    let app = App::new(store, Arc::new(LocalBus::new()), passwords, config);
     let url = format!("http://{addr}");
     if let Some(seeded) = &seeded {
         println!("{}", demo::welcome(&url, seeded));

@@ -470,3 +470,56 @@ impl SendStatus for common::Client {
         .status
     }
 }
+
+/// The close code and reason the server ends a socket with.
+async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
+    loop {
+        match tokio::time::timeout(
+            common::PATIENCE,
+            futures_util::StreamExt::next(&mut ws.stream),
+        )
+        .await
+        .expect("the socket is closed")
+        {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+            }
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn ending_a_session_closes_its_websockets_and_only_those() {
+    let server = Server::start();
+    let bob_laptop = server.sign_in("102").await;
+    let bob_phone = server.sign_in("102").await;
+    let mut laptop_ws = bob_laptop.ws(None).await;
+    let mut phone_ws = bob_phone.ws(None).await;
+
+    // Signing out on the laptop closes the laptop's socket only.
+    let out = bob_laptop.post("/api/v1/auth/sign-out", json!({})).await;
+    assert_eq!(out.status, 204);
+    assert_eq!(
+        close_of(&mut laptop_ws).await,
+        Some((4401, "session ended".to_owned()))
+    );
+    phone_ws.send(json!({"type": "ping"})).await;
+    assert_eq!(phone_ws.next_of("pong").await["type"], "pong");
+
+    // An administrator resetting Bob's password closes the rest.
+    let alice = server.sign_in("101").await;
+    let reset = alice
+        .post(
+            &format!("/api/v1/admin/extensions/{}/password", bob_phone.id),
+            json!({"password": "a whole new password"}),
+        )
+        .await;
+    assert_eq!(reset.status, 204);
+    assert_eq!(
+        close_of(&mut phone_ws).await,
+        Some((4401, "session ended".to_owned()))
+    );
+    assert_eq!(bob_phone.get("/api/v1/me").await.status, 401);
+}

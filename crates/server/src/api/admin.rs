@@ -4,7 +4,7 @@
 use super::Body;
 use super::conversations::Params;
 use crate::app::App;
-use crate::auth::{self, Authed};
+use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -71,37 +71,25 @@ fn parse_extension(
     })
 }
 
-/// Hashes the passwords on the blocking pool, in parallel chunks.
-async fn hash_all(parsed: Vec<ParsedExtension>) -> ApiResult<Vec<NewExtension>> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = parsed.len().div_ceil(workers).max(1);
-    let mut pending = Vec::new();
-    let mut rest = parsed;
-    while !rest.is_empty() {
-        let tail = rest.split_off(chunk.min(rest.len()));
-        let part = std::mem::replace(&mut rest, tail);
-        pending.push(tokio::task::spawn_blocking(move || {
-            part.into_iter()
-                .map(|p| {
-                    auth::hash_password(&p.password).map(|password_hash| NewExtension {
-                        number: p.number,
-                        name: p.name,
-                        role: p.role,
-                        password_hash,
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
-        }));
-    }
-    let mut out = Vec::new();
-    for task in pending {
-        let part = task.await.map_err(|_| ApiError::internal())?.map_err(|e| {
-            tracing::error!(error = %e, "password hashing failed");
-            ApiError::internal()
-        })?;
-        out.extend(part);
-    }
-    Ok(out)
+/// Hashes the passwords on the password workers, all of them in flight at
+/// once so every worker is busy.
+async fn hash_all(app: &App, parsed: Vec<ParsedExtension>) -> ApiResult<Vec<NewExtension>> {
+    let hashes = futures_util::future::try_join_all(
+        parsed
+            .iter()
+            .map(|p| app.passwords.hash(p.password.clone())),
+    )
+    .await?;
+    Ok(parsed
+        .into_iter()
+        .zip(hashes)
+        .map(|(p, password_hash)| NewExtension {
+            number: p.number,
+            name: p.name,
+            role: p.role,
+            password_hash,
+        })
+        .collect())
 }
 
 /// Creates an extension.
@@ -114,7 +102,7 @@ pub async fn create_extension(
 ) -> ApiResult<(StatusCode, Json<ExtensionBody>)> {
     auth.require_admin()?;
     let parsed = parse_extension(&req.number, &req.name, &req.password, req.role.as_deref())?;
-    let new = hash_all(vec![parsed]).await?;
+    let new = hash_all(&app, vec![parsed]).await?;
     let mut created = app
         .store
         .create_extensions(auth.session.org.id, new, app.clock.now())
@@ -160,6 +148,9 @@ pub async fn update_extension(
         .store
         .update_extension(auth.session.org.id, id, update)
         .await?;
+    if extension.disabled {
+        app.gateway.end_extension(id, None);
+    }
     Ok(Json(ExtensionBody { extension }))
 }
 
@@ -181,10 +172,11 @@ pub async fn reset_password(
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     let password = Password::parse_new(&req.password)?;
-    let hash = auth::hash_password_blocking(password).await?;
+    let hash = app.passwords.hash(password).await?;
     app.store
         .set_password_hash(auth.session.org.id, ExtensionId(id), hash, None)
         .await?;
+    app.gateway.end_extension(ExtensionId(id), None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,7 +260,7 @@ pub async fn import_extensions(
     if parsed.is_empty() {
         return Err(ApiError::validation("the CSV has no rows"));
     }
-    let new = hash_all(parsed).await?;
+    let new = hash_all(&app, parsed).await?;
     let created = app
         .store
         .create_extensions(auth.session.org.id, new, app.clock.now())

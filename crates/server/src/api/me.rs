@@ -2,7 +2,7 @@
 
 use super::Body;
 use crate::app::App;
-use crate::auth::{self, Authed};
+use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::State;
@@ -96,17 +96,15 @@ pub async fn change_password(
         .extension_for_sign_in(ext.org_id, &number)
         .await?
         .map(|(_, h)| h);
-    let ok =
-        tokio::task::spawn_blocking(move || auth::verify_password(&current, stored.as_deref()))
-            .await
-            .map_err(|_| ApiError::internal())?;
+    let ok = app.passwords.verify(current, stored).await?;
     if !ok {
         return Err(ApiError::forbidden("the current password is not right"));
     }
-    let hash = auth::hash_password_blocking(new).await?;
+    let hash = app.passwords.hash(new).await?;
     app.store
         .set_password_hash(ext.org_id, ext.id, hash, Some(auth.token_hash.clone()))
         .await?;
+    app.gateway.end_extension(ext.id, Some(&auth.token_hash));
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -91,10 +91,7 @@ pub async fn sign_in(
         None => None,
     };
     let stored = found.as_ref().map(|(_, hash)| hash.clone());
-    let verified =
-        tokio::task::spawn_blocking(move || auth::verify_password(&password, stored.as_deref()))
-            .await
-            .map_err(|_| ApiError::internal())?;
+    let verified = app.passwords.verify(password, stored).await?;
     let (Some(org), Some((extension, _)), true) = (org, found, verified) else {
         app.limiter.failed(&account, address, Instant::now());
         tracing::info!(%account, %address, "failed sign-in");
@@ -150,6 +147,8 @@ pub async fn sign_in(
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Response> {
     app.store.revoke_session(&auth.token_hash).await?;
+    app.gateway
+        .end_session(auth.session.extension.id, &auth.token_hash);
     let mut headers = HeaderMap::new();
     for c in [
         cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies),
