@@ -320,3 +320,41 @@ test('older history loads on scrolling up, in order, nothing twice', { timeout: 
   await alice.context.close();
   await dan.context.close();
 });
+
+test('the alert tone plays for colleagues’ messages, not my own, and not when muted', { timeout: 90_000 }, async () => {
+  const erin = await openUser(browser, server, { label: 'erin' });
+  const alice = await openUser(browser, server, { label: 'alice' });
+  // Record what the page plays instead of relying on the browser's autoplay policy.
+  await alice.context.addInitScript(() => {
+    window.playedTones = [];
+    HTMLMediaElement.prototype.play = function play() {
+      window.playedTones.push(new URL(this.src).pathname);
+      return Promise.resolve();
+    };
+  });
+  await signIn(erin.page, DEMO.erin);
+  await signIn(alice.page, DEMO.alice);
+  const played = () => alice.page.evaluate(() => window.playedTones.slice());
+
+  await startChat(erin.page, DEMO.alice.name);
+  await sendMessage(erin.page, 'Ping from Erin');
+  await alice.page.waitForFunction(() => window.playedTones.length === 1);
+  assert.deepEqual(await played(), ['/sounds/chime.wav']);
+
+  await openConversation(alice.page, DEMO.erin.name);
+  await sendMessage(alice.page, 'My own message');
+  await message(alice.page, 'My own message').locator('.msg-status', { hasText: /Sent|Read by/ }).waitFor();
+  await waitForMessage(erin.page, 'My own message');
+  assert.equal((await played()).length, 1, 'no tone for my own message');
+
+  await alice.page.getByRole('link', { name: /Settings/ }).click();
+  await alice.page.getByRole('switch', { name: /alert tone/ }).uncheck();
+  await alice.page.getByText('Alert tone muted.').waitFor();
+  await sendMessage(erin.page, 'Second ping');
+  await alice.page.getByTestId('messages-dot').waitFor();
+  assert.equal((await played()).length, 1, 'no tone while muted');
+
+  assertNoBrowserErrors(erin, alice);
+  await erin.context.close();
+  await alice.context.close();
+});
