@@ -42,6 +42,7 @@ export class App extends Emitter {
     this.socket.on('ready', ({ resumed }) => this.#onReady(resumed));
     this.socket.on('status', (status) => this.store.setConnection(status));
     this.socket.on('refused', () => this.#checkSession());
+    this.socket.on('ended', () => this.expire());
     document.addEventListener('visibilitychange', () => {
       if (document.visibilityState === 'visible' && this.store.activeConversationId) {
         this.markRead(this.store.activeConversationId);

@@ -6,11 +6,14 @@ import { Emitter } from './events.js';
 const PING_EVERY_MS = 25_000;
 const PONG_TIMEOUT_MS = 10_000;
 const MAX_BACKOFF_MS = 30_000;
+/** Close code of a connection whose session ended: do not reconnect. */
+const SESSION_ENDED = 4401;
 
 /**
  * Events: `frame` (a parsed server frame), `ready` ({resumed}), `status`
  * ('connecting' | 'open' | 'down' | 'offline'), `refused` (the socket closed
- * before it ever opened — the caller checks whether the session ended).
+ * before it ever opened — the caller checks whether the session ended),
+ * `ended` (the server closed it because the session ended).
  */
 export class LiveSocket extends Emitter {
   #ws = null;
@@ -110,11 +113,16 @@ export class LiveSocket extends Emitter {
     };
     ws.onmessage = (event) => this.#onMessage(event);
     ws.onerror = () => {};
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (this.#ws !== ws) return;
       this.#ws = null;
       this.#clearHeartbeat();
       if (this.#stopped) return;
+      if (event.code === SESSION_ENDED) {
+        // Signed out elsewhere, password changed, or extension disabled.
+        this.emit('ended');
+        return;
+      }
       this.#setStatus(navigator.onLine === false ? 'offline' : 'down');
       if (!opened) this.emit('refused');
       this.#attempt += 1;
