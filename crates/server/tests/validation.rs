@@ -346,15 +346,32 @@ async fn malformed_json_unknown_fields_and_wrong_content_types_are_refused() {
 async fn unknown_endpoints_answer_404_in_the_error_shape() {
     let server = Server::start();
     let alice = server.sign_in("101").await;
+    for path in [
+        "/api/v1/no-such-thing",
+        "/api/v2/conversations",
+        "/api/v1/conversations/1/everything",
+        "/no-such-page.html",
+    ] {
+        let a = alice.get(path).await;
+        assert_error(&a, 404, "not_found", &format!("GET {path}"));
+    }
+}
+
+#[tokio::test]
+async fn unknown_endpoints_answer_404_whatever_the_method() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
     for (method, path) in [
-        ("GET", "/api/v1/no-such-thing"),
-        ("GET", "/api/v2/conversations"),
         ("POST", "/api/v1/no-such-thing"),
+        ("PATCH", "/api/v1/me/everything"),
         ("DELETE", "/api/v1/conversations/1/everything"),
     ] {
         let a = alice.call(method, path, Some(json!({}))).await;
         assert_error(&a, 404, "not_found", &format!("{method} {path}"));
     }
+    // A known path with a method it does not take is a different answer.
+    let a = alice.call("DELETE", "/api/v1/me", None).await;
+    assert_error(&a, 405, "method_not_allowed", "DELETE /api/v1/me");
 }
 
 #[tokio::test]
