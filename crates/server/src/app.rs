@@ -1,6 +1,6 @@
 //! The server's shared state and the wiring between store, bus and gateway.
 
-use crate::auth::{PasswordWorkers, SignInLimiter};
+use crate::auth::{PasswordWorkers, SessionCache, SignInLimiter};
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -39,6 +39,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limiter: SignInLimiter,
     pub passwords: PasswordWorkers,
+    pub sessions: SessionCache,
     pub metrics: Arc<Metrics>,
     pub config: Config,
     /// Cancelled when the server shuts down; WebSocket tasks watch it.
@@ -96,11 +97,36 @@ impl App {
                 SIGN_IN_FAILURES_PER_ADDRESS,
             ),
             passwords,
+            sessions: SessionCache::new(),
             metrics,
             config,
             shutdown,
             tasks,
         })
+    }
+}
+
+impl App {
+    /// Ends one session: its cached entry and its WebSockets.
+    pub fn session_revoked(&self, auth: &crate::auth::Authed) {
+        self.sessions.forget_token(&auth.token_hash);
+        self.gateway
+            .end_session(auth.session.extension.id, &auth.token_hash);
+    }
+
+    /// An extension changed. Cached sessions are dropped so the change shows
+    /// on the next request; with `end_sockets`, its WebSockets (except those
+    /// of `keep`) are closed too.
+    pub fn extension_changed(
+        &self,
+        ext: switchboard_domain::ExtensionId,
+        end_sockets: bool,
+        keep: Option<&switchboard_store::TokenHash>,
+    ) {
+        self.sessions.forget_extension(ext);
+        if end_sockets {
+            self.gateway.end_extension(ext, keep);
+        }
     }
 }
 

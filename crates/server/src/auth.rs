@@ -224,16 +224,81 @@ impl FromRequestParts<Arc<App>> for Authed {
             }
         }
         let token_hash = token_hash(token);
-        let session = app
-            .store
-            .session(&token_hash, app.clock.now())
-            .await?
-            .ok_or_else(ApiError::unauthenticated)?;
+        let now = app.clock.now();
+        let session = match app.sessions.get(&token_hash, now) {
+            Some(session) => session,
+            None => {
+                let session = app
+                    .store
+                    .session(&token_hash, now)
+                    .await?
+                    .ok_or_else(ApiError::unauthenticated)?;
+                app.sessions.insert(token_hash.clone(), session.clone());
+                session
+            }
+        };
         Ok(Self {
             session,
             token_hash,
             credential,
         })
+    }
+}
+
+/// Recently seen sessions, so that the message path does not read the
+/// session table on every request. Every revocation made through this
+/// server removes its entries at once; a change made behind the server's
+/// back (the admin command line on the same database) takes effect within
+/// [`SESSION_CACHE_TTL`].
+pub struct SessionCache {
+    entries: parking_lot::RwLock<HashMap<TokenHash, (Session, Instant)>>,
+}
+
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Entries kept at most; past it the cache starts over rather than grow.
+const SESSION_CACHE_MAX: usize = 200_000;
+
+impl SessionCache {
+    pub fn new() -> Self {
+        Self {
+            entries: parking_lot::RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, token: &TokenHash, now: switchboard_domain::Timestamp) -> Option<Session> {
+        let entries = self.entries.read();
+        let (session, cached) = entries.get(token)?;
+        (cached.elapsed() < SESSION_CACHE_TTL && session.expires_at > now).then(|| session.clone())
+    }
+
+    pub fn insert(&self, token: TokenHash, session: Session) {
+        let mut entries = self.entries.write();
+        if entries.len() >= SESSION_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(token, (session, Instant::now()));
+    }
+
+    pub fn forget_token(&self, token: &TokenHash) {
+        self.entries.write().remove(token);
+    }
+
+    /// After any change to an extension (revocation, password, settings).
+    pub fn forget_extension(&self, ext: switchboard_domain::ExtensionId) {
+        self.entries
+            .write()
+            .retain(|_, (s, _)| s.extension.id != ext);
+    }
+
+    /// After a change to an organization, which every session carries.
+    pub fn forget_all(&self) {
+        self.entries.write().clear();
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

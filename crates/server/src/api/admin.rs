@@ -148,9 +148,7 @@ pub async fn update_extension(
         .store
         .update_extension(auth.session.org.id, id, update)
         .await?;
-    if extension.disabled {
-        app.gateway.end_extension(id, None);
-    }
+    app.extension_changed(id, extension.disabled, None);
     Ok(Json(ExtensionBody { extension }))
 }
 
@@ -176,7 +174,7 @@ pub async fn reset_password(
     app.store
         .set_password_hash(auth.session.org.id, ExtensionId(id), hash, None)
         .await?;
-    app.gateway.end_extension(ExtensionId(id), None);
+    app.extension_changed(ExtensionId(id), true, None);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,5 +311,6 @@ pub async fn update_organization(
     auth.require_admin()?;
     let tone = AlertTone::parse(&req.alert_tone)?;
     let org = app.store.set_alert_tone(auth.session.org.id, tone).await?;
+    app.sessions.forget_all();
     Ok(Json(org_settings(org)))
 }

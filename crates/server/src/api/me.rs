@@ -66,6 +66,7 @@ pub async fn update_settings(
             },
         )
         .await?;
+    app.extension_changed(ext.id, false, None);
     Ok(Json(Settings {
         alert_muted: updated.alert_muted,
     }))
@@ -104,7 +105,7 @@ pub async fn change_password(
     app.store
         .set_password_hash(ext.org_id, ext.id, hash, Some(auth.token_hash.clone()))
         .await?;
-    app.gateway.end_extension(ext.id, Some(&auth.token_hash));
+    app.extension_changed(ext.id, true, Some(&auth.token_hash));
     Ok(StatusCode::NO_CONTENT)
 }
 

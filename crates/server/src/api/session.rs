@@ -147,8 +147,7 @@ pub async fn sign_in(
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Response> {
     app.store.revoke_session(&auth.token_hash).await?;
-    app.gateway
-        .end_session(auth.session.extension.id, &auth.token_hash);
+    app.session_revoked(&auth);
     let mut headers = HeaderMap::new();
     for c in [
         cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies),
