@@ -162,6 +162,7 @@ pub struct Ledger {
     first_deliveries: AtomicU64,
     acked: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
+    timeline: Option<Timeline>,
 }
 
 impl Ledger {
@@ -182,6 +183,45 @@ impl Ledger {
             first_deliveries: AtomicU64::new(0),
             acked: AtomicU64::new(0),
             errors: Mutex::new(BTreeMap::new()),
+            timeline: None,
+        }
+    }
+
+    /// Also keeps per-second figures, by scheduled send second, for a phase
+    /// starting at `start_unix_nanos` and lasting `seconds`.
+    pub fn with_timeline(mut self, start_unix_nanos: u64, seconds: usize) -> Self {
+        self.timeline = Some(Timeline {
+            start_unix_nanos,
+            seconds: (0..seconds).map(|_| SecondCells::default()).collect(),
+        });
+        self
+    }
+
+    fn second(&self, scheduled_unix_nanos: u64) -> Option<&SecondCells> {
+        let timeline = self.timeline.as_ref()?;
+        let offset = scheduled_unix_nanos.checked_sub(timeline.start_unix_nanos)? / 1_000_000_000;
+        timeline.seconds.get(usize::try_from(offset).ok()?)
+    }
+
+    /// Notes a first delivery in the timeline (call it when `record_delivery`
+    /// answered [`Delivery::First`]).
+    pub fn note_delivery(&self, scheduled_unix_nanos: u64, latency_ns: u64) {
+        if let Some(second) = self.second(scheduled_unix_nanos) {
+            let us = latency_ns / 1_000;
+            second.delivered.fetch_add(1, Ordering::Relaxed);
+            if us >= SLOW_US {
+                second.slow.fetch_add(1, Ordering::Relaxed);
+            }
+            second.max_us.fetch_max(us, Ordering::Relaxed);
+        }
+    }
+
+    /// Notes an acknowledgement in the timeline.
+    pub fn note_ack(&self, scheduled_unix_nanos: u64, latency_ns: u64) {
+        if let Some(second) = self.second(scheduled_unix_nanos) {
+            second
+                .ack_max_us
+                .fetch_max(latency_ns / 1_000, Ordering::Relaxed);
         }
     }
 
@@ -328,8 +368,53 @@ impl Ledger {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         };
+        tally.timeline = self.timeline.as_ref().map_or_else(Vec::new, |timeline| {
+            timeline
+                .seconds
+                .iter()
+                .enumerate()
+                .map(|(second, cells)| SecondReport {
+                    second,
+                    delivered: cells.delivered.load(Ordering::Relaxed),
+                    over_100ms: cells.slow.load(Ordering::Relaxed),
+                    max_ms: cells.max_us.load(Ordering::Relaxed) as f64 / 1e3,
+                    ack_max_ms: cells.ack_max_us.load(Ordering::Relaxed) as f64 / 1e3,
+                })
+                .collect()
+        });
         tally
     }
+}
+
+/// Deliveries at or over this latency count as slow in the timeline.
+const SLOW_US: u64 = 100_000;
+
+/// Per-second cells, by the second in which messages were due.
+struct Timeline {
+    start_unix_nanos: u64,
+    seconds: Vec<SecondCells>,
+}
+
+#[derive(Default)]
+struct SecondCells {
+    delivered: AtomicU64,
+    slow: AtomicU64,
+    max_us: AtomicU64,
+    ack_max_us: AtomicU64,
+}
+
+/// One second of a phase, by scheduled send time.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SecondReport {
+    pub second: usize,
+    /// First deliveries of messages due in this second.
+    pub delivered: u64,
+    /// Of those, how many took 100 ms or more.
+    pub over_100ms: u64,
+    /// The slowest of those deliveries.
+    pub max_ms: f64,
+    /// The slowest acknowledgement of messages due in this second.
+    pub ack_max_ms: f64,
 }
 
 /// Latency percentiles in microseconds.
@@ -394,6 +479,8 @@ pub struct Tally {
     pub ack_latency: Percentiles,
     /// Failed sends by reason.
     pub errors: BTreeMap<String, u64>,
+    /// Per-second figures, when the phase keeps them.
+    pub timeline: Vec<SecondReport>,
 }
 
 #[cfg(test)]
@@ -495,6 +582,24 @@ mod tests {
         assert_eq!(tally.lost, 1);
         assert_eq!(tally.duplicated, 0);
         assert_eq!(tally.echoes, 3);
+    }
+
+    #[test]
+    fn timeline_groups_by_scheduled_second() {
+        let start = 1_000 * 1_000 * MS;
+        let ledger = Ledger::new(Topology::Pairs { users: 2 }, 4).with_timeline(start, 2);
+        ledger.note_delivery(start + 10 * MS, 5 * MS);
+        ledger.note_delivery(start + 900 * MS, 150 * MS);
+        ledger.note_delivery(start + 1_100 * MS, 20 * MS);
+        ledger.note_ack(start + 1_100 * MS, 7 * MS);
+        ledger.note_delivery(start + 5_000 * MS, 20 * MS);
+        ledger.note_delivery(start - MS, 20 * MS);
+        let timeline = ledger.summarize().timeline;
+        assert_eq!(timeline.len(), 2);
+        assert_eq!((timeline[0].delivered, timeline[0].over_100ms), (2, 1));
+        assert!((timeline[0].max_ms - 150.0).abs() < 1e-9);
+        assert_eq!((timeline[1].delivered, timeline[1].over_100ms), (1, 0));
+        assert!((timeline[1].ack_max_ms - 7.0).abs() < 1e-9);
     }
 
     #[test]

@@ -108,6 +108,32 @@ fn phase_notes(phases: &[PhaseReport]) -> String {
             phase.loadgen.cpu_seconds,
             phase.loadgen.rss_mib,
         );
+        if let Some(overflows) = phase.listen_overflows.filter(|&n| n > 0) {
+            let _ = writeln!(
+                out,
+                "  {overflows} connection attempts dropped on a full listen queue (each costs its sender a 1 s SYN retry)"
+            );
+        }
+        if !t.timeline.is_empty() {
+            let row = |f: &dyn Fn(&crate::ledger::SecondReport) -> String| {
+                t.timeline.iter().map(f).collect::<Vec<_>>().join(" ")
+            };
+            let _ = writeln!(
+                out,
+                "  by second, max delivery ms: {}",
+                row(&|s| format!("{:.0}", s.max_ms))
+            );
+            let _ = writeln!(
+                out,
+                "  by second, max ack ms:      {}",
+                row(&|s| format!("{:.0}", s.ack_max_ms))
+            );
+            let _ = writeln!(
+                out,
+                "  by second, deliveries >= 100 ms: {}",
+                row(&|s| s.over_100ms.to_string())
+            );
+        }
         if !t.errors.is_empty() {
             let _ = writeln!(out, "  send errors: {:?}", t.errors);
         }

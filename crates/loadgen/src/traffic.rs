@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use crate::api::{Api, SendOutcome};
 use crate::ledger::{Ledger, Tally, Topology};
 use crate::stamp::Stamp;
-use crate::usage::{MachineSample, Process, Usage};
+use crate::usage::{self, MachineSample, Process, Usage};
 use crate::ws::Board;
 
 /// Who sends where: per user, its bearer token and the conversation it posts to.
@@ -67,6 +67,8 @@ pub struct PhaseReport {
     /// Seconds from the last due time until every delivery was in (or the grace ran out).
     pub drain_seconds: f64,
     pub reconnects: u64,
+    /// Connection attempts the machine dropped on a full listen queue during the phase.
+    pub listen_overflows: Option<u64>,
     /// The server process over the sending window.
     pub server: Option<Usage>,
     /// The generator itself over the sending window.
@@ -85,7 +87,12 @@ pub async fn run_phase(
     server: Option<&Process>,
 ) -> PhaseReport {
     let total = (phase.rate * phase.duration.as_secs_f64()).round().max(0.0) as u64;
-    let ledger = Arc::new(Ledger::new(phase.topology, total));
+    let period_ns = 1e9 / phase.rate.max(1e-9);
+    let start = Instant::now() + Duration::from_millis(50);
+    let seconds = phase.duration.as_secs_f64().ceil() as usize + 1;
+    let ledger = Arc::new(
+        Ledger::new(phase.topology, total).with_timeline(board.clock.unix_nanos(start), seconds),
+    );
     board.register(phase.number, ledger.clone());
     let reconnects_before = board.reconnects.load(std::sync::atomic::Ordering::Relaxed);
 
@@ -93,9 +100,8 @@ pub async fn run_phase(
     let server_before = server.and_then(|p| p.sample().ok());
     let me_before = me.sample().ok();
     let machine_before = MachineSample::take().ok();
+    let overflows_before = usage::listen_overflows();
 
-    let period_ns = 1e9 / phase.rate.max(1e-9);
-    let start = Instant::now() + Duration::from_millis(50);
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let mut max_lag = Duration::ZERO;
     let mut aborted = None;
@@ -150,10 +156,9 @@ pub async fn run_phase(
                 match api.send(token, conversation, &text, &key).await {
                     SendOutcome::Acked => {
                         let now = Instant::now();
-                        ledger.mark_acked(
-                            index,
-                            now.saturating_duration_since(due).as_nanos() as u64,
-                        );
+                        let latency = now.saturating_duration_since(due).as_nanos() as u64;
+                        ledger.mark_acked(index, latency);
+                        ledger.note_ack(stamp.scheduled_unix_nanos, latency);
                         if let Ok(mut last) = last_ack.lock() {
                             *last = (*last).max(now);
                         }
@@ -196,6 +201,7 @@ pub async fn run_phase(
         }
     }
     let drained = last_progress.1;
+    let overflows_after = usage::listen_overflows();
     let tally = ledger.summarize();
 
     let last_due =
@@ -225,6 +231,9 @@ pub async fn run_phase(
         aborted,
         drain_seconds: drained.saturating_duration_since(last_due).as_secs_f64(),
         reconnects: board.reconnects.load(std::sync::atomic::Ordering::Relaxed) - reconnects_before,
+        listen_overflows: overflows_before
+            .zip(overflows_after)
+            .map(|(before, after)| after.saturating_sub(before)),
         server: server_before
             .zip(server_after)
             .map(|(a, b)| Usage::between(&a, &b)),

@@ -153,6 +153,23 @@ fn parse_machine(stat: &str) -> Result<MachineSample> {
     })
 }
 
+/// The machine's count of connection attempts dropped because a listen queue
+/// was full (`TcpExt: ListenOverflows` in `/proc/net/netstat`). A client whose
+/// SYN is dropped retries a second later, so any increase during a phase
+/// shows up as latency of about one second.
+pub fn listen_overflows() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    netstat_field(&text, "TcpExt:", "ListenOverflows")
+}
+
+fn netstat_field(text: &str, prefix: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|line| line.starts_with(prefix));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let position = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(position)?.parse().ok()
+}
+
 /// The process listening on a TCP port on this machine: finds the socket's inode
 /// in `/proc/net/tcp{,6}` and then the process holding it. Needs the right to
 /// read other processes' fd tables (same user, or root).
@@ -246,6 +263,16 @@ mod tests {
         let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 123456 1 0000000000000000 100 0 0 10 0\n   1: 0100007F:1F90 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0\n";
         assert_eq!(listening_inodes(table, 8080), vec![123456]);
         assert!(listening_inodes(table, 8081).is_empty());
+    }
+
+    #[test]
+    fn reads_netstat_fields() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 1 2536 2537\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(
+            netstat_field(text, "TcpExt:", "ListenOverflows"),
+            Some(2536)
+        );
+        assert_eq!(netstat_field(text, "TcpExt:", "Missing"), None);
     }
 
     #[test]

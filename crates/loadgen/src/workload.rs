@@ -398,6 +398,7 @@ mod tests {
             aborted: None,
             drain_seconds: 0.0,
             reconnects: 0,
+            listen_overflows: None,
             server: None,
             loadgen: Usage::default(),
             machine_busy_percent: 0.0,

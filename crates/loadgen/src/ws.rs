@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
-use crate::ledger::Ledger;
+use crate::ledger::{Delivery, Ledger};
 use crate::stamp::{Clock, Stamp};
 
 pub type Socket = WebSocketStream<TcpStream>;
@@ -293,12 +293,10 @@ impl Receiver {
                 ledger
             }
         };
-        ledger.record_delivery(
-            self.user,
-            stamp.sender,
-            stamp.seq,
-            now.saturating_sub(stamp.scheduled_unix_nanos),
-        );
+        let latency = now.saturating_sub(stamp.scheduled_unix_nanos);
+        if ledger.record_delivery(self.user, stamp.sender, stamp.seq, latency) == Delivery::First {
+            ledger.note_delivery(stamp.scheduled_unix_nanos, latency);
+        }
     }
 
     /// Answers false when told to stop before a new connection was made.
