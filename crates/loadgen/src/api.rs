@@ -199,6 +199,31 @@ impl Api {
         Ok(conversation.id())
     }
 
+    /// Opens up to `connections` keep-alive connections at once (all requests in
+    /// flight together, so none can reuse another's connection), leaving them
+    /// idle in the pool. Real users each hold their own connection; without
+    /// this the shared pool would open connections in bursts exactly when the
+    /// server is slowest. Answers how many requests succeeded.
+    pub async fn warm(&self, token: &str, connections: usize) -> usize {
+        let requests = (0..connections).map(|_| async {
+            let response = self
+                .client
+                .get(self.url("/me"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?;
+            let ok = response.status().is_success();
+            response.bytes().await.ok()?;
+            ok.then_some(())
+        });
+        futures_util::future::join_all(requests)
+            .await
+            .into_iter()
+            .flatten()
+            .count()
+    }
+
     /// Posts one message. Never fails: the outcome says what happened.
     pub async fn send(&self, token: &str, conversation: i64, text: &str, key: &str) -> SendOutcome {
         let result = self

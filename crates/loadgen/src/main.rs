@@ -87,6 +87,9 @@ struct Common {
     /// Most sends in flight at once (one pooled keep-alive connection each).
     #[arg(long, global = true, default_value_t = 2000)]
     max_in_flight: usize,
+    /// Keep-alive connections to open before sending (capped at one per user).
+    #[arg(long, global = true, default_value_t = 1000)]
+    warm_connections: usize,
     /// Stop a phase when sends leave this many seconds after they were due.
     #[arg(long, global = true, default_value_t = 10.0)]
     max_lag: f64,
@@ -229,6 +232,7 @@ async fn main() -> Result<()> {
         },
         server,
         open_files_limit,
+        warm_connections: common.warm_connections,
     };
 
     // The workload runs on a worker thread: tasks it spawns (one per send) then

@@ -28,6 +28,8 @@ pub struct Context {
     pub limits: Limits,
     pub server: Option<Process>,
     pub open_files_limit: u64,
+    /// Keep-alive connections to open before sending (at most one per user).
+    pub warm_connections: usize,
 }
 
 /// What a workload reports besides its phases.
@@ -66,6 +68,18 @@ impl Receivers {
 }
 
 impl Context {
+    /// Fills the HTTP pool before the first phase (see [`Api::warm`]).
+    async fn warm(&self, token: &str, users: u32) {
+        let connections = self
+            .warm_connections
+            .min(users as usize)
+            .min(self.limits.max_in_flight);
+        if connections > 0 {
+            let opened = self.api.warm(token, connections).await;
+            eprintln!("opened {opened} keep-alive connections");
+        }
+    }
+
     /// Asks the server once whether it sends `ready` without a cursor, so that
     /// receivers wait for it (it marks the subscription as live) only if it comes.
     async fn probe_ready(&self, token: &str) -> Result<Option<Duration>> {
@@ -161,6 +175,7 @@ pub async fn w1(context: &Context, users: u32, rate: f64, duration: Duration) ->
     let everyone: Vec<u32> = (0..users).collect();
     eprintln!("connecting {users} receivers");
     let receivers = context.connect(&sessions, &everyone, ready).await?;
+    context.warm(&sessions[0].token, users).await;
     let phase = Phase {
         name: "w1".into(),
         number: 1,
@@ -240,6 +255,7 @@ pub async fn w2(
     let everyone: Vec<u32> = (0..users).collect();
     eprintln!("connecting {users} receivers");
     let receivers = context.connect(&sessions, &everyone, ready).await?;
+    context.warm(&sessions[0].token, users).await;
     let mut outcome = Outcome {
         provisioning,
         receivers: everyone.len(),
@@ -348,6 +364,7 @@ pub async fn w4(context: &Context, members: u32, rate: f64, duration: Duration) 
     let everyone: Vec<u32> = (0..members).collect();
     eprintln!("connecting {members} receivers");
     let receivers = context.connect(&sessions, &everyone, ready).await?;
+    context.warm(&sessions[0].token, members).await;
     let phase = Phase {
         name: "w4".into(),
         number: 4,
