@@ -66,7 +66,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/", get(web::asset))
-        .route("/{*path}", get(web::asset))
+        .route("/{*path}", get(web::asset).fallback(not_found))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -295,7 +295,7 @@ pub(super) fn events_after(
          WHERE e.seq > ?1 AND (
             e.target_extension_id = ?2
             OR EXISTS (
-                SELECT 1 FROM participants p
+                SELECT 1 FROM memberships p
                 WHERE p.conversation_id = e.conversation_id AND p.extension_id = ?2
                   AND p.joined_seq <= e.seq AND (p.left_seq IS NULL OR e.seq <= p.left_seq)))
          ORDER BY e.seq LIMIT ?3",
@@ -435,8 +435,12 @@ fn add_participants(
          ON CONFLICT (conversation_id, extension_id)
          DO UPDATE SET joined_seq = excluded.joined_seq, left_seq = NULL",
     )?;
+    let mut period = conn.prepare_cached(
+        "INSERT INTO memberships (conversation_id, extension_id, joined_seq) VALUES (?1, ?2, ?3)",
+    )?;
     for id in ids {
         stmt.execute(params![conversation.0, id.0, joined_seq])?;
+        period.execute(params![conversation.0, id.0, joined_seq])?;
     }
     Ok(())
 }
@@ -655,8 +659,13 @@ pub(super) fn edit_group(
         now,
     )?);
     let last_seq = events.last().map_or(first_seq, |e| e.cursor.0);
+    let mut end_period = conn.prepare_cached(
+        "UPDATE memberships SET left_seq = ?3
+         WHERE conversation_id = ?1 AND extension_id = ?2 AND left_seq IS NULL",
+    )?;
     for gone in &leaving {
         leave.execute(params![id.0, gone.0, last_seq])?;
+        end_period.execute(params![id.0, gone.0, last_seq])?;
     }
     Ok(Committed {
         value: after,

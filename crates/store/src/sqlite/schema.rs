@@ -66,6 +66,16 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX participants_by_extension ON participants (extension_id, conversation_id);
 
+    -- Every membership period, current and past: someone who leaves and is
+    -- added back still has the events of their first period replayed.
+    CREATE TABLE memberships (
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        extension_id     INTEGER NOT NULL REFERENCES extensions(id),
+        joined_seq       INTEGER NOT NULL,
+        left_seq         INTEGER,
+        PRIMARY KEY (conversation_id, extension_id, joined_seq)
+    ) WITHOUT ROWID;
+
     CREATE TABLE messages (
         id               INTEGER PRIMARY KEY,
         conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
