@@ -161,7 +161,12 @@ export async function openUser(browser, server, { viewport = { width: 1280, heig
   const context = await browser.newContext({ viewport, baseURL: server.url });
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
-  const user = { context, page, label, errors: [], dialogs: [], allowed: [] };
+  const user = { context, page, label, errors: [], dialogs: [], allowed: [], failedRequests: [] };
+  // Which request a "Failed to load resource" line was about, for the report.
+  page.on('requestfailed', (request) => user.failedRequests.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText}`));
+  page.on('response', (response) => {
+    if (response.status() >= 400) user.failedRequests.push(`${response.request().method()} ${response.url()}: ${response.status()}`);
+  });
   page.on('console', (message) => {
     if (message.type() !== 'error') return;
     const text = message.text();
@@ -186,7 +191,7 @@ export function allowFailedLoad(user, status) {
 
 export function assertNoBrowserErrors(...users) {
   for (const user of users) {
-    assert.deepEqual(user.errors, [], `${user.label}: errors in the browser console`);
+    assert.deepEqual(user.errors, [], `${user.label}: errors in the browser console (failed requests: ${user.failedRequests.join('; ') || 'none'})`);
     assert.deepEqual(user.dialogs, [], `${user.label}: unexpected dialogs`);
   }
 }

@@ -91,6 +91,7 @@ export class App extends Emitter {
 
   #signedOut(expired) {
     const previous = this.store.me;
+    this.generation = (this.generation || 0) + 1;
     this.socket.stop();
     this.store.reset();
     this.readSent.clear();
@@ -102,6 +103,8 @@ export class App extends Emitter {
   }
 
   async #start(me) {
+    this.generation = (this.generation || 0) + 1;
+    const generation = this.generation;
     this.store.setMe(normalizeMe(me));
     setDraftOwner(me.organization.slug, me.extension.number);
     this.session = 'signed-in';
@@ -121,6 +124,8 @@ export class App extends Emitter {
     // frames arriving meanwhile are applied once the list is in.
     await ready;
     await Promise.all([directory, this.loadConversations()]);
+    // Signed out (or in again) while loading: this start is stale.
+    if (generation !== this.generation || this.session !== 'signed-in') return;
     const held = this.pendingFrames || [];
     this.pendingFrames = null;
     for (const frame of held) this.#onFrame(frame);
@@ -129,6 +134,7 @@ export class App extends Emitter {
 
   /** Sends again what was still unconfirmed when the page was last closed. */
   #resendOutbox() {
+    if (!this.store.conversationsLoaded) return;
     for (const item of outbox.all()) {
       if (!this.store.conversations.has(item.conversation_id)) {
         outbox.remove(item.idempotency_key);
