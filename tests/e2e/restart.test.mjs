@@ -77,3 +77,51 @@ test('messages sent while a colleague was away arrive after reconnection, none t
   await alice.context.close();
   await bob.context.close();
 });
+
+test('on resync the client reloads over REST and shows what it missed', { timeout: 90_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice' });
+  const carol = await openUser(browser, server, { label: 'carol' });
+  // Carol's live connection passes through the test, which can hold frames
+  // back and speak for the server.
+  let holding = false;
+  let lastCursor = null;
+  let toCarol = null;
+  await carol.page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+    const upstream = ws.connectToServer();
+    toCarol = ws;
+    upstream.onMessage((text) => {
+      const frame = JSON.parse(text);
+      if (frame.cursor) lastCursor = frame.cursor;
+      if (!holding) ws.send(text);
+    });
+  });
+  await signIn(alice.page, DEMO.alice);
+  await signIn(carol.page, DEMO.carol);
+  await startChat(alice.page, DEMO.carol.name);
+  await sendMessage(alice.page, 'Before the gap');
+  await openConversation(carol.page, DEMO.alice.name);
+  await waitForMessage(carol.page, 'Before the gap');
+
+  holding = true;
+  for (const text of ['In the gap one', 'In the gap two']) {
+    await sendMessage(alice.page, text);
+    await message(alice.page, text).locator('.msg-status', { hasText: /Sent|Read by/ }).waitFor();
+  }
+  assert.equal(await carol.page.locator('.msg-text', { hasText: 'In the gap' }).count(), 0);
+
+  // The server's answer to a cursor it can no longer replay from.
+  holding = false;
+  toCarol.send(JSON.stringify({ type: 'resync', cursor: lastCursor }));
+  await waitForMessage(carol.page, 'In the gap one');
+  await waitForMessage(carol.page, 'In the gap two');
+  await carol.page.locator('.conversation-row', { hasText: 'In the gap two' }).waitFor();
+
+  await sendMessage(alice.page, 'After the gap');
+  await waitForMessage(carol.page, 'After the gap');
+  const texts = await carol.page.locator('.log .msg-text').allTextContents();
+  assert.deepEqual(texts, ['Before the gap', 'In the gap one', 'In the gap two', 'After the gap']);
+
+  assertNoBrowserErrors(alice, carol);
+  await alice.context.close();
+  await carol.context.close();
+});
