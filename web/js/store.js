@@ -51,6 +51,7 @@ export class Store extends Emitter {
   reset() {
     this.me = null; // {extension, organization, settings}
     this.directory = new Map(); // extension id -> extension
+    this.directorySignature = null;
     this.conversations = new Map(); // id -> conversation
     this.conversationsLoaded = false;
     this.threads = new Map(); // conversation id -> Thread
@@ -75,6 +76,9 @@ export class Store extends Emitter {
   }
 
   setDirectory(list) {
+    const signature = JSON.stringify(list);
+    if (signature === this.directorySignature) return;
+    this.directorySignature = signature;
     this.directory = new Map(list.map((ext) => [ext.id, ext]));
     this.emit('directory');
   }

@@ -63,6 +63,8 @@ export function createDirectoryPicker(app, { multiple = false, exclude = [], onP
   });
   const off = store.on('directory', render);
   render();
+  // Colleagues added since sign-in show up too (there is no live event for it).
+  app.loadDirectory();
   updateCount();
 
   const el = h('div', { class: 'picker' }, h('div', { class: 'filter' }, icon('search', { size: 16, className: 'filter-icon' }), search), list, status, multiple ? count : null);
