@@ -10,7 +10,9 @@ import { openDialog, confirmDialog, withBusy } from './dialog.js';
 function field(label, input, hint = null) {
   const id = uid('admin');
   input.id = id;
-  return h('div', { class: 'field' }, h('label', { for: id }, label), input, hint ? h('small', { class: 'field-hint' }, hint) : null);
+  const note = hint ? h('small', { class: 'field-hint', id: `${id}-hint` }, hint) : null;
+  if (note) input.setAttribute('aria-describedby', note.id);
+  return h('div', { class: 'field' }, h('label', { for: id }, label), input, note);
 }
 
 export function createAdmin(app) {
@@ -122,7 +124,7 @@ export function createAdmin(app) {
     const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
     const save = h('button', { class: 'button primary', type: 'submit' }, 'Set password');
     const cancel = h('button', { class: 'button', type: 'button' }, 'Cancel');
-    const form = h('form', { novalidate: true }, field('New password', input, 'Their current sessions are signed out.'), error, h('div', { class: 'dialog-actions' }, cancel, save));
+    const form = h('form', { novalidate: true }, field('New password', input, 'At least 8 characters. Their current sessions are signed out.'), error, h('div', { class: 'dialog-actions' }, cancel, save));
     const dialog = openDialog({ title: `Reset password for ${ext.name}`, content: form, className: 'dialog-small' });
     cancel.addEventListener('click', () => dialog.close());
     form.addEventListener('submit', async (event) => {
@@ -150,7 +152,7 @@ export function createAdmin(app) {
   const role = h('select', { name: 'role' }, h('option', { value: 'member' }, 'Member'), h('option', { value: 'admin' }, 'Administrator'));
   const createError = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const createButton = h('button', { class: 'button primary', type: 'submit' }, icon('plus', { size: 16 }), 'Create extension');
-  const createForm = h('form', { class: 'grid-form', novalidate: true, 'aria-label': 'Create extension' }, field('Extension number', number), field('Name', name), field('Password', password), field('Role', role), createError, h('div', { class: 'form-actions' }, createButton));
+  const createForm = h('form', { class: 'grid-form', novalidate: true, 'aria-label': 'Create extension' }, field('Extension number', number), field('Name', name), field('Password', password, 'At least 8 characters.'), field('Role', role), createError, h('div', { class: 'form-actions' }, createButton));
   createForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     createError.hidden = true;

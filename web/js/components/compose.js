@@ -14,7 +14,7 @@ export function createCompose(app, conversationId, { label }) {
     rows: '1',
     placeholder: 'Write a message…',
     'aria-label': label,
-    maxlength: '4000',
+    maxlength: '10000',
     'data-testid': 'compose',
   });
   const send = h('button', { class: 'button primary send-button', type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send', { size: 18 }));
@@ -32,8 +32,9 @@ export function createCompose(app, conversationId, { label }) {
   }
 
   function submit() {
-    const text = input.value.trim();
-    if (!text) return;
+    // Leading spaces can matter (indented text); blank lines around do not.
+    const text = input.value.replace(/^(\s*\n)+/, '').trimEnd();
+    if (!text.trim()) return;
     input.value = '';
     saveDraft(conversationId, '');
     lastTypingSent = 0;

@@ -49,7 +49,7 @@ export function createSettings(app) {
   const pwStatus = h('p', { class: 'form-status', role: 'status' });
   const pwError = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const pwSave = h('button', { class: 'button primary', type: 'submit' }, 'Change password');
-  const pwForm = h('form', { class: 'stack narrow', novalidate: true }, pwField('current', 'Current password', 'current-password'), pwField('next', 'New password', 'new-password'), pwField('confirm', 'Repeat the new password', 'new-password'), pwError, h('div', { class: 'form-actions' }, pwSave, pwStatus));
+  const pwForm = h('form', { class: 'stack narrow', novalidate: true }, pwField('current', 'Current password', 'current-password'), pwField('next', 'New password (at least 8 characters)', 'new-password'), pwField('confirm', 'Repeat the new password', 'new-password'), pwError, h('div', { class: 'form-actions' }, pwSave, pwStatus));
   pwForm.addEventListener('submit', async (event) => {
     event.preventDefault();
     pwError.hidden = true;
