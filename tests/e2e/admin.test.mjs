@@ -145,6 +145,17 @@ test('sign-in errors are clear; settings and sign-out work', { timeout: 60_000 }
   await carol.page.getByRole('switch', { name: /alert tone/ }).waitFor();
   assert.equal(await carol.page.getByRole('switch', { name: /alert tone/ }).isChecked(), false);
 
+  // Browser notifications: permission is asked for when turned on; the
+  // choice stays on this device.
+  await carol.context.grantPermissions(['notifications']);
+  const notifications = carol.page.getByRole('switch', { name: /Browser notifications/ });
+  assert.equal(await notifications.isChecked(), false);
+  await notifications.check();
+  await carol.page.getByText('Notifications on.').waitFor();
+  await carol.page.reload();
+  await carol.page.getByRole('switch', { name: /Browser notifications/ }).waitFor();
+  assert.equal(await carol.page.getByRole('switch', { name: /Browser notifications/ }).isChecked(), true);
+
   await carol.page.getByRole('button', { name: 'Sign out' }).click();
   await carol.page.getByRole('button', { name: 'Sign in' }).waitFor();
   const me = await carol.context.request.get('/api/v1/me');
