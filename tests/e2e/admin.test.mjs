@@ -79,12 +79,28 @@ test('an administrator creates an extension that can sign in and chat', { timeou
   await alice.page.locator('tr[data-number="108"]', { hasText: 'Hugo Hill' }).locator('.pill-admin').waitFor();
   await alice.page.locator('tr[data-number="107"]', { hasText: 'Gina Gray' }).waitFor();
 
+  // Disable Frank: he is signed out at once and cannot sign in; enable him again.
+  await alice.page.getByRole('button', { name: 'Disable Franklin Fox' }).click();
+  await alice.page.getByRole('dialog', { name: /Disable/ }).getByRole('button', { name: 'Disable' }).click();
+  await alice.page.locator('tr[data-number="106"] .pill-off').waitFor();
+  await frank.page.getByText('Your session has ended').waitFor();
+  allowFailedLoad(frank, 403);
+  await frank.page.getByLabel('Password').fill('frank-secret-1');
+  await frank.page.getByRole('button', { name: 'Sign in' }).click();
+  await frank.page.getByRole('alert').filter({ hasText: 'disabled' }).waitFor();
+  await screenshot(frank.page, 'admin', '04-disabled-sign-in');
+  await alice.page.getByRole('button', { name: 'Enable Franklin Fox' }).click();
+  await alice.page.locator('tr[data-number="106"] .pill-on').waitFor();
+  await frank.page.getByLabel('Password').fill('frank-secret-1');
+  await frank.page.getByRole('button', { name: 'Sign in' }).click();
+  await frank.page.locator('.whoami-name', { hasText: 'Franklin Fox' }).waitFor();
+
   // The organization's alert tone.
   const tone = alice.page.getByLabel('Alert tone for everyone');
   await tone.selectOption('marimba');
   await alice.page.getByRole('button', { name: 'Save tone' }).click();
   await alice.page.getByText('Saved: Marimba.').waitFor();
-  await screenshot(alice.page, 'admin', '04-tone-saved');
+  await screenshot(alice.page, 'admin', '05-tone-saved');
 
   assertNoBrowserErrors(alice, frank);
   await alice.context.close();
