@@ -133,6 +133,14 @@ fn phase_notes(phases: &[PhaseReport]) -> String {
                 "  by second, deliveries >= 100 ms: {}",
                 row(&|s| s.over_100ms.to_string())
             );
+            if !phase.machine_stall_ms.is_empty() {
+                let stalls: Vec<String> = phase
+                    .machine_stall_ms
+                    .iter()
+                    .map(|ms| format!("{ms:.0}"))
+                    .collect();
+                let _ = writeln!(out, "  by second, machine stall ms:  {}", stalls.join(" "));
+            }
         }
         if !t.errors.is_empty() {
             let _ = writeln!(out, "  send errors: {:?}", t.errors);
@@ -171,7 +179,7 @@ pub fn table(report: &RunReport) -> String {
         out.push_str(&phase_notes(&outcome.phases));
         let _ = writeln!(
             out,
-            "latency: scheduled send time to first WebSocket delivery; cpu in % of one core (200% = both cores of a 2-core machine); mach% = all cores of the machine"
+            "latency: scheduled send time to first WebSocket delivery; cpu in % of one core (200% = both cores of a 2-core machine); mach% = all cores of the machine;\nmachine stall: the worst oversleep of a thread that only sleeps 1 ms at a time (the CPU was withheld from everyone)"
         );
     }
     if let Some(reason) = &outcome.stop_reason {

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use crate::api::{Api, SendOutcome};
 use crate::ledger::{Ledger, Tally, Topology};
 use crate::stamp::Stamp;
-use crate::usage::{self, MachineSample, Process, Usage};
+use crate::usage::{self, MachineSample, Process, StallProbe, Usage};
 use crate::ws::Board;
 
 /// Who sends where: per user, its bearer token and the conversation it posts to.
@@ -67,6 +67,9 @@ pub struct PhaseReport {
     /// Seconds from the last due time until every delivery was in (or the grace ran out).
     pub drain_seconds: f64,
     pub reconnects: u64,
+    /// Per second of the phase, the worst delay in ms of a thread that only
+    /// sleeps: the machine's own stalls, which neither side caused.
+    pub machine_stall_ms: Vec<f64>,
     /// Connection attempts the machine dropped on a full listen queue during the phase.
     pub listen_overflows: Option<u64>,
     /// The server process over the sending window.
@@ -93,6 +96,8 @@ pub async fn run_phase(
     let ledger = Arc::new(
         Ledger::new(phase.topology, total).with_timeline(board.clock.unix_nanos(start), seconds),
     );
+    // The probe's seconds line up with the timeline's to within the 50 ms before `start`.
+    let probe = StallProbe::start(seconds + limits.grace.as_secs() as usize + 30);
     board.register(phase.number, ledger.clone());
     let reconnects_before = board.reconnects.load(std::sync::atomic::Ordering::Relaxed);
 
@@ -201,6 +206,8 @@ pub async fn run_phase(
         }
     }
     let drained = last_progress.1;
+    let mut stalls = probe.finish();
+    stalls.truncate(seconds);
     let overflows_after = usage::listen_overflows();
     let tally = ledger.summarize();
 
@@ -231,6 +238,7 @@ pub async fn run_phase(
         aborted,
         drain_seconds: drained.saturating_duration_since(last_due).as_secs_f64(),
         reconnects: board.reconnects.load(std::sync::atomic::Ordering::Relaxed) - reconnects_before,
+        machine_stall_ms: stalls,
         listen_overflows: overflows_before
             .zip(overflows_after)
             .map(|(before, after)| after.saturating_sub(before)),

@@ -3,7 +3,9 @@
 //! where the CPU went and that the generator was not the bottleneck.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -153,6 +155,63 @@ fn parse_machine(stat: &str) -> Result<MachineSample> {
     })
 }
 
+/// A thread that does nothing but sleep 1 ms at a time and records, per
+/// second, how much later than asked it woke up. It needs no CPU to speak of,
+/// so when it oversleeps by hundreds of milliseconds the machine (not the
+/// server, not the generator's own work) withheld the CPU: other processes,
+/// or the host. Phases put its figures beside their latencies.
+pub struct StallProbe {
+    seconds: Arc<Vec<AtomicU64>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StallProbe {
+    /// Starts probing for up to `seconds` seconds.
+    pub fn start(seconds: usize) -> StallProbe {
+        let seconds: Arc<Vec<AtomicU64>> =
+            Arc::new((0..seconds).map(|_| AtomicU64::new(0)).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let thread = {
+            let (seconds, stop) = (seconds.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("stall-probe".into())
+                .spawn(move || {
+                    let tick = Duration::from_millis(1);
+                    while !stop.load(Ordering::Relaxed) {
+                        let before = Instant::now();
+                        std::thread::sleep(tick);
+                        let late = before.elapsed().saturating_sub(tick);
+                        let second = before.saturating_duration_since(started).as_secs() as usize;
+                        let Some(cell) = seconds.get(second) else {
+                            break;
+                        };
+                        cell.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                    }
+                })
+                .ok()
+        };
+        StallProbe {
+            seconds,
+            stop,
+            thread,
+        }
+    }
+
+    /// Stops the probe; answers the worst oversleep of each second, in ms.
+    pub fn finish(mut self) -> Vec<f64> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        self.seconds
+            .iter()
+            .map(|cell| cell.load(Ordering::Relaxed) as f64 / 1e3)
+            .collect()
+    }
+}
+
 /// The machine's count of connection attempts dropped because a listen queue
 /// was full (`TcpExt: ListenOverflows` in `/proc/net/netstat`). A client whose
 /// SYN is dropped retries a second later, so any increase during a phase
@@ -273,6 +332,15 @@ mod tests {
             Some(2536)
         );
         assert_eq!(netstat_field(text, "TcpExt:", "Missing"), None);
+    }
+
+    #[test]
+    fn stall_probe_reports_each_second() {
+        let probe = StallProbe::start(3);
+        std::thread::sleep(Duration::from_millis(30));
+        let seconds = probe.finish();
+        assert_eq!(seconds.len(), 3);
+        assert!(seconds.iter().all(|ms| *ms >= 0.0));
     }
 
     #[test]

@@ -416,6 +416,7 @@ mod tests {
             drain_seconds: 0.0,
             reconnects: 0,
             listen_overflows: None,
+            machine_stall_ms: Vec::new(),
             server: None,
             loadgen: Usage::default(),
             machine_busy_percent: 0.0,
