@@ -116,6 +116,7 @@ test('a member sees no Admin tab and the API refuses them', { timeout: 60_000 },
   await bob.page.goto('/#/admin');
   await bob.page.waitForFunction(() => location.hash === '#/messages');
   assert.equal(await bob.page.getByRole('heading', { name: 'Administration' }).count(), 0);
+  await screenshot(bob.page, 'member', '01-no-admin-tab');
 
   // The API itself refuses, whatever the page shows.
   const list = await bob.context.request.get('/api/v1/admin/extensions');

@@ -115,6 +115,7 @@ test('on resync the client reloads over REST and shows what it missed', { timeou
   await waitForMessage(carol.page, 'In the gap one');
   await waitForMessage(carol.page, 'In the gap two');
   await carol.page.locator('.conversation-row', { hasText: 'In the gap two' }).waitFor();
+  await screenshot(carol.page, 'resync', '01-reloaded');
 
   await sendMessage(alice.page, 'After the gap');
   await waitForMessage(carol.page, 'After the gap');
