@@ -74,7 +74,7 @@ impl Gateway {
         &self,
         ext: ExtensionId,
         session: TokenHash,
-    ) -> (u64, mpsc::Receiver<Outgoing>, Stops) {
+    ) -> (u64, mpsc::Sender<Outgoing>, mpsc::Receiver<Outgoing>, Stops) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
         let stops = Stops {
@@ -87,12 +87,12 @@ impl Gateway {
             .or_default()
             .push(Connection {
                 id,
-                tx,
+                tx: tx.clone(),
                 too_slow: stops.too_slow.clone(),
                 session,
                 ended: stops.session_ended.clone(),
             });
-        (id, rx, stops)
+        (id, tx, rx, stops)
     }
 
     /// Closes the connections of one session (it was signed out).
@@ -183,11 +183,27 @@ enum ClientFrame {
         message_id: MessageId,
     },
     Ping,
+    Send(SendFrame),
 }
 
-/// Largest client frame accepted; client frames are tiny.
-const MAX_CLIENT_FRAME: usize = 4096;
+/// A message sent over the WebSocket instead of `POST …/messages`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendFrame {
+    conversation_id: ConversationId,
+    text: String,
+    idempotency_key: String,
+}
+
+/// Largest client frame accepted: a send carries up to 10,000 characters,
+/// like the REST body limit.
+const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Read in small chunks: most client frames are tiny, and an idle
+/// connection should cost little.
 const READ_BUFFER: usize = 4096;
+/// Sends of one connection being stored at once; past this the connection
+/// stops reading until one finishes.
+const SENDS_IN_FLIGHT: usize = 64;
 
 /// `GET /api/v1/ws`: upgrades an authenticated request to the event stream.
 pub async fn upgrade(
@@ -237,7 +253,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socket: WebSocket) {
     let me = auth.session.extension.id;
-    let (conn_id, mut rx, stops) = app.gateway.register(me, auth.token_hash.clone());
+    let (conn_id, replies, mut rx, stops) = app.gateway.register(me, auth.token_hash.clone());
+    let sends = Arc::new(tokio::sync::Semaphore::new(SENDS_IN_FLIGHT));
     let Stops {
         too_slow,
         session_ended,
@@ -323,8 +340,27 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                 incoming = stream.next() => {
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
-                            if let Some(reply) = handle_client_frame(&app, &auth, text.as_str()).await {
-                                sink.send(Message::Text(reply.into())).await.map_err(|e| e.to_string())?;
+                            match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                                Ok(ClientFrame::Send(frame)) => {
+                                    // Stored concurrently; the answer goes through this
+                                    // connection's own queue once committed.
+                                    let permit = Arc::clone(&sends).acquire_owned().await.map_err(|e| e.to_string())?;
+                                    let (app, auth, replies) = (Arc::clone(&app), auth.clone(), replies.clone());
+                                    app.tasks.clone().spawn(async move {
+                                        let answer = send_message(&app, &auth, frame).await;
+                                        let _ = replies.send(Outgoing { cursor: None, text: answer.into() }).await;
+                                        drop(permit);
+                                    });
+                                }
+                                Ok(frame) => {
+                                    if let Some(reply) = handle_client_frame(&app, &auth, frame).await {
+                                        sink.send(Message::Text(reply.into())).await.map_err(|e| e.to_string())?;
+                                    }
+                                }
+                                Err(e) => {
+                                    let reply = error_frame("bad_request", &format!("unreadable frame: {e}"), None);
+                                    sink.send(Message::Text(reply.into())).await.map_err(|e| e.to_string())?;
+                                }
                             }
                         }
                         Some(Ok(Message::Close(_))) | None => return Ok(()),
@@ -344,22 +380,56 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
     app.metrics.ws_connections.dec();
 }
 
-fn error_frame(code: &str, message: &str) -> String {
-    serde_json::json!({"type": "error", "data": {"code": code, "message": message}}).to_string()
+fn error_frame(code: &str, message: &str, idempotency_key: Option<&str>) -> String {
+    let mut data = serde_json::json!({"code": code, "message": message});
+    if let Some(key) = idempotency_key {
+        data["idempotency_key"] = key.into();
+    }
+    serde_json::json!({"type": "error", "data": data}).to_string()
 }
 
-async fn handle_client_frame(app: &Arc<App>, auth: &Authed, text: &str) -> Option<String> {
-    let me = auth.session.extension.id;
-    let frame: ClientFrame = match serde_json::from_str(text) {
-        Ok(f) => f,
-        Err(e) => {
-            return Some(error_frame(
-                "bad_request",
-                &format!("unreadable frame: {e}"),
-            ));
-        }
+/// Stores a message sent over the WebSocket and says how it went: a `sent`
+/// frame with the stored message, or an `error` frame; both name the
+/// idempotency key so the client can match them to its sends.
+async fn send_message(app: &App, auth: &Authed, frame: SendFrame) -> String {
+    let key = frame.idempotency_key;
+    let fail = |e: ApiError| error_frame(e.code, &e.message, Some(&key));
+    let parsed = switchboard_domain::MessageText::parse(&frame.text)
+        .and_then(|text| Ok((text, switchboard_domain::IdempotencyKey::parse(&key)?)));
+    let (text, idempotency_key) = match parsed {
+        Ok(v) => v,
+        Err(e) => return fail(e.into()),
     };
+    let me = &auth.session.extension;
+    let posted = app
+        .store
+        .post_message(switchboard_store::NewMessage {
+            conversation_id: frame.conversation_id,
+            sender: me.as_ref(),
+            text,
+            idempotency_key: Some(idempotency_key),
+            now: app.clock.now(),
+        })
+        .await;
+    match posted {
+        Ok(committed) => {
+            if !committed.value.replayed {
+                app.typing.stopped(frame.conversation_id, me.id);
+            }
+            serde_json::json!({
+                "type": "sent",
+                "data": {"idempotency_key": key, "message": committed.value.message},
+            })
+            .to_string()
+        }
+        Err(e) => fail(e.into()),
+    }
+}
+
+async fn handle_client_frame(app: &Arc<App>, auth: &Authed, frame: ClientFrame) -> Option<String> {
+    let me = auth.session.extension.id;
     match frame {
+        ClientFrame::Send(_) => None,
         ClientFrame::Ping => Some(r#"{"type":"pong"}"#.to_owned()),
         ClientFrame::Typing { conversation_id } => {
             match app.store.conversation_for(me, conversation_id).await {
@@ -371,10 +441,11 @@ async fn handle_client_frame(app: &Arc<App>, auth: &Authed, text: &str) -> Optio
                 Ok(None) => Some(error_frame(
                     "not_found",
                     "conversation does not exist or is not visible to you",
+                    None,
                 )),
                 Err(e) => {
                     tracing::error!(error = %e, "typing lookup failed");
-                    Some(error_frame("internal", "could not record typing"))
+                    Some(error_frame("internal", "could not record typing", None))
                 }
             }
         }
@@ -389,7 +460,7 @@ async fn handle_client_frame(app: &Arc<App>, auth: &Authed, text: &str) -> Optio
             Ok(_) => None,
             Err(e) => {
                 let err = ApiError::from(e);
-                Some(error_frame(err.code, &err.message))
+                Some(error_frame(err.code, &err.message, None))
             }
         },
     }

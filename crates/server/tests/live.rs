@@ -523,3 +523,58 @@ async fn ending_a_session_closes_its_websockets_and_only_those() {
     );
     assert_eq!(bob_phone.get("/api/v1/me").await.status, 401);
 }
+
+#[tokio::test]
+async fn messages_can_be_sent_over_the_websocket() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let bob = server.sign_in("102").await;
+    let carol = server.sign_in("103").await;
+    let conversation = alice.direct_with(bob.id).await;
+    let mut alice_ws = alice.ws(None).await;
+    let mut bob_ws = bob.ws(None).await;
+
+    alice_ws
+        .send(json!({"type": "send", "conversation_id": conversation, "text": "over the socket", "idempotency_key": "ws-1"}))
+        .await;
+    let sent = alice_ws.next_of("sent").await;
+    assert_eq!(sent["data"]["idempotency_key"], "ws-1");
+    assert_eq!(sent["data"]["message"]["text"], "over the socket");
+    let got = bob_ws.next_of("message.created").await;
+    assert_eq!(got["data"]["message"]["id"], sent["data"]["message"]["id"]);
+
+    // A retry with the same key answers with the original, and nobody is
+    // told twice: Bob's next message is the one after it.
+    alice_ws
+        .send(json!({"type": "send", "conversation_id": conversation, "text": "over the socket", "idempotency_key": "ws-1"}))
+        .await;
+    let again = alice_ws.next_of("sent").await;
+    assert_eq!(
+        again["data"]["message"]["id"],
+        sent["data"]["message"]["id"]
+    );
+    alice.send(conversation, "next").await;
+    assert_eq!(
+        bob_ws.next_of("message.created").await["data"]["message"]["text"],
+        "next"
+    );
+
+    // Refusals name the key.
+    alice_ws
+        .send(json!({"type": "send", "conversation_id": conversation, "text": "  ", "idempotency_key": "ws-2"}))
+        .await;
+    let err = alice_ws.next_of("error").await;
+    assert_eq!(err["data"]["code"], "validation_failed");
+    assert_eq!(err["data"]["idempotency_key"], "ws-2");
+    let mut carol_ws = carol.ws(None).await;
+    carol_ws
+        .send(json!({"type": "send", "conversation_id": conversation, "text": "let me in", "idempotency_key": "ws-3"}))
+        .await;
+    let err = carol_ws.next_of("error").await;
+    assert_eq!(err["data"]["code"], "not_found");
+    assert_eq!(err["data"]["idempotency_key"], "ws-3");
+    let history = alice
+        .get(&format!("/api/v1/conversations/{conversation}/messages"))
+        .await;
+    assert_eq!(history.body["messages"].as_array().map(Vec::len), Some(2));
+}
