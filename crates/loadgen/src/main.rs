@@ -1,6 +1,6 @@
 //! `switchboard-loadgen`: the project's load generator. It drives a running
 //! Switchboard server over the real client protocol only — HTTP sign-in, the
-//! administrator's CSV import, REST sends, WebSocket receives — and measures
+//! administrator's CSV import, REST or WebSocket sends, WebSocket receives — and measures
 //! the benchmark workloads W1–W4 of the design (delivery latency from the
 //! scheduled send time, loss, duplicates, rates, and the CPU and memory of the
 //! server and of itself). It depends on no other crate of the workspace, so it
@@ -16,6 +16,7 @@ mod traffic;
 mod usage;
 mod workload;
 mod ws;
+mod wsend;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::traffic::Limits;
 use crate::usage::Process;
 use crate::workload::{Context, StepRule};
 use crate::ws::{Board, Endpoint};
+use crate::wsend::SendPath;
 
 #[derive(Parser)]
 #[command(
@@ -84,9 +86,14 @@ struct Common {
     /// Seconds to wait for deliveries after the last send was answered.
     #[arg(long, global = true, default_value_t = 5.0)]
     grace: f64,
-    /// Most sends in flight at once (one pooled keep-alive connection each).
+    /// Most sends in flight at once (one pooled keep-alive connection each
+    /// over REST; sent and not yet answered over the WebSocket).
     #[arg(long, global = true, default_value_t = 2000)]
     max_in_flight: usize,
+    /// How messages are sent: REST requests, or `send` frames on each
+    /// sender's own WebSocket (w1, w2, w4).
+    #[arg(long, global = true, value_enum, default_value_t = SendPath::Rest)]
+    send_over: SendPath,
     /// Keep-alive connections to open before sending (capped at one per user).
     #[arg(long, global = true, default_value_t = 1000)]
     warm_connections: usize,
@@ -229,6 +236,7 @@ async fn main() -> Result<()> {
             max_lag: seconds(common.max_lag, "--max-lag")?,
             grace: seconds(common.grace, "--grace")?,
             attempts: 3,
+            send_path: common.send_over,
         },
         server,
         open_files_limit,

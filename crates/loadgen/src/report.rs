@@ -90,15 +90,17 @@ fn phase_notes(phases: &[PhaseReport]) -> String {
         let t = &phase.tally;
         let _ = writeln!(
             out,
-            "{}: expected deliveries {}, echoes {}, delivered without ack {}, strays {}, reconnects {}; \
+            "{}: sent over {}; expected deliveries {}, echoes {}, delivered without ack {}, strays {}, reconnects {}, resent {}; \
              ack latency p50 {} / p99 {} / max {} ms; max send lag {:.1} ms; drained {:.2} s after the last due time; \
              acked {:.0}/s; generator {:.1} CPU s, {:.0} MiB",
             phase.name,
+            phase.send_path.name(),
             t.expected,
             t.echoes,
             t.delivered_unacked,
             t.strays,
             phase.reconnects,
+            phase.resent,
             ms(t.ack_latency.p50_us),
             ms(t.ack_latency.p99_us),
             ms(t.ack_latency.max_us),

@@ -4,6 +4,10 @@
 //! else; latency is measured from the due time, never from when the request
 //! actually left, so a generator or server that falls behind shows it in the
 //! figures instead of hiding it (no coordinated omission).
+//!
+//! With `--send-over ws` a send is a `send` frame queued on the sender's own
+//! WebSocket instead of a task (see `wsend`); the schedule, the permits of
+//! `--max-in-flight` and the latency definitions are the same.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +20,7 @@ use crate::ledger::{Ledger, Tally, Topology};
 use crate::stamp::Stamp;
 use crate::usage::{self, MachineSample, Process, StallProbe, Usage};
 use crate::ws::Board;
+use crate::wsend::{Acks, Flight, SendPath, send_frame};
 
 /// Who sends where: per user, its bearer token and the conversation it posts to.
 pub struct Senders {
@@ -34,6 +39,8 @@ pub struct Limits {
     pub grace: Duration,
     /// Attempts per message on transport errors (same idempotency key).
     pub attempts: u32,
+    /// REST requests or frames on the sender's WebSocket.
+    pub send_path: SendPath,
 }
 
 /// One measured phase.
@@ -50,6 +57,8 @@ pub struct Phase {
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
     pub name: String,
+    /// How the messages were sent: `rest` or `ws`.
+    pub send_path: SendPath,
     pub target_rate: f64,
     pub duration_seconds: f64,
     #[serde(flatten)]
@@ -67,6 +76,8 @@ pub struct PhaseReport {
     /// Seconds from the last due time until every delivery was in (or the grace ran out).
     pub drain_seconds: f64,
     pub reconnects: u64,
+    /// WebSocket sends written again after their connection closed.
+    pub resent: u64,
     /// Per second of the phase, the worst delay in ms of a thread that only
     /// sleeps: the machine's own stalls, which neither side caused.
     pub machine_stall_ms: Vec<f64>,
@@ -100,6 +111,14 @@ pub async fn run_phase(
     let probe = StallProbe::start(seconds + limits.grace.as_secs() as usize + 30);
     board.register(phase.number, ledger.clone());
     let reconnects_before = board.reconnects.load(std::sync::atomic::Ordering::Relaxed);
+    let resent_before = board.resent.load(std::sync::atomic::Ordering::Relaxed);
+    // Over the WebSocket, each sending user's line, looked up once.
+    let lines: Vec<_> = match limits.send_path {
+        SendPath::Rest => Vec::new(),
+        SendPath::Ws => (0..senders.conversations.len())
+            .map(|user| u32::try_from(user).ok().and_then(|user| board.line(user)))
+            .collect(),
+    };
 
     let me = Process::current();
     let server_before = server.and_then(|p| p.sample().ok());
@@ -110,7 +129,7 @@ pub async fn run_phase(
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let mut max_lag = Duration::ZERO;
     let mut aborted = None;
-    let last_ack = Arc::new(std::sync::Mutex::new(start));
+    let acks = Arc::new(Acks::new(ledger.clone()));
 
     for index in 0..total {
         let due = start + Duration::from_nanos((index as f64 * period_ns) as u64);
@@ -142,14 +161,26 @@ pub async fn run_phase(
             ledger.mark_failed(index, "no conversation");
             continue;
         };
-        let (api, ledger, senders, last_ack) = (
-            api.clone(),
-            ledger.clone(),
-            senders.clone(),
-            last_ack.clone(),
-        );
-        let attempts = limits.attempts.max(1);
         ledger.mark_sent(index);
+        if limits.send_path == SendPath::Ws {
+            let key = stamp.idempotency_key();
+            let frame = send_frame(conversation, &stamp.text(), &key);
+            let flight = Flight::new(
+                acks.clone(),
+                index,
+                due,
+                stamp.scheduled_unix_nanos,
+                frame,
+                permit,
+            );
+            match lines.get(sender as usize).and_then(Option::as_ref) {
+                Some(line) => line.submit(key, flight),
+                None => ledger.mark_failed(index, "no websocket"),
+            }
+            continue;
+        }
+        let (api, acks, senders) = (api.clone(), acks.clone(), senders.clone());
+        let attempts = limits.attempts.max(1);
         tokio::spawn(async move {
             let _permit = permit;
             let token = senders
@@ -160,21 +191,15 @@ pub async fn run_phase(
             for attempt in 1..=attempts {
                 match api.send(token, conversation, &text, &key).await {
                     SendOutcome::Acked => {
-                        let now = Instant::now();
-                        let latency = now.saturating_duration_since(due).as_nanos() as u64;
-                        ledger.mark_acked(index, latency);
-                        ledger.note_ack(stamp.scheduled_unix_nanos, latency);
-                        if let Ok(mut last) = last_ack.lock() {
-                            *last = (*last).max(now);
-                        }
+                        acks.acked(index, due, stamp.scheduled_unix_nanos, Instant::now());
                         return;
                     }
                     SendOutcome::Refused(reason) => {
-                        ledger.mark_failed(index, &reason);
+                        acks.ledger.mark_failed(index, &reason);
                         return;
                     }
                     SendOutcome::Transport(reason) if attempt == attempts => {
-                        ledger.mark_failed(index, &reason);
+                        acks.ledger.mark_failed(index, &reason);
                         return;
                     }
                     SendOutcome::Transport(_) => {
@@ -217,8 +242,8 @@ pub async fn run_phase(
         .saturating_duration_since(start)
         .as_secs_f64()
         .max(1e-9);
-    let ack_seconds = last_ack
-        .lock()
+    let ack_seconds = acks
+        .last()
         .map(|last| last.saturating_duration_since(start))
         .unwrap_or_default()
         .as_secs_f64()
@@ -229,6 +254,7 @@ pub async fn run_phase(
         .max(1e-9);
     PhaseReport {
         name: phase.name.clone(),
+        send_path: limits.send_path,
         target_rate: phase.rate,
         duration_seconds: phase.duration.as_secs_f64(),
         offered_rate: tally.sent as f64 / sending_seconds,
@@ -238,6 +264,7 @@ pub async fn run_phase(
         aborted,
         drain_seconds: drained.saturating_duration_since(last_due).as_secs_f64(),
         reconnects: board.reconnects.load(std::sync::atomic::Ordering::Relaxed) - reconnects_before,
+        resent: board.resent.load(std::sync::atomic::Ordering::Relaxed) - resent_before,
         machine_stall_ms: stalls,
         listen_overflows: overflows_before
             .zip(overflows_after)

@@ -18,6 +18,7 @@ use crate::provision::{Directory, Provisioned};
 use crate::traffic::{self, Limits, Phase, PhaseReport, Senders};
 use crate::usage::Process;
 use crate::ws::{self, Board, Endpoint, Receiver};
+use crate::wsend::SendPath;
 
 /// Everything a workload needs from the command line and the server.
 pub struct Context {
@@ -68,8 +69,12 @@ impl Receivers {
 }
 
 impl Context {
-    /// Fills the HTTP pool before the first phase (see [`Api::warm`]).
+    /// Fills the HTTP pool before the first phase (see [`Api::warm`]); sends
+    /// over the WebSocket need no pool.
     async fn warm(&self, token: &str, users: u32) {
+        if self.limits.send_path == SendPath::Ws {
+            return;
+        }
         let connections = self
             .warm_connections
             .min(users as usize)
@@ -116,11 +121,14 @@ impl Context {
                         Some(wait) => ws::await_ready(&mut socket, wait, |_| {}).await?,
                         None => None,
                     };
+                    let outbox =
+                        (self.limits.send_path == SendPath::Ws).then(|| self.board.open_line(user));
                     anyhow::Ok(Receiver {
                         user,
                         token,
                         socket,
                         cursor,
+                        outbox,
                     })
                 }
             })
@@ -405,6 +413,7 @@ mod tests {
     fn step(ledger: &Ledger) -> PhaseReport {
         PhaseReport {
             name: "step".into(),
+            send_path: SendPath::Rest,
             target_rate: 10.0,
             duration_seconds: 1.0,
             tally: ledger.summarize(),
@@ -415,6 +424,7 @@ mod tests {
             aborted: None,
             drain_seconds: 0.0,
             reconnects: 0,
+            resent: 0,
             listen_overflows: None,
             machine_stall_ms: Vec::new(),
             server: None,

@@ -3,19 +3,21 @@
 //! read `message.created` frames and account for the generator's own messages.
 //! A receiver that is disconnected comes back with its last cursor, as a real
 //! client does, so a server that drops slow readers loses nothing it should not.
+//! With `--send-over ws` the same connection also writes the user's `send`
+//! frames and reads their `sent` and `error` answers (see `wsend`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -24,6 +26,7 @@ use tokio_tungstenite::{WebSocketStream, client_async_with_config};
 
 use crate::ledger::{Delivery, Ledger};
 use crate::stamp::{Clock, Stamp};
+use crate::wsend::{Answer, Line, Outgoing};
 
 pub type Socket = WebSocketStream<TcpStream>;
 
@@ -123,6 +126,27 @@ struct Frame<'a> {
 struct FrameData<'a> {
     #[serde(borrow, default)]
     message: Option<MessageBody<'a>>,
+    /// On `sent`: which send it answers.
+    #[serde(borrow, default)]
+    idempotency_key: Option<Cow<'a, str>>,
+}
+
+/// An `error` frame (its `data.message` is a string, which [`Frame`] does not
+/// read): the error code and, for a failed send, its idempotency key.
+#[derive(Deserialize)]
+struct ErrorFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    data: ErrorData<'a>,
+}
+
+#[derive(Deserialize)]
+struct ErrorData<'a> {
+    #[serde(borrow)]
+    code: Cow<'a, str>,
+    #[serde(borrow, default)]
+    idempotency_key: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +193,13 @@ pub struct Board {
     pub resyncs: AtomicU64,
     pub frames: AtomicU64,
     pub bad_frames: AtomicU64,
+    /// Sends written again over a new connection after theirs closed.
+    pub resent: AtomicU64,
+    /// `sent` and `error` frames that matched no waiting send.
+    pub stray_answers: AtomicU64,
+    /// `error` frames not about a send.
+    pub errors: AtomicU64,
+    lines: RwLock<HashMap<u32, Arc<Line>>>,
 }
 
 impl Board {
@@ -181,7 +212,32 @@ impl Board {
             resyncs: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             bad_frames: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
+            stray_answers: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            lines: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// A new sending side for `user`'s connection; the receiver of that user
+    /// takes the queue.
+    pub fn open_line(&self, user: u32) -> mpsc::UnboundedReceiver<Outgoing> {
+        let (line, outbox) = Line::new();
+        let mut lines = match self.lines.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        lines.insert(user, line);
+        outbox
+    }
+
+    /// The sending side of `user`'s connection, if it has one.
+    pub fn line(&self, user: u32) -> Option<Arc<Line>> {
+        let lines = match self.lines.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        lines.get(&user).cloned()
     }
 
     pub fn register(&self, phase: u32, ledger: Arc<Ledger>) {
@@ -202,7 +258,6 @@ impl Board {
 }
 
 enum Event {
-    Frame,
     Lost,
     Stop,
 }
@@ -213,58 +268,124 @@ pub struct Receiver {
     pub token: String,
     pub socket: Socket,
     pub cursor: Option<String>,
+    /// The user's send queue, when messages go over this connection.
+    pub outbox: Option<mpsc::UnboundedReceiver<Outgoing>>,
+}
+
+/// What the reading half keeps between frames and across reconnects.
+struct Reading {
+    user: u32,
+    token: String,
+    cursor: Option<String>,
+    line: Option<Arc<Line>>,
+    cache: Option<(u32, Arc<Ledger>)>,
 }
 
 impl Receiver {
-    /// Reads frames until `stop` turns true, reconnecting with the last cursor
-    /// whenever the server closes the connection.
-    pub async fn run(
-        mut self,
-        endpoint: Endpoint,
-        board: Arc<Board>,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        let mut cache: Option<(u32, Arc<Ledger>)> = None;
+    /// Reads frames (and writes queued sends) until `stop` turns true,
+    /// reconnecting with the last cursor whenever the server closes the connection.
+    pub async fn run(self, endpoint: Endpoint, board: Arc<Board>, mut stop: watch::Receiver<bool>) {
+        let Receiver {
+            user,
+            token,
+            mut socket,
+            cursor,
+            mut outbox,
+        } = self;
+        let line = outbox.as_ref().and_then(|_| board.line(user));
+        let mut reading = Reading {
+            user,
+            token,
+            cursor,
+            line: line.clone(),
+            cache: None,
+        };
         loop {
-            let event = tokio::select! {
-                biased;
-                _ = stop.wait_for(|stop| *stop) => Event::Stop,
-                next = self.socket.next() => match next {
-                    Some(Ok(Message::Text(text))) => {
-                        self.handle(&text, &board, &mut cache);
-                        Event::Frame
+            let (mut sink, mut stream) = socket.split();
+            let event = {
+                let read = async {
+                    loop {
+                        match stream.next().await {
+                            Some(Ok(Message::Text(text))) => reading.handle(&text, &board),
+                            Some(Ok(Message::Close(_)) | Err(_)) | None => return Event::Lost,
+                            Some(Ok(_)) => {}
+                        }
                     }
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Event::Lost,
-                    Some(Ok(_)) => Event::Frame,
-                },
+                };
+                let write = async {
+                    if let (Some(outbox), Some(line)) = (outbox.as_mut(), line.as_ref()) {
+                        while let Some(out) = outbox.recv().await {
+                            line.writing(&out.key);
+                            if sink.send(Message::text(out.frame)).await.is_err() {
+                                return Event::Lost;
+                            }
+                        }
+                    }
+                    std::future::pending().await
+                };
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|stop| *stop) => Event::Stop,
+                    event = read => event,
+                    event = write => event,
+                }
             };
             match event {
-                Event::Frame => {}
                 Event::Stop => {
-                    let _ =
-                        tokio::time::timeout(Duration::from_secs(2), self.socket.close(None)).await;
+                    if let Ok(mut socket) = sink.reunite(stream) {
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(2), socket.close(None)).await;
+                    }
                     return;
                 }
                 Event::Lost => {
-                    if !self.reconnect(&endpoint, &board, &mut stop).await {
-                        return;
+                    drop((sink, stream));
+                    if let Some(line) = &line {
+                        let lost = line.connection_lost();
+                        board.resent.fetch_add(lost.resent, Ordering::Relaxed);
+                    }
+                    match reading.reconnect(&endpoint, &board, &mut stop).await {
+                        Some(next) => socket = next,
+                        None => return,
                     }
                 }
             }
         }
     }
+}
 
-    fn handle(&mut self, text: &Utf8Bytes, board: &Board, cache: &mut Option<(u32, Arc<Ledger>)>) {
+impl Reading {
+    fn handle(&mut self, text: &Utf8Bytes, board: &Board) {
         board.frames.fetch_add(1, Ordering::Relaxed);
-        let Ok(frame) = serde_json::from_str::<Frame>(text) else {
-            board.bad_frames.fetch_add(1, Ordering::Relaxed);
-            return;
+        let frame = match serde_json::from_str::<Frame>(text) {
+            Ok(frame) => frame,
+            Err(_) => {
+                match serde_json::from_str::<ErrorFrame>(text) {
+                    Ok(error) if error.kind == "error" => self.answer(
+                        error.data.idempotency_key.as_deref(),
+                        Answer::Error(&error.data.code),
+                        board,
+                    ),
+                    _ => {
+                        board.bad_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                return;
+            }
         };
         if let Some(cursor) = frame.cursor {
             self.cursor = Some(cursor.into_owned());
         }
         match frame.kind.as_ref() {
             "message.created" => {}
+            "sent" => {
+                let key = frame
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.idempotency_key.as_deref());
+                self.answer(key, Answer::Sent, board);
+                return;
+            }
             "resync" => {
                 board.resyncs.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -283,13 +404,13 @@ impl Receiver {
         if stamp.run != board.run {
             return;
         }
-        let ledger = match cache {
+        let ledger = match &self.cache {
             Some((phase, ledger)) if *phase == stamp.phase => ledger.clone(),
             _ => {
                 let Some(ledger) = board.ledger(stamp.phase) else {
                     return;
                 };
-                *cache = Some((stamp.phase, ledger.clone()));
+                self.cache = Some((stamp.phase, ledger.clone()));
                 ledger
             }
         };
@@ -299,17 +420,32 @@ impl Receiver {
         }
     }
 
-    /// Answers false when told to stop before a new connection was made.
+    /// Hands the answer to a send to this user's line.
+    fn answer(&self, key: Option<&str>, answer: Answer<'_>, board: &Board) {
+        let Some(key) = key else {
+            board.errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let matched = self
+            .line
+            .as_ref()
+            .is_some_and(|line| line.answer(key, answer, Instant::now()));
+        if !matched {
+            board.stray_answers.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A new connection, or `None` when told to stop before one was made.
     async fn reconnect(
         &mut self,
         endpoint: &Endpoint,
         board: &Board,
         stop: &mut watch::Receiver<bool>,
-    ) -> bool {
+    ) -> Option<Socket> {
         let mut backoff = Duration::from_millis(50);
         loop {
             if *stop.borrow() {
-                return false;
+                return None;
             }
             board.reconnects.fetch_add(1, Ordering::Relaxed);
             let attempt = async {
@@ -331,20 +467,19 @@ impl Receiver {
             };
             match attempt.await {
                 Ok((socket, cursor, replayed)) => {
-                    self.socket = socket;
-                    let mut cache = None;
+                    self.cache = None;
                     for text in replayed {
-                        self.handle(&Utf8Bytes::from(text), board, &mut cache);
+                        self.handle(&Utf8Bytes::from(text), board);
                     }
                     if cursor.is_some() {
                         self.cursor = cursor;
                     }
-                    return true;
+                    return Some(socket);
                 }
                 Err(_) => {
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.wait_for(|stop| *stop) => return false,
+                        _ = stop.wait_for(|stop| *stop) => return None,
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
@@ -383,5 +518,29 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Frame>(text).is_ok(), "{text}");
         }
+    }
+
+    #[test]
+    fn reads_send_answers() {
+        let sent = r#"{"type":"sent","data":{"idempotency_key":"lg-1-2-3-4","message":{"id":42,"conversation_id":7,"text":"lg 1 2 3 4 5","idempotency_key":"lg-1-2-3-4"}}}"#;
+        let frame: Result<Frame, _> = serde_json::from_str(sent);
+        let Ok(frame) = frame else {
+            panic!("sent frame did not parse");
+        };
+        assert_eq!(frame.kind, "sent");
+        assert_eq!(
+            frame.data.and_then(|d| d.idempotency_key).as_deref(),
+            Some("lg-1-2-3-4")
+        );
+
+        let error = r#"{"type":"error","data":{"code":"forbidden","message":"not a member","idempotency_key":"k\"1"}}"#;
+        assert!(serde_json::from_str::<Frame>(error).is_err());
+        let frame: Result<ErrorFrame, _> = serde_json::from_str(error);
+        let Ok(frame) = frame else {
+            panic!("error frame did not parse");
+        };
+        assert_eq!(frame.kind, "error");
+        assert_eq!(frame.data.code, "forbidden");
+        assert_eq!(frame.data.idempotency_key.as_deref(), Some("k\"1"));
     }
 }
