@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Answer, Client, PASSWORD, Server, Ws, answer, uuid_like};
+use common::{Answer, Client, PASSWORD, Server, Ws, answer, assert_error, uuid_like};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
@@ -69,20 +69,6 @@ async fn request(base: &str, cred: Cred<'_>, ep: &Endpoint) -> Answer {
         Payload::Csv(text) => req.header("content-type", "text/csv").body(*text),
     };
     answer(req.send().await.expect("request")).await
-}
-
-fn assert_error(a: &Answer, status: u16, code: &str, what: &str) {
-    assert_eq!(a.status, status, "{what}: status (body {})", a.body);
-    assert_eq!(
-        a.body["error"]["code"], code,
-        "{what}: code (body {})",
-        a.body
-    );
-    assert!(
-        a.body["error"]["message"].is_string(),
-        "{what}: error shape {}",
-        a.body
-    );
 }
 
 /// Signs in and returns the whole answer (token, csrf token, headers).

@@ -4,25 +4,8 @@
 
 mod common;
 
-use common::{Answer, Client, Server, answer, uuid_like};
+use common::{Answer, Client, Server, answer, assert_error, uuid_like};
 use serde_json::{Value, json};
-
-/// Asserts the answer is the API's error shape with the given status and code.
-fn assert_error(a: &Answer, status: u16, code: &str, what: &str) {
-    assert_eq!(a.status, status, "{what}: status (body {})", a.body);
-    assert_eq!(
-        a.body["error"]["code"], code,
-        "{what}: code (body {})",
-        a.body
-    );
-    assert!(
-        a.body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{what}: the error has a message: {}",
-        a.body
-    );
-}
 
 /// A request with a raw body and content type, authenticated by bearer token.
 async fn raw(

@@ -342,3 +342,20 @@ impl Ws {
             .expect("ws send");
     }
 }
+
+/// Asserts the answer is the API's error shape with the given status and code.
+pub fn assert_error(a: &Answer, status: u16, code: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: status (body {})", a.body);
+    assert_eq!(
+        a.body["error"]["code"], code,
+        "{what}: code (body {})",
+        a.body
+    );
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: the error has a message: {}",
+        a.body
+    );
+}
