@@ -49,9 +49,7 @@ const MIGRATIONS: &[&str] = &[
         -- "lo:hi" extension ids for direct chats: one per pair.
         direct_key        TEXT UNIQUE,
         created_by        INTEGER REFERENCES extensions(id),
-        created_at        INTEGER NOT NULL,
-        last_activity_at  INTEGER NOT NULL,
-        last_message_id   INTEGER
+        created_at        INTEGER NOT NULL
     );
 
     -- Membership periods are expressed in event cursors so that a resuming
@@ -99,8 +97,6 @@ const MIGRATIONS: &[&str] = &[
         payload              TEXT NOT NULL,
         created_at           INTEGER NOT NULL
     );
-    CREATE INDEX events_by_conversation ON events (conversation_id, seq)
-        WHERE conversation_id IS NOT NULL;
     CREATE INDEX events_by_target ON events (target_extension_id, seq)
         WHERE target_extension_id IS NOT NULL;
     "#,
