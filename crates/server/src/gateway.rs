@@ -260,9 +260,6 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
         session_ended,
     } = stops;
     app.metrics.ws_connections.inc();
-    let span = tracing::debug_span!("ws", extension = %me, conn = conn_id);
-    let _enter = span.enter();
-    drop(_enter);
     let (mut sink, mut stream) = socket.split();
 
     let result = async {
@@ -435,7 +432,7 @@ async fn handle_client_frame(app: &Arc<App>, auth: &Authed, frame: ClientFrame) 
             match app.store.conversation_for(me, conversation_id).await {
                 Ok(Some(c)) => {
                     let recipients = c.participants.iter().map(|p| p.id).collect();
-                    app.typing.typing(conversation_id, me, recipients).await;
+                    app.typing.typing(conversation_id, me, recipients);
                     None
                 }
                 Ok(None) => Some(error_frame(

@@ -34,7 +34,8 @@ pub struct TypingHandle {
 }
 
 impl TypingHandle {
-    pub async fn typing(
+    /// A typing frame arrived; announced to `recipients` if it starts one.
+    pub fn typing(
         &self,
         conversation: ConversationId,
         extension: ExtensionId,
