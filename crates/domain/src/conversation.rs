@@ -1,6 +1,6 @@
 //! Conversations and who may do what in them.
 
-use crate::{ConversationId, ExtensionId, ExtensionRef, Timestamp};
+use crate::{ConversationId, ConversationName, ExtensionId, ExtensionRef, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The kinds of conversation. SMS and queue conversations arrive with the SMS
@@ -111,7 +111,7 @@ pub fn group_members(
 /// A change to a group, as asked for by `actor`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupChange {
-    Rename,
+    Rename(ConversationName),
     Add(Vec<ExtensionId>),
     Remove(ExtensionId),
     Leave,
@@ -131,7 +131,7 @@ impl GroupChange {
             return Err(MembershipError::NotAGroup);
         }
         match self {
-            GroupChange::Rename | GroupChange::Leave => Ok(Vec::new()),
+            GroupChange::Rename(_) | GroupChange::Leave => Ok(Vec::new()),
             GroupChange::Add(ids) => {
                 let mut new = Vec::with_capacity(ids.len());
                 for &id in ids {
@@ -195,7 +195,7 @@ mod tests {
     fn changes_only_apply_to_groups() {
         let members = [e(1), e(2)];
         for change in [
-            GroupChange::Rename,
+            GroupChange::Rename(ConversationName::parse("Sales").unwrap()),
             GroupChange::Add(vec![e(3)]),
             GroupChange::Remove(e(2)),
             GroupChange::Leave,

@@ -21,8 +21,8 @@
 )]
 
 use crate::{
-    CommitListener, Committed, Extension, ExtensionUpdate, GroupEdit, NewExtension, NewMessage,
-    Org, Recorded, Store, StoreError, StoredEvent, TokenHash,
+    CommitListener, Committed, Extension, ExtensionUpdate, NewExtension, NewMessage, Org, Recorded,
+    Store, StoreError, StoredEvent, TokenHash,
 };
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use switchboard_domain::{
     AlertTone, ConversationId, ConversationKind, ConversationName, Cursor, DisplayName,
-    ExtensionId, ExtensionNumber, HistoryPage, IdempotencyKey, MembershipError, Message, MessageId,
-    MessageKind, MessageText, OrgSlug, Role, SystemAction, Timestamp,
+    ExtensionId, ExtensionNumber, GroupChange, HistoryPage, IdempotencyKey, MembershipError,
+    Message, MessageId, MessageKind, MessageText, OrgSlug, Role, SystemAction, Timestamp,
 };
 
 /// Runs the whole contract against one store.
@@ -750,7 +750,13 @@ pub async fn groups(store: &dyn Store) {
     // Rename.
     let mut last = created.events[1].cursor;
     let renamed = store
-        .edit_group(t.org.id, b, g, GroupEdit::Rename(name("Sales team")), at(3))
+        .edit_group(
+            t.org.id,
+            b,
+            g,
+            GroupChange::Rename(name("Sales team")),
+            at(3),
+        )
         .await
         .expect("rename");
     assert_eq!(renamed.value.name.as_deref(), Some("Sales team"));
@@ -774,7 +780,7 @@ pub async fn groups(store: &dyn Store) {
 
     // Add.
     let added = store
-        .edit_group(t.org.id, c, g, GroupEdit::Add(vec![d, d]), at(4))
+        .edit_group(t.org.id, c, g, GroupChange::Add(vec![d, d]), at(4))
         .await
         .expect("add");
     assert_eq!(ids(&added.value.participants), set(&[a, b, c, d]));
@@ -805,12 +811,12 @@ pub async fn groups(store: &dyn Store) {
 
     for (edit, expected) in [
         (
-            GroupEdit::Add(vec![b]),
+            GroupChange::Add(vec![b]),
             MembershipError::AlreadyParticipant(b),
         ),
-        (GroupEdit::Add(vec![]), MembershipError::NothingToAdd),
-        (GroupEdit::Remove(a), MembershipError::RemoveSelf),
-        (GroupEdit::Remove(e), MembershipError::NotAParticipant(e)),
+        (GroupChange::Add(vec![]), MembershipError::NothingToAdd),
+        (GroupChange::Remove(a), MembershipError::RemoveSelf),
+        (GroupChange::Remove(e), MembershipError::NotAParticipant(e)),
     ] {
         let r = store.edit_group(t.org.id, a, g, edit.clone(), at(5)).await;
         assert!(
@@ -819,22 +825,22 @@ pub async fn groups(store: &dyn Store) {
         );
     }
     let r = store
-        .edit_group(t.org.id, a, g, GroupEdit::Add(vec![other.id(0)]), at(5))
+        .edit_group(t.org.id, a, g, GroupChange::Add(vec![other.id(0)]), at(5))
         .await;
     assert!(is_not_found(&r), "adding a foreign extension: {r:?}");
     let r = store
-        .edit_group(t.org.id, e, g, GroupEdit::Rename(name("Mine")), at(5))
+        .edit_group(t.org.id, e, g, GroupChange::Rename(name("Mine")), at(5))
         .await;
     assert!(is_not_found(&r), "a non-participant's edit: {r:?}");
     let r = store
-        .edit_group(other.org.id, a, g, GroupEdit::Rename(name("Mine")), at(5))
+        .edit_group(other.org.id, a, g, GroupChange::Rename(name("Mine")), at(5))
         .await;
     assert!(
         is_not_found(&r),
         "an edit through another organization: {r:?}"
     );
     let r = store
-        .edit_group(t.org.id, e, g, GroupEdit::Add(vec![e]), at(5))
+        .edit_group(t.org.id, e, g, GroupChange::Add(vec![e]), at(5))
         .await;
     assert!(is_not_found(&r), "adding oneself from outside: {r:?}");
     let direct = store
@@ -845,7 +851,13 @@ pub async fn groups(store: &dyn Store) {
         .conversation
         .id;
     let r = store
-        .edit_group(t.org.id, a, direct, GroupEdit::Rename(name("Nope")), at(5))
+        .edit_group(
+            t.org.id,
+            a,
+            direct,
+            GroupChange::Rename(name("Nope")),
+            at(5),
+        )
         .await;
     assert!(
         matches!(r, Err(StoreError::Membership(MembershipError::NotAGroup))),
@@ -866,7 +878,7 @@ pub async fn groups(store: &dyn Store) {
 
     // Remove.
     let removed = store
-        .edit_group(t.org.id, a, g, GroupEdit::Remove(d), at(6))
+        .edit_group(t.org.id, a, g, GroupChange::Remove(d), at(6))
         .await
         .expect("remove");
     assert_eq!(ids(&removed.value.participants), set(&[a, b, c]));
@@ -910,7 +922,7 @@ pub async fn groups(store: &dyn Store) {
 
     // Leave.
     let left = store
-        .edit_group(t.org.id, c, g, GroupEdit::Leave, at(7))
+        .edit_group(t.org.id, c, g, GroupChange::Leave, at(7))
         .await
         .expect("leave");
     assert_eq!(ids(&left.value.participants), set(&[a, b]));
@@ -923,7 +935,7 @@ pub async fn groups(store: &dyn Store) {
         serde_json::json!({"action": "left", "actor_id": c.0})
     );
     let r = store
-        .edit_group(t.org.id, c, g, GroupEdit::Rename(name("Back")), at(8))
+        .edit_group(t.org.id, c, g, GroupChange::Rename(name("Back")), at(8))
         .await;
     assert!(is_not_found(&r), "a leaver can no longer edit: {r:?}");
     let actions: Vec<String> = history_all(store, a, g)
@@ -1315,7 +1327,7 @@ pub async fn replay_follows_membership(store: &dyn Store) {
     let gid = g.value.id;
     post(store, gid, a, "before c", None, at(2)).await;
     let added = store
-        .edit_group(t.org.id, a.id, gid, GroupEdit::Add(vec![c.id]), at(3))
+        .edit_group(t.org.id, a.id, gid, GroupChange::Add(vec![c.id]), at(3))
         .await
         .expect("add");
     let during = post(store, gid, b, "while c is in", None, at(4)).await;
@@ -1324,7 +1336,7 @@ pub async fn replay_follows_membership(store: &dyn Store) {
         .await
         .expect("read");
     let removed = store
-        .edit_group(t.org.id, a.id, gid, GroupEdit::Remove(c.id), at(6))
+        .edit_group(t.org.id, a.id, gid, GroupChange::Remove(c.id), at(6))
         .await
         .expect("remove");
     post(store, gid, a, "after c", None, at(7)).await;
@@ -1333,7 +1345,7 @@ pub async fn replay_follows_membership(store: &dyn Store) {
             t.org.id,
             b.id,
             gid,
-            GroupEdit::Rename(name("Without C")),
+            GroupChange::Rename(name("Without C")),
             at(8),
         )
         .await
@@ -1446,12 +1458,12 @@ pub async fn replay_after_rejoining(store: &dyn Store) {
         .id;
     post(store, g, a, "first period", None, at(2)).await;
     store
-        .edit_group(t.org.id, c.id, g, GroupEdit::Leave, at(3))
+        .edit_group(t.org.id, c.id, g, GroupChange::Leave, at(3))
         .await
         .expect("leave");
     post(store, g, a, "while away", None, at(4)).await;
     store
-        .edit_group(t.org.id, a.id, g, GroupEdit::Add(vec![c.id]), at(5))
+        .edit_group(t.org.id, a.id, g, GroupChange::Add(vec![c.id]), at(5))
         .await
         .expect("add again");
     post(store, g, a, "second period", None, at(6)).await;
@@ -1523,10 +1535,10 @@ pub async fn organizations_are_isolated(store: &dyn Store) {
         let r = store.receipts(x.id, c).await;
         assert!(is_not_found(&r), "{r:?}");
         for edit in [
-            GroupEdit::Rename(name("Taken")),
-            GroupEdit::Add(vec![x.id]),
-            GroupEdit::Remove(b.id),
-            GroupEdit::Leave,
+            GroupChange::Rename(name("Taken")),
+            GroupChange::Add(vec![x.id]),
+            GroupChange::Remove(b.id),
+            GroupChange::Leave,
         ] {
             for org in [o.org.id, t.org.id] {
                 let r = store.edit_group(org, x.id, c, edit.clone(), at(3)).await;
@@ -1681,7 +1693,7 @@ pub async fn commit_listeners_hear_every_event_in_order(store: &dyn Store) {
             t.org.id,
             t.id(0),
             gid,
-            GroupEdit::Add(vec![t.id(1)]),
+            GroupChange::Add(vec![t.id(1)]),
             at(60),
         )
         .await;

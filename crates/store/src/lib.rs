@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use switchboard_domain::{
     AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, ExtensionId,
-    ExtensionNumber, ExtensionRef, HistoryPage, IdempotencyKey, InvalidValue, MembershipError,
-    Message, MessageId, MessageText, OrgId, OrgSlug, Role, Timestamp,
+    ExtensionNumber, ExtensionRef, GroupChange, HistoryPage, IdempotencyKey, InvalidValue,
+    MembershipError, Message, MessageId, MessageText, OrgId, OrgSlug, Role, Timestamp,
 };
 
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -181,15 +181,6 @@ pub struct Receipt {
     pub last_read_message_id: MessageId,
 }
 
-/// A change to a group.
-#[derive(Debug, Clone)]
-pub enum GroupEdit {
-    Rename(ConversationName),
-    Add(Vec<ExtensionId>),
-    Remove(ExtensionId),
-    Leave,
-}
-
 /// Called with each recorded event, in cursor order, right after the commit
 /// that made it durable and before the caller is answered. Must not block.
 pub type CommitListener = Arc<dyn Fn(&Recorded) + Send + Sync>;
@@ -274,7 +265,7 @@ pub trait Store: Send + Sync + 'static {
         org: OrgId,
         actor: ExtensionId,
         conversation: ConversationId,
-        edit: GroupEdit,
+        edit: GroupChange,
         now: Timestamp,
     ) -> Result<Committed<Conversation>>;
     /// My conversations, most recent activity first.

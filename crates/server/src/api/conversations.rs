@@ -11,11 +11,12 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use switchboard_domain::GroupChange;
 use switchboard_domain::{
     Conversation, ConversationId, ConversationName, ExtensionId, HistoryPage, IdempotencyKey,
     Message, MessageId, MessageText,
 };
-use switchboard_store::{ConversationSummary, GroupEdit, NewMessage, Receipt};
+use switchboard_store::{ConversationSummary, NewMessage, Receipt};
 
 /// Path parameters whose rejections use the API's error shape.
 pub struct Params<T>(pub T);
@@ -158,7 +159,7 @@ async fn edit(
     app: &App,
     auth: &Authed,
     id: i64,
-    edit: GroupEdit,
+    edit: GroupChange,
 ) -> ApiResult<Json<ConversationBody>> {
     let me = &auth.session.extension;
     let conversation = app
@@ -186,7 +187,7 @@ pub async fn rename(
     Body(req): Body<Rename>,
 ) -> ApiResult<Json<ConversationBody>> {
     let name = ConversationName::parse(&req.name)?;
-    edit(&app, &auth, id, GroupEdit::Rename(name)).await
+    edit(&app, &auth, id, GroupChange::Rename(name)).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -206,7 +207,7 @@ pub async fn add_participants(
     Params(id): Params<i64>,
     Body(req): Body<AddParticipants>,
 ) -> ApiResult<Json<ConversationBody>> {
-    edit(&app, &auth, id, GroupEdit::Add(req.extension_ids)).await
+    edit(&app, &auth, id, GroupChange::Add(req.extension_ids)).await
 }
 
 /// Removes a participant from a group.
@@ -222,7 +223,7 @@ pub async fn remove_participant(
         &app,
         &auth,
         id,
-        GroupEdit::Remove(ExtensionId(extension_id)),
+        GroupChange::Remove(ExtensionId(extension_id)),
     )
     .await
 }
@@ -236,7 +237,7 @@ pub async fn leave(
     auth: Authed,
     Params(id): Params<i64>,
 ) -> ApiResult<StatusCode> {
-    let _left = edit(&app, &auth, id, GroupEdit::Leave).await?;
+    let _left = edit(&app, &auth, id, GroupChange::Leave).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,8 +5,8 @@
 //! announcement commit together.
 
 use crate::{
-    Committed, ConversationSummary, GroupEdit, NewMessage, OpenedDirect, Posted, Receipt, Recorded,
-    Result, StoreError, StoredEvent,
+    Committed, ConversationSummary, NewMessage, OpenedDirect, Posted, Receipt, Recorded, Result,
+    StoreError, StoredEvent,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
@@ -585,7 +585,7 @@ pub(super) fn edit_group(
     org: OrgId,
     actor: ExtensionId,
     id: ConversationId,
-    edit: &GroupEdit,
+    edit: &GroupChange,
     now: Timestamp,
 ) -> Result<Committed<Conversation>> {
     let Some((before, conversation_org)) = load(conn, id)? else {
@@ -595,17 +595,11 @@ pub(super) fn edit_group(
         return Err(StoreError::NotFound("conversation"));
     }
     let members: Vec<ExtensionId> = before.participants.iter().map(|p| p.id).collect();
-    let change = match edit {
-        GroupEdit::Rename(_) => GroupChange::Rename,
-        GroupEdit::Add(ids) => GroupChange::Add(ids.clone()),
-        GroupEdit::Remove(id) => GroupChange::Remove(*id),
-        GroupEdit::Leave => GroupChange::Leave,
-    };
-    let affected = change.check(before.kind, actor, &members)?;
+    let affected = edit.check(before.kind, actor, &members)?;
     let first_seq = next_seq(conn)?;
 
     let (action, leaving) = match edit {
-        GroupEdit::Rename(name) => {
+        GroupChange::Rename(name) => {
             conn.prepare_cached("UPDATE conversations SET name = ?2 WHERE id = ?1")?
                 .execute(params![id.0, name.as_str()])?;
             (
@@ -616,7 +610,7 @@ pub(super) fn edit_group(
                 Vec::new(),
             )
         }
-        GroupEdit::Add(_) => {
+        GroupChange::Add(_) => {
             require_extensions(conn, org, &affected)?;
             add_participants(conn, id, &affected, first_seq)?;
             (
@@ -627,14 +621,14 @@ pub(super) fn edit_group(
                 Vec::new(),
             )
         }
-        GroupEdit::Remove(_) => (
+        GroupChange::Remove(_) => (
             SystemAction::Removed {
                 actor_id: actor,
                 extension_ids: affected.clone(),
             },
             affected.clone(),
         ),
-        GroupEdit::Leave => (SystemAction::Left { actor_id: actor }, vec![actor]),
+        GroupChange::Leave => (SystemAction::Left { actor_id: actor }, vec![actor]),
     };
 
     // Those leaving are told too: the audience is everyone who was or now is

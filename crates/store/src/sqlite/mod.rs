@@ -407,13 +407,13 @@ impl Drop for SqliteStore {
 }
 
 use crate::{
-    CommitListener, Committed, ConversationSummary, Extension, ExtensionUpdate, GroupEdit,
-    NewExtension, NewMessage, OpenedDirect, Org, Posted, Receipt, Recorded, Session, Store,
-    StoredEvent, TokenHash,
+    CommitListener, Committed, ConversationSummary, Extension, ExtensionUpdate, NewExtension,
+    NewMessage, OpenedDirect, Org, Posted, Receipt, Recorded, Session, Store, StoredEvent,
+    TokenHash,
 };
 use switchboard_domain::{
     AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, ExtensionId,
-    ExtensionNumber, HistoryPage, MessageId, OrgId, OrgSlug, Timestamp,
+    ExtensionNumber, GroupChange, HistoryPage, MessageId, OrgId, OrgSlug, Timestamp,
 };
 
 /// Readers see the writer's last commit; every method picks the side it needs.
@@ -542,7 +542,7 @@ impl Store for SqliteStore {
         org: OrgId,
         actor: ExtensionId,
         conversation: ConversationId,
-        edit: GroupEdit,
+        edit: GroupChange,
         now: Timestamp,
     ) -> Result<Committed<Conversation>> {
         self.write(move |c| conversations::edit_group(c, org, actor, conversation, &edit, now))
