@@ -77,7 +77,7 @@ impl ApiError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
-            "something went wrong on our side; it has been logged",
+            "something went wrong on our side and it has been logged; try again, and tell your administrator if it keeps happening",
         )
     }
 

@@ -92,14 +92,18 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API is described at /api/v1/openapi.json",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this endpoint does not accept that method",
+        "this endpoint does not accept that method; /api/v1/openapi.json lists the methods it does",
     )
 }
 
