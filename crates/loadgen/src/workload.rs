@@ -113,10 +113,15 @@ impl Context {
                     .map(|s| s.token.clone())
                     .unwrap_or_default();
                 async move {
-                    let mut socket =
-                        ws::connect(&self.endpoint, &token, None, None, ws::config(64 * 1024))
-                            .await
-                            .with_context(|| format!("connecting user {user}"))?;
+                    let mut socket = ws::connect(
+                        &self.endpoint,
+                        &token,
+                        None,
+                        None,
+                        ws::config(ws::RECEIVER_READ_BUFFER),
+                    )
+                    .await
+                    .with_context(|| format!("connecting user {user}"))?;
                     let cursor = match ready {
                         Some(wait) => ws::await_ready(&mut socket, wait, |_| {}).await?,
                         None => None,
