@@ -13,9 +13,10 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use parking_lot::RwLock;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +75,7 @@ impl Gateway {
         &self,
         ext: ExtensionId,
         session: TokenHash,
-    ) -> (u64, mpsc::Sender<Outgoing>, mpsc::Receiver<Outgoing>, Stops) {
+    ) -> (u64, mpsc::Receiver<Outgoing>, Stops) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
         let stops = Stops {
@@ -87,12 +88,12 @@ impl Gateway {
             .or_default()
             .push(Connection {
                 id,
-                tx: tx.clone(),
+                tx,
                 too_slow: stops.too_slow.clone(),
                 session,
                 ended: stops.session_ended.clone(),
             });
-        (id, tx, rx, stops)
+        (id, rx, stops)
     }
 
     /// Closes the connections of one session (it was signed out).
@@ -201,6 +202,8 @@ const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Read in small chunks: most client frames are tiny, and an idle
 /// connection should cost little.
 const READ_BUFFER: usize = 4096;
+/// Bytes of frames gathered before a write even mid-batch.
+const WRITE_BATCH: usize = 16 * 1024;
 /// Sends of one connection being stored at once; past this the connection
 /// stops reading until one finishes.
 const SENDS_IN_FLIGHT: usize = 64;
@@ -230,7 +233,8 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
-        .write_buffer_size(0)
+        // Frames are written in batches and flushed at the end of each.
+        .write_buffer_size(WRITE_BATCH)
         // Client frames are tiny; the default 128 KiB read buffer would be
         // most of an idle connection's memory.
         .read_buffer_size(READ_BUFFER)
@@ -253,8 +257,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socket: WebSocket) {
     let me = auth.session.extension.id;
-    let (conn_id, replies, mut rx, stops) = app.gateway.register(me, auth.token_hash.clone());
-    let sends = Arc::new(tokio::sync::Semaphore::new(SENDS_IN_FLIGHT));
+    let (conn_id, mut rx, stops) = app.gateway.register(me, auth.token_hash.clone());
     let Stops {
         too_slow,
         session_ended,
@@ -297,6 +300,11 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
         let ready = format!(r#"{{"type":"ready","cursor":"{}"}}"#, gate.last().max(latest));
         sink.send(Message::Text(ready.into())).await.map_err(|e| e.to_string())?;
 
+        // Sends being stored; each answers with a `sent` or `error` frame.
+        let mut sending = FuturesUnordered::new();
+        // Frames due at the same moment (an echo and the answer to the send
+        // that caused it, a burst of events) leave in one write.
+        let mut batch: Vec<Utf8Bytes> = Vec::new();
         loop {
             tokio::select! {
                 biased;
@@ -323,40 +331,24 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                 }
                 out = rx.recv() => {
                     let Some(out) = out else { return Ok(()) };
-                    if let Some(cursor) = out.cursor && !gate.admit(cursor) {
-                        continue;
-                    }
-                    // A client that stopped reading blocks this write once
-                    // the socket buffers fill; its queue then overflows and
-                    // the connection is dropped without waiting further.
-                    tokio::select! {
-                        sent = sink.send(Message::Text(out.text)) => sent.map_err(|e| e.to_string())?,
-                        () = too_slow.cancelled() => return Err("too slow".to_owned()),
-                    }
+                    batch.extend(admitted(&mut gate, out));
                 }
-                incoming = stream.next() => {
+                Some(answer) = sending.next(), if !sending.is_empty() => batch.push(Utf8Bytes::from(answer)),
+                incoming = stream.next(), if sending.len() < SENDS_IN_FLIGHT => {
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
                             match serde_json::from_str::<ClientFrame>(text.as_str()) {
                                 Ok(ClientFrame::Send(frame)) => {
-                                    // Stored concurrently; the answer goes through this
-                                    // connection's own queue once committed.
-                                    let permit = Arc::clone(&sends).acquire_owned().await.map_err(|e| e.to_string())?;
-                                    let (app, auth, replies) = (Arc::clone(&app), auth.clone(), replies.clone());
-                                    app.tasks.clone().spawn(async move {
-                                        let answer = send_message(&app, &auth, frame).await;
-                                        let _ = replies.send(Outgoing { cursor: None, text: answer.into() }).await;
-                                        drop(permit);
-                                    });
+                                    // Stored concurrently; answered once committed.
+                                    sending.push(send_message(&app, &auth, frame));
                                 }
                                 Ok(frame) => {
                                     if let Some(reply) = handle_client_frame(&app, &auth, frame).await {
-                                        sink.send(Message::Text(reply.into())).await.map_err(|e| e.to_string())?;
+                                        batch.push(reply.into());
                                     }
                                 }
                                 Err(e) => {
-                                    let reply = error_frame("bad_request", &format!("unreadable frame: {e}"), None);
-                                    sink.send(Message::Text(reply.into())).await.map_err(|e| e.to_string())?;
+                                    batch.push(error_frame("bad_request", &format!("unreadable frame: {e}"), None).into());
                                 }
                             }
                         }
@@ -365,6 +357,28 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                         Some(Err(e)) => return Err(e.to_string()),
                     }
                 }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            while let Ok(out) = rx.try_recv() {
+                batch.extend(admitted(&mut gate, out));
+            }
+            while let Some(Some(answer)) = sending.next().now_or_never() {
+                batch.push(Utf8Bytes::from(answer));
+            }
+            // A client that stopped reading blocks this write once the
+            // socket buffers fill; its queue then overflows and the
+            // connection is dropped without waiting further.
+            let write = async {
+                for text in batch.drain(..) {
+                    sink.feed(Message::Text(text)).await?;
+                }
+                sink.flush().await
+            };
+            tokio::select! {
+                written = write => written.map_err(|e| e.to_string())?,
+                () = too_slow.cancelled() => return Err("too slow".to_owned()),
             }
         }
     }
@@ -377,12 +391,33 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
     app.metrics.ws_connections.dec();
 }
 
+/// The frame of a queued event, unless replay already sent it.
+fn admitted(gate: &mut ReplayGate, out: Outgoing) -> Option<Utf8Bytes> {
+    match out.cursor {
+        Some(cursor) if !gate.admit(cursor) => None,
+        _ => Some(out.text),
+    }
+}
+
 fn error_frame(code: &str, message: &str, idempotency_key: Option<&str>) -> String {
     let mut data = serde_json::json!({"code": code, "message": message});
     if let Some(key) = idempotency_key {
         data["idempotency_key"] = key.into();
     }
     serde_json::json!({"type": "error", "data": data}).to_string()
+}
+
+#[derive(Serialize)]
+struct SentFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: Sent<'a>,
+}
+
+#[derive(Serialize)]
+struct Sent<'a> {
+    idempotency_key: &'a str,
+    message: &'a switchboard_domain::Message,
 }
 
 /// Stores a message sent over the WebSocket and says how it went: a `sent`
@@ -413,11 +448,17 @@ async fn send_message(app: &App, auth: &Authed, frame: SendFrame) -> String {
             if !committed.value.replayed {
                 app.typing.stopped(frame.conversation_id, me.id);
             }
-            serde_json::json!({
-                "type": "sent",
-                "data": {"idempotency_key": key, "message": committed.value.message},
+            let sent = SentFrame {
+                kind: "sent",
+                data: Sent {
+                    idempotency_key: &key,
+                    message: &committed.value.message,
+                },
+            };
+            serde_json::to_string(&sent).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot encode a sent frame");
+                error_frame("internal", "the message was stored but the answer could not be encoded; it arrives as an event", Some(&key))
             })
-            .to_string()
         }
         Err(e) => fail(e.into()),
     }
