@@ -56,6 +56,10 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// Most jobs committed together in one transaction.
     pub max_batch: usize,
+    /// WAL frames (pages) after which the WAL should start over. Starting
+    /// over pauses commits for two fsyncs, so not too often; until then
+    /// the WAL grows.
+    pub wal_restart_frames: i64,
 }
 
 impl SqliteOptions {
@@ -65,6 +69,7 @@ impl SqliteOptions {
             synchronous: Synchronous::Normal,
             readers: 4,
             max_batch: 512,
+            wal_restart_frames: 16 * 1024,
         }
     }
 }
@@ -161,8 +166,7 @@ impl SqliteStore {
         // are copied to the database file once.
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         let wal_full = Arc::new(AtomicBool::new(false));
-        let checkpointer =
-            Checkpointer::start(&options.path, options.synchronous, Arc::clone(&wal_full))?;
+        let checkpointer = Checkpointer::start(&options, Arc::clone(&wal_full))?;
 
         let (jobs, rx) = mpsc::channel::<Job>(WRITE_QUEUE);
         let max_batch = options.max_batch.max(1);
@@ -313,19 +317,28 @@ fn run_writer(
 /// steady stream of commits and every commit writes into new file space,
 /// which the kernel must allocate and zero first (a third of the writer's
 /// time under W2). The checkpointer has already copied all but the last
-/// moment's frames, so this pause is short. True when the WAL was emptied.
+/// moment's frames; what the pause costs is mostly its two fsyncs (a few
+/// milliseconds on a busy disk). True when the WAL was emptied.
 fn finish_checkpoint(conn: &Connection) -> bool {
-    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+    checkpoint(conn).is_some_and(|(frames, copied)| frames == copied)
+}
+
+/// A PASSIVE checkpoint: the frames in the WAL and how many of them are
+/// now in the database file. `None` when another checkpoint was running.
+fn checkpoint(conn: &Connection) -> Option<(i64, i64)> {
+    let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
             r.get::<_, i64>(2)?,
         ))
-    }) {
-        Ok((busy, log, copied)) => busy == 0 && log == copied,
+    });
+    match pass {
+        Ok((0, frames, copied)) => Some((frames, copied)),
+        Ok(_) => None,
         Err(e) => {
             tracing::warn!(error = %e, "wal checkpoint failed");
-            false
+            None
         }
     }
 }
@@ -379,7 +392,7 @@ fn run_in_savepoint(conn: &Connection, job: Job) -> JobOutcome {
 /// Copies the WAL back into the database file every
 /// [`CHECKPOINT_INTERVAL`], on its own connection and thread. PASSIVE never
 /// waits for readers or the writer; what it cannot copy now it copies next
-/// time. Once the WAL holds [`WAL_RESTART_FRAMES`] it asks the writer to
+/// time. Once the WAL holds `wal_restart_frames` it asks the writer to
 /// copy the last few frames itself, so that the WAL starts over.
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
@@ -389,33 +402,46 @@ struct Checkpointer {
 /// Often enough that the writer's share of a checkpoint stays small, rarely
 /// enough that a page written many times in between is copied once.
 const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
-/// WAL frames (4 KiB pages) after which the WAL should start over: small
-/// enough to stay in the kernel's page cache.
-const WAL_RESTART_FRAMES: i64 = 4096;
+/// Most frames left for the writer to copy when it finishes a checkpoint;
+/// copying them pauses its commits, so the checkpointer catches up first.
+const WRITER_SHARE: i64 = 256;
 
 impl Checkpointer {
-    fn start(path: &Path, sync: Synchronous, wal_full: Arc<AtomicBool>) -> Result<Self> {
+    fn start(options: &SqliteOptions, wal_full: Arc<AtomicBool>) -> Result<Self> {
         let conn = open_connection(
-            path,
+            &options.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            sync,
+            options.synchronous,
         )?;
+        let restart_frames = options.wal_restart_frames;
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
+                let mut wait = CHECKPOINT_INTERVAL;
+                let mut copied_before = 0;
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                    stopped.recv_timeout(wait)
                 {
-                    let frames = conn
-                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-                    match frames {
-                        Ok(frames) if frames >= WAL_RESTART_FRAMES => {
+                    wait = CHECKPOINT_INTERVAL;
+                    let Some((frames, copied)) = checkpoint(&conn) else {
+                        continue;
+                    };
+                    // Frames reach the WAL while a pass copies; a pass that
+                    // found few means the WAL is nearly all copied now.
+                    let fresh = if copied >= copied_before {
+                        copied - copied_before
+                    } else {
+                        copied
+                    };
+                    copied_before = copied;
+                    if frames >= restart_frames {
+                        if fresh <= WRITER_SHARE {
                             wal_full.store(true, Ordering::Relaxed);
+                        } else {
+                            wait = std::time::Duration::ZERO;
                         }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
                     }
                 }
             })
@@ -676,7 +702,11 @@ mod tests {
     async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.db");
-        let store = Arc::new(SqliteStore::open(SqliteOptions::new(&path)).expect("open"));
+        let options = SqliteOptions {
+            wal_restart_frames: 1024,
+            ..SqliteOptions::new(&path)
+        };
+        let store = Arc::new(SqliteStore::open(options).expect("open"));
         let org = store
             .create_org(
                 &OrgSlug::parse("steady").expect("slug"),
