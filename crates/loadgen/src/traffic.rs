@@ -20,7 +20,7 @@ use crate::ledger::{Ledger, Tally, Topology};
 use crate::stamp::Stamp;
 use crate::usage::{self, MachineSample, Process, StallProbe, Usage};
 use crate::ws::Board;
-use crate::wsend::{Acks, Flight, SendPath, send_frame};
+use crate::wsend::{Acks, Flight, Line, SendPath, send_frame};
 
 /// Who sends where: per user, its bearer token and the conversation it posts to.
 pub struct Senders {
@@ -91,6 +91,139 @@ pub struct PhaseReport {
     pub machine_busy_percent: f64,
 }
 
+/// The pacer's shortest sleep: at high rates the messages due within one
+/// tick leave together, as from many independent clients, rather than
+/// costing a wake-up each; at W1's rate every message still has a tick of
+/// its own. A send leaves at most this late, and the lateness is measured.
+const TICK: Duration = Duration::from_micros(250);
+
+/// When the messages of a phase are due: message `i` at `start + i × period`.
+struct Schedule {
+    start: Instant,
+    period_ns: f64,
+    total: u64,
+}
+
+/// Issues the sends of one phase on their due times, from a thread of its
+/// own: the runtime's timers fire on whole milliseconds, which alone would
+/// add up to a millisecond to every measured latency; a thread sleeps to
+/// within tens of microseconds.
+struct Pacer {
+    api: Api,
+    board: Arc<Board>,
+    senders: Arc<Senders>,
+    ledger: Arc<Ledger>,
+    acks: Arc<Acks>,
+    in_flight: Arc<Semaphore>,
+    lines: Vec<Option<Arc<Line>>>,
+    limits: Limits,
+    phase: u32,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Pacer {
+    /// Sends every message of the schedule; the latest a send left after
+    /// its due time, and why sending stopped early if it did.
+    fn run(self, schedule: Schedule) -> (Duration, Option<String>) {
+        let Schedule {
+            start,
+            period_ns,
+            total,
+        } = schedule;
+        let ledger = &self.ledger;
+        let mut max_lag = Duration::ZERO;
+        for index in 0..total {
+            let due = start + Duration::from_nanos((index as f64 * period_ns) as u64);
+            let now = Instant::now();
+            if due > now {
+                // Everything due by the time the thread wakes leaves together.
+                std::thread::sleep((due - now).max(TICK));
+            }
+            let permit = match self.in_flight.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => match self
+                    .runtime
+                    .block_on(self.in_flight.clone().acquire_owned())
+                {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let lag = Instant::now().saturating_duration_since(due);
+            max_lag = max_lag.max(lag);
+            if lag > self.limits.max_lag {
+                let why = format!(
+                    "sends fell {:.1} s behind schedule at message {index} of {total}",
+                    lag.as_secs_f64()
+                );
+                return (max_lag, Some(why));
+            }
+            let (sender, seq) = ledger.message(index);
+            let stamp = Stamp {
+                run: self.board.run,
+                phase: self.phase,
+                sender,
+                seq,
+                scheduled_unix_nanos: self.board.clock.unix_nanos(due),
+            };
+            let Some(conversation) = self.senders.conversations.get(sender as usize).copied()
+            else {
+                ledger.mark_failed(index, "no conversation");
+                continue;
+            };
+            ledger.mark_sent(index);
+            if self.limits.send_path == SendPath::Ws {
+                let key = stamp.idempotency_key();
+                let frame = send_frame(conversation, &stamp.text(), &key);
+                let flight = Flight::new(
+                    self.acks.clone(),
+                    index,
+                    due,
+                    stamp.scheduled_unix_nanos,
+                    frame,
+                    permit,
+                );
+                match self.lines.get(sender as usize).and_then(Option::as_ref) {
+                    Some(line) => line.submit(key, flight),
+                    None => ledger.mark_failed(index, "no websocket"),
+                }
+                continue;
+            }
+            let (api, acks, senders) = (self.api.clone(), self.acks.clone(), self.senders.clone());
+            let attempts = self.limits.attempts.max(1);
+            self.runtime.spawn(async move {
+                let _permit = permit;
+                let token = senders
+                    .tokens
+                    .get(sender as usize)
+                    .map_or("", String::as_str);
+                let (text, key) = (stamp.text(), stamp.idempotency_key());
+                for attempt in 1..=attempts {
+                    match api.send(token, conversation, &text, &key).await {
+                        SendOutcome::Acked => {
+                            acks.acked(index, due, stamp.scheduled_unix_nanos, Instant::now());
+                            return;
+                        }
+                        SendOutcome::Refused(reason) => {
+                            acks.ledger.mark_failed(index, &reason);
+                            return;
+                        }
+                        SendOutcome::Transport(reason) if attempt == attempts => {
+                            acks.ledger.mark_failed(index, &reason);
+                            return;
+                        }
+                        SendOutcome::Transport(_) => {
+                            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt)))
+                                .await;
+                        }
+                    }
+                }
+            });
+        }
+        (max_lag, None)
+    }
+}
+
 /// Runs one phase to the end of its grace period and reports it.
 pub async fn run_phase(
     api: &Api,
@@ -127,88 +260,32 @@ pub async fn run_phase(
     let overflows_before = usage::listen_overflows();
 
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
-    let mut max_lag = Duration::ZERO;
-    let mut aborted = None;
     let acks = Arc::new(Acks::new(ledger.clone()));
-
-    for index in 0..total {
-        let due = start + Duration::from_nanos((index as f64 * period_ns) as u64);
-        let now = Instant::now();
-        if due > now {
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
-        let lag = Instant::now().saturating_duration_since(due);
-        max_lag = max_lag.max(lag);
-        if lag > limits.max_lag {
-            aborted = Some(format!(
-                "sends fell {:.1} s behind schedule at message {index} of {total}",
-                lag.as_secs_f64()
-            ));
-            break;
-        }
-        let (sender, seq) = ledger.message(index);
-        let stamp = Stamp {
-            run: board.run,
-            phase: phase.number,
-            sender,
-            seq,
-            scheduled_unix_nanos: board.clock.unix_nanos(due),
-        };
-        let Some(conversation) = senders.conversations.get(sender as usize).copied() else {
-            ledger.mark_failed(index, "no conversation");
-            continue;
-        };
-        ledger.mark_sent(index);
-        if limits.send_path == SendPath::Ws {
-            let key = stamp.idempotency_key();
-            let frame = send_frame(conversation, &stamp.text(), &key);
-            let flight = Flight::new(
-                acks.clone(),
-                index,
-                due,
-                stamp.scheduled_unix_nanos,
-                frame,
-                permit,
-            );
-            match lines.get(sender as usize).and_then(Option::as_ref) {
-                Some(line) => line.submit(key, flight),
-                None => ledger.mark_failed(index, "no websocket"),
-            }
-            continue;
-        }
-        let (api, acks, senders) = (api.clone(), acks.clone(), senders.clone());
-        let attempts = limits.attempts.max(1);
-        tokio::spawn(async move {
-            let _permit = permit;
-            let token = senders
-                .tokens
-                .get(sender as usize)
-                .map_or("", String::as_str);
-            let (text, key) = (stamp.text(), stamp.idempotency_key());
-            for attempt in 1..=attempts {
-                match api.send(token, conversation, &text, &key).await {
-                    SendOutcome::Acked => {
-                        acks.acked(index, due, stamp.scheduled_unix_nanos, Instant::now());
-                        return;
-                    }
-                    SendOutcome::Refused(reason) => {
-                        acks.ledger.mark_failed(index, &reason);
-                        return;
-                    }
-                    SendOutcome::Transport(reason) if attempt == attempts => {
-                        acks.ledger.mark_failed(index, &reason);
-                        return;
-                    }
-                    SendOutcome::Transport(_) => {
-                        tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
-                    }
-                }
-            }
+    let schedule = Schedule {
+        start,
+        period_ns,
+        total,
+    };
+    let pacer = Pacer {
+        api: api.clone(),
+        board: board.clone(),
+        senders: senders.clone(),
+        ledger: ledger.clone(),
+        acks: acks.clone(),
+        in_flight: in_flight.clone(),
+        lines,
+        limits: limits.clone(),
+        phase: phase.number,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let (max_lag, aborted) = tokio::task::spawn_blocking(move || pacer.run(schedule))
+        .await
+        .unwrap_or_else(|e| {
+            (
+                Duration::ZERO,
+                Some(format!("the sending thread failed: {e}")),
+            )
         });
-    }
     let sending_ended = Instant::now();
     let server_after = server.and_then(|p| p.sample().ok());
     let me_after = me.sample().ok();
