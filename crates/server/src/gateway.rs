@@ -305,24 +305,29 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
         // Frames due at the same moment (an echo and the answer to the send
         // that caused it, a burst of events) leave in one write.
         let mut batch: Vec<Utf8Bytes> = Vec::new();
+        // Waited on by every turn of the loop; made once, not per turn.
+        let shutdown = app.shutdown.cancelled();
+        let cut_off = too_slow.cancelled();
+        let signed_out = session_ended.cancelled();
+        tokio::pin!(shutdown, cut_off, signed_out);
         loop {
             tokio::select! {
                 biased;
-                () = app.shutdown.cancelled() => {
+                () = &mut shutdown => {
                     let _ = sink.send(Message::Close(Some(CloseFrame {
                         code: close_code::AWAY,
                         reason: "server shutting down".into(),
                     }))).await;
                     return Ok(());
                 }
-                () = too_slow.cancelled() => {
+                () = &mut cut_off => {
                     let _ = sink.send(Message::Close(Some(CloseFrame {
                         code: close_code::POLICY,
                         reason: "too slow".into(),
                     }))).await;
                     return Ok(());
                 }
-                () = session_ended.cancelled() => {
+                () = &mut signed_out => {
                     let _ = sink.send(Message::Close(Some(CloseFrame {
                         code: SESSION_ENDED,
                         reason: "session ended".into(),
@@ -378,7 +383,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
             };
             tokio::select! {
                 written = write => written.map_err(|e| e.to_string())?,
-                () = too_slow.cancelled() => return Err("too slow".to_owned()),
+                () = &mut cut_off => return Err("too slow".to_owned()),
             }
         }
     }
