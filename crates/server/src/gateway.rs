@@ -202,7 +202,8 @@ const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// Read in small chunks: most client frames are tiny, and an idle
 /// connection should cost little.
 const READ_BUFFER: usize = 4096;
-/// Bytes of frames gathered before a write even mid-batch.
+/// Frames ready together are written at once; a batch larger than this many
+/// bytes is written in parts as it is gathered.
 const WRITE_BATCH: usize = 16 * 1024;
 /// Sends of one connection being stored at once; past this the connection
 /// stops reading until one finishes.
