@@ -18,7 +18,7 @@ use switchboard_domain::{
     MembershipError, Message, MessageId, MessageText, OrgId, OrgSlug, Role, Timestamp,
 };
 
-pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use sqlite::{IdempotencyWindow, SqliteOptions, SqliteStore, Synchronous};
 
 /// What can go wrong in the store. Expected outcomes (not found, conflict,
 /// a membership rule) are values the caller maps to answers.

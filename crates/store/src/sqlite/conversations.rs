@@ -4,6 +4,7 @@
 //! transaction and records its events there, so the change and its
 //! announcement commit together.
 
+use super::RecentSends;
 use crate::{
     Committed, ConversationSummary, NewMessage, OpenedDirect, Posted, Receipt, Recorded, Result,
     StoreError, StoredEvent,
@@ -49,6 +50,15 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
         created_at: Timestamp(row.get(8)?),
         idempotency_key: row.get(9)?,
     })
+}
+
+fn message_by_id(conn: &Connection, id: MessageId) -> Result<Option<Message>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id = ?1"
+        ))?
+        .query_row([id.0], message_from_row)
+        .optional()?)
 }
 
 /// The current participants of a conversation, by extension number.
@@ -689,7 +699,11 @@ fn loaded_without(
     Ok(c)
 }
 
-pub(super) fn post_message(conn: &Connection, new: &NewMessage) -> Result<Committed<Posted>> {
+pub(super) fn post_message(
+    conn: &Connection,
+    recent_sends: &mut RecentSends,
+    new: &NewMessage,
+) -> Result<Committed<Posted>> {
     let mut stmt = conn.prepare_cached(
         "SELECT extension_id FROM participants WHERE conversation_id = ?1 AND left_seq IS NULL",
     )?;
@@ -700,14 +714,15 @@ pub(super) fn post_message(conn: &Connection, new: &NewMessage) -> Result<Commit
     if !recipients.contains(&new.sender.id) {
         return Err(StoreError::NotFound("conversation"));
     }
-    if let Some(key) = &new.idempotency_key {
-        let original = conn
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM}
-                 WHERE m.sender_id = ?1 AND m.idempotency_key = ?2"
-            ))?
-            .query_row(params![new.sender.id.0, key.as_str()], message_from_row)
-            .optional()?;
+    let key = new.idempotency_key.as_ref().map(|k| k.as_str());
+    if let Some(key) = key {
+        let original = match recent_sends.find(new.sender.id, key) {
+            Some(id) => message_by_id(conn, id)?.filter(|m| {
+                m.sender.as_ref().map(|s| s.id) == Some(new.sender.id)
+                    && m.idempotency_key.as_deref() == Some(key)
+            }),
+            None => None,
+        };
         if let Some(original) = original {
             if original.conversation_id != new.conversation_id {
                 return Err(StoreError::Conflict(
@@ -732,7 +747,7 @@ pub(super) fn post_message(conn: &Connection, new: &NewMessage) -> Result<Commit
             sender: Some(&new.sender),
             body: new.text.as_str(),
             system: None,
-            key: new.idempotency_key.as_ref().map(|k| k.as_str()),
+            key,
             now: new.now,
         },
     )?;
@@ -744,6 +759,9 @@ pub(super) fn post_message(conn: &Connection, new: &NewMessage) -> Result<Commit
         &recipients,
         new.now,
     )?;
+    if let Some(key) = key {
+        recent_sends.remember(new.sender.id, key, message.id, new.now);
+    }
     Ok(Committed {
         value: Posted {
             message,

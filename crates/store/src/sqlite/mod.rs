@@ -10,7 +10,11 @@
 
 mod conversations;
 mod directory;
+mod recent_sends;
 mod schema;
+
+pub use recent_sends::IdempotencyWindow;
+use recent_sends::RecentSends;
 
 use crate::{Result, StoreError};
 use parking_lot::Mutex;
@@ -60,6 +64,8 @@ pub struct SqliteOptions {
     /// over pauses commits for two fsyncs, so not too often; until then
     /// the WAL grows.
     pub wal_restart_frames: i64,
+    /// How long and how many idempotency keys of sends are remembered.
+    pub idempotency: IdempotencyWindow,
 }
 
 impl SqliteOptions {
@@ -70,6 +76,7 @@ impl SqliteOptions {
             readers: 4,
             max_batch: 512,
             wal_restart_frames: 16 * 1024,
+            idempotency: IdempotencyWindow::default(),
         }
     }
 }
@@ -105,7 +112,7 @@ struct JobOutcome {
     complete: Completion,
 }
 
-type Job = Box<dyn FnOnce(&Connection) -> JobOutcome + Send>;
+type Job = Box<dyn FnOnce(&Connection, &mut RecentSends) -> JobOutcome + Send>;
 
 /// Jobs that may wait for the writer; beyond this, callers wait to enqueue.
 const WRITE_QUEUE: usize = 4096;
@@ -161,6 +168,7 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = open_connection(&options.path, write_flags, options.synchronous)?;
         schema::migrate(&conn)?;
+        let recent_sends = RecentSends::load(&conn, options.idempotency)?;
         // Checkpoints run on their own thread (below), off the commit path,
         // and less often: hot pages written many times between checkpoints
         // are copied to the database file once.
@@ -174,7 +182,14 @@ impl SqliteStore {
         let writer_listeners = Arc::clone(&listeners);
         let writer = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(conn, rx, max_batch, writer_listeners, &wal_full))
+            .spawn(move || {
+                let writer = Writer {
+                    conn,
+                    recent_sends,
+                    listeners: writer_listeners,
+                };
+                writer.run(rx, max_batch, &wal_full);
+            })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
 
         let readers = options.readers.max(1);
@@ -198,9 +213,19 @@ impl SqliteStore {
         T: RecordsEvents + Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_send(move |conn, _| f(conn)).await
+    }
+
+    /// [`Self::write`] for a send, which also reads and records the
+    /// idempotency keys of recent sends.
+    async fn write_send<T, F>(&self, f: F) -> Result<T>
+    where
+        T: RecordsEvents + Send + 'static,
+        F: FnOnce(&Connection, &mut RecentSends) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
+        let job: Job = Box::new(move |conn, recent_sends| {
+            let result = f(conn, recent_sends);
             let events = match &result {
                 Ok(value) => value.events().to_vec(),
                 Err(_) => Vec::new(),
@@ -251,63 +276,118 @@ impl SqliteStore {
     }
 }
 
-fn run_writer(
+/// The writer thread's state: the only write connection, and what it
+/// remembers between transactions.
+struct Writer {
     conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
-    max_batch: usize,
+    recent_sends: RecentSends,
     listeners: Listeners,
-    wal_full: &AtomicBool,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
-    let mut events: Vec<Recorded> = Vec::new();
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        if let Err(e) = run_cached(&conn, "BEGIN IMMEDIATE") {
-            let err = backend(e);
-            for job in batch.drain(..) {
-                let outcome = run_rolled_back(job, &conn);
-                (outcome.complete)(Err(err.clone()));
-            }
-            continue;
-        }
-        for job in batch.drain(..) {
-            let outcome = run_in_savepoint(&conn, job);
-            if outcome.ok {
-                events.extend(outcome.events);
-            }
-            done.push(outcome.complete);
-        }
-        let commit = run_cached(&conn, "COMMIT").map_err(backend);
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-            events.clear();
-        }
-        // Listeners hear of events in cursor order, after the commit and
-        // before any caller is answered.
-        if !events.is_empty() {
-            let listeners = listeners.read();
-            for event in &events {
-                for listener in listeners.iter() {
-                    listener(event);
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>, max_batch: usize, wal_full: &AtomicBool) {
+        let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+        let mut done: Vec<Completion> = Vec::with_capacity(max_batch);
+        let mut events: Vec<Recorded> = Vec::new();
+        while let Some(first) = rx.blocking_recv() {
+            batch.push(first);
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
                 }
             }
-            events.clear();
+            if let Err(e) = run_cached(&self.conn, "BEGIN IMMEDIATE") {
+                let err = backend(e);
+                for job in batch.drain(..) {
+                    let outcome = self.run_rolled_back(job);
+                    (outcome.complete)(Err(err.clone()));
+                }
+                continue;
+            }
+            for job in batch.drain(..) {
+                let outcome = self.run_in_savepoint(job);
+                if outcome.ok {
+                    events.extend(outcome.events);
+                }
+                done.push(outcome.complete);
+            }
+            let commit = run_cached(&self.conn, "COMMIT").map_err(backend);
+            if commit.is_ok() {
+                self.recent_sends.committed();
+            } else {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.recent_sends.rolled_back();
+                events.clear();
+            }
+            // Listeners hear of events in cursor order, after the commit and
+            // before any caller is answered.
+            if !events.is_empty() {
+                let listeners = self.listeners.read();
+                for event in &events {
+                    for listener in listeners.iter() {
+                        listener(event);
+                    }
+                }
+                events.clear();
+            }
+            for complete in done.drain(..) {
+                complete(commit.clone());
+            }
+            if wal_full.load(Ordering::Relaxed) && finish_checkpoint(&self.conn) {
+                wal_full.store(false, Ordering::Relaxed);
+            }
         }
-        for complete in done.drain(..) {
-            complete(commit.clone());
-        }
-        if wal_full.load(Ordering::Relaxed) && finish_checkpoint(&conn) {
-            wal_full.store(false, Ordering::Relaxed);
-        }
+        tracing::debug!("sqlite writer stopped");
     }
-    tracing::debug!("sqlite writer stopped");
+
+    /// A job whose transaction could not begin still owes its caller an
+    /// answer, and its completion is only reachable by running it: run it in
+    /// a savepoint that is always rolled back, so it changes nothing.
+    fn run_rolled_back(&mut self, job: Job) -> JobOutcome {
+        let mark = self.recent_sends.mark();
+        let savepoint = self.conn.execute_batch("SAVEPOINT job").is_ok();
+        let out = job(&self.conn, &mut self.recent_sends);
+        if savepoint {
+            let _ = self.conn.execute_batch("ROLLBACK TO job; RELEASE job");
+        }
+        self.recent_sends.undo_to(mark);
+        out
+    }
+
+    fn run_in_savepoint(&mut self, job: Job) -> JobOutcome {
+        let mark = self.recent_sends.mark();
+        let outcome = match run_cached(&self.conn, "SAVEPOINT job") {
+            Err(e) => failed(job(&self.conn, &mut self.recent_sends), backend(e)),
+            Ok(()) => {
+                let outcome = job(&self.conn, &mut self.recent_sends);
+                let end = if outcome.ok {
+                    run_cached(&self.conn, "RELEASE job")
+                } else {
+                    run_cached(&self.conn, "ROLLBACK TO job")
+                        .and_then(|()| run_cached(&self.conn, "RELEASE job"))
+                };
+                match end {
+                    Ok(()) => outcome,
+                    Err(e) => failed(outcome, backend(e)),
+                }
+            }
+        };
+        if !outcome.ok {
+            self.recent_sends.undo_to(mark);
+        }
+        outcome
+    }
+}
+
+/// A job's outcome turned into the failure `err`.
+fn failed(outcome: JobOutcome, err: StoreError) -> JobOutcome {
+    let complete = outcome.complete;
+    JobOutcome {
+        ok: false,
+        events: Vec::new(),
+        complete: Box::new(move |_| complete(Err(err))),
+    }
 }
 
 /// Copies what the checkpointer has not yet copied, from the writer, between
@@ -343,50 +423,9 @@ fn checkpoint(conn: &Connection) -> Option<(i64, i64)> {
     }
 }
 
-/// A job whose transaction could not begin still owes its caller an answer,
-/// and its completion is only reachable by running it: run it in a savepoint
-/// that is always rolled back, so it changes nothing.
-fn run_rolled_back(job: Job, conn: &Connection) -> JobOutcome {
-    if conn.execute_batch("SAVEPOINT job").is_ok() {
-        let out = job(conn);
-        let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-        return out;
-    }
-    job(conn)
-}
-
 /// Transaction control runs thousands of times a second: keep it prepared.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
-}
-
-fn run_in_savepoint(conn: &Connection, job: Job) -> JobOutcome {
-    if let Err(e) = run_cached(conn, "SAVEPOINT job") {
-        let err = backend(e);
-        let outcome = job(conn);
-        let complete = outcome.complete;
-        return JobOutcome {
-            ok: false,
-            events: Vec::new(),
-            complete: Box::new(move |_| complete(Err(err))),
-        };
-    }
-    let outcome = job(conn);
-    let end = if outcome.ok {
-        run_cached(conn, "RELEASE job")
-    } else {
-        run_cached(conn, "ROLLBACK TO job").and_then(|()| run_cached(conn, "RELEASE job"))
-    };
-    if let Err(e) = end {
-        let err = backend(e);
-        let complete = outcome.complete;
-        return JobOutcome {
-            ok: false,
-            events: Vec::new(),
-            complete: Box::new(move |_| complete(Err(err))),
-        };
-    }
-    outcome
 }
 
 /// Copies the WAL back into the database file every
@@ -633,8 +672,10 @@ impl Store for SqliteStore {
     }
 
     async fn post_message(&self, message: NewMessage) -> Result<Committed<Posted>> {
-        self.write(move |c| conversations::post_message(c, &message))
-            .await
+        self.write_send(move |c, recent_sends| {
+            conversations::post_message(c, recent_sends, &message)
+        })
+        .await
     }
 
     async fn history(
@@ -686,7 +727,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::{NewExtension, NewMessage};
-    use switchboard_domain::{MessageText, Role};
+    use switchboard_domain::{IdempotencyKey, MessageText, Role};
 
     /// The salt in the WAL header changes each time the WAL starts over.
     fn wal_salt(wal: &Path) -> [u8; 8] {
@@ -694,19 +735,8 @@ mod tests {
         header[16..24].try_into().expect("a WAL header")
     }
 
-    /// With sends always waiting, the writer never pauses on its own; the
-    /// WAL must still start over instead of growing for as long as the
-    /// stream lasts.
-    const SENDS: u32 = 60_000;
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("switchboard.db");
-        let options = SqliteOptions {
-            wal_restart_frames: 1024,
-            ..SqliteOptions::new(&path)
-        };
-        let store = Arc::new(SqliteStore::open(options).expect("open"));
+    /// An organization with two people and their direct chat.
+    async fn two_people_chatting(store: &SqliteStore) -> (Vec<Extension>, ConversationId) {
         let org = store
             .create_org(
                 &OrgSlug::parse("steady").expect("slug"),
@@ -737,6 +767,118 @@ mod tests {
             .value
             .conversation
             .id;
+        (people, chat)
+    }
+
+    fn send(sender: &Extension, chat: ConversationId, key: Option<&str>, at: i64) -> NewMessage {
+        NewMessage {
+            conversation_id: chat,
+            sender: sender.as_ref(),
+            text: MessageText::parse("On my way").expect("text"),
+            idempotency_key: key.map(|k| IdempotencyKey::parse(k).expect("key")),
+            now: Timestamp(at),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_retried_after_a_restart_gets_the_first_message_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("switchboard.db");
+        let (people, chat, first) = {
+            let store = SqliteStore::open(SqliteOptions::new(&path)).expect("open");
+            let (people, chat) = two_people_chatting(&store).await;
+            let first = store
+                .post_message(send(&people[0], chat, Some("retry-me"), 1))
+                .await
+                .expect("first attempt");
+            (people, chat, first.value.message)
+        };
+        let store = SqliteStore::open(SqliteOptions::new(&path)).expect("reopen");
+        let retry = store
+            .post_message(send(&people[0], chat, Some("retry-me"), 2))
+            .await
+            .expect("retry");
+        assert!(retry.value.replayed);
+        assert_eq!(retry.value.message, first);
+        let other = store
+            .post_message(send(&people[1], chat, Some("retry-me"), 3))
+            .await
+            .expect("another sender's equal key");
+        assert!(!other.value.replayed);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sends_with_one_key_in_one_transaction_store_one_message() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
+        );
+        let (people, chat) = two_people_chatting(&store).await;
+        // Queued together, so the writer takes many of them in one batch.
+        let mut attempts = tokio::task::JoinSet::new();
+        for n in 0..200 {
+            let (store, new) = (Arc::clone(&store), send(&people[0], chat, Some("once"), n));
+            attempts.spawn(async move { store.post_message(new).await });
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        let mut new_messages = 0;
+        while let Some(done) = attempts.join_next().await {
+            let posted = done.expect("task").expect("stored");
+            ids.insert(posted.value.message.id);
+            new_messages += usize::from(!posted.value.replayed);
+        }
+        assert_eq!(ids.len(), 1, "every attempt got the same message");
+        assert_eq!(new_messages, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_key_is_remembered_for_the_window_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SqliteOptions {
+            idempotency: IdempotencyWindow {
+                millis: 60_000,
+                capacity: 100,
+            },
+            ..SqliteOptions::new(dir.path().join("switchboard.db"))
+        };
+        let store = SqliteStore::open(options).expect("open");
+        let (people, chat) = two_people_chatting(&store).await;
+        let first = store
+            .post_message(send(&people[0], chat, Some("k"), 0))
+            .await
+            .expect("first");
+        let within = store
+            .post_message(send(&people[0], chat, Some("k"), 60_000))
+            .await
+            .expect("a minute later");
+        assert_eq!(within.value.message.id, first.value.message.id);
+        // The window ends at the newest remembered send.
+        store
+            .post_message(send(&people[1], chat, Some("later"), 60_001))
+            .await
+            .expect("a later send moves the window");
+        let after = store
+            .post_message(send(&people[0], chat, Some("k"), 60_002))
+            .await
+            .expect("past the window");
+        assert!(!after.value.replayed);
+        assert_ne!(after.value.message.id, first.value.message.id);
+    }
+
+    /// With sends always waiting, the writer never pauses on its own; the
+    /// WAL must still start over instead of growing for as long as the
+    /// stream lasts.
+    const SENDS: u32 = 60_000;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_wal_starts_over_under_a_steady_stream_of_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("switchboard.db");
+        let options = SqliteOptions {
+            wal_restart_frames: 1024,
+            ..SqliteOptions::new(&path)
+        };
+        let store = Arc::new(SqliteStore::open(options).expect("open"));
+        let (people, chat) = two_people_chatting(&store).await;
         let wal = dir.path().join("switchboard.db-wal");
 
         // Every send is queued at once, so the writer always has the next
