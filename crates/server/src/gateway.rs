@@ -19,7 +19,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use switchboard_bus::{Envelope, Sink};
 use switchboard_domain::{ConversationId, Cursor, ExtensionId, MessageId, ReplayGate};
 use switchboard_store::TokenHash;
@@ -45,15 +45,60 @@ struct Outgoing {
 struct Connection {
     id: u64,
     tx: mpsc::Sender<Outgoing>,
-    too_slow: CancellationToken,
     session: TokenHash,
-    ended: CancellationToken,
+    stop: Arc<Stop>,
 }
 
-/// What a connection task must stop for, besides its client leaving.
-struct Stops {
-    too_slow: CancellationToken,
-    session_ended: CancellationToken,
+/// Why a connection task stops, besides its client leaving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopReason {
+    ShuttingDown,
+    TooSlow,
+    SessionEnded,
+}
+
+/// A connection's stop signal: one token, a child of the server's shutdown,
+/// so the connection loop polls one future on every turn whatever the
+/// reasons; the first reason given is the one kept.
+struct Stop {
+    token: CancellationToken,
+    reason: AtomicU8,
+}
+
+const NO_REASON: u8 = 0;
+
+impl Stop {
+    fn new(shutdown: &CancellationToken) -> Self {
+        Self {
+            token: shutdown.child_token(),
+            reason: AtomicU8::new(NO_REASON),
+        }
+    }
+
+    /// Stops the connection; true if this was the first reason.
+    fn request(&self, reason: StopReason) -> bool {
+        let code = match reason {
+            StopReason::ShuttingDown => NO_REASON,
+            StopReason::TooSlow => 1,
+            StopReason::SessionEnded => 2,
+        };
+        let first = self
+            .reason
+            .compare_exchange(NO_REASON, code, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        self.token.cancel();
+        first
+    }
+
+    /// Why it stopped: when no one gave a reason, the server's shutdown
+    /// cancelled it.
+    fn reason(&self) -> StopReason {
+        match self.reason.load(Ordering::Acquire) {
+            1 => StopReason::TooSlow,
+            2 => StopReason::SessionEnded,
+            _ => StopReason::ShuttingDown,
+        }
+    }
 }
 
 pub struct Gateway {
@@ -75,13 +120,11 @@ impl Gateway {
         &self,
         ext: ExtensionId,
         session: TokenHash,
-    ) -> (u64, mpsc::Receiver<Outgoing>, Stops) {
+        shutdown: &CancellationToken,
+    ) -> (u64, mpsc::Receiver<Outgoing>, Arc<Stop>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
-        let stops = Stops {
-            too_slow: CancellationToken::new(),
-            session_ended: CancellationToken::new(),
-        };
+        let stop = Arc::new(Stop::new(shutdown));
         self.connections
             .write()
             .entry(ext)
@@ -89,18 +132,17 @@ impl Gateway {
             .push(Connection {
                 id,
                 tx,
-                too_slow: stops.too_slow.clone(),
                 session,
-                ended: stops.session_ended.clone(),
+                stop: Arc::clone(&stop),
             });
-        (id, rx, stops)
+        (id, rx, stop)
     }
 
     /// Closes the connections of one session (it was signed out).
     pub fn end_session(&self, ext: ExtensionId, session: &TokenHash) {
         if let Some(list) = self.connections.read().get(&ext) {
             for c in list.iter().filter(|c| &c.session == session) {
-                c.ended.cancel();
+                c.stop.request(StopReason::SessionEnded);
             }
         }
     }
@@ -110,7 +152,7 @@ impl Gateway {
     pub fn end_extension(&self, ext: ExtensionId, keep: Option<&TokenHash>) {
         if let Some(list) = self.connections.read().get(&ext) {
             for c in list.iter().filter(|c| Some(&c.session) != keep) {
-                c.ended.cancel();
+                c.stop.request(StopReason::SessionEnded);
             }
         }
     }
@@ -154,10 +196,9 @@ impl Sink for Gateway {
                 match c.tx.try_send(frame) {
                     Ok(()) => delivered += 1,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        if !c.too_slow.is_cancelled() {
+                        if c.stop.request(StopReason::TooSlow) {
                             self.metrics.slow_clients_disconnected.inc();
                         }
-                        c.too_slow.cancel();
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
                 }
@@ -258,11 +299,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socket: WebSocket) {
     let me = auth.session.extension.id;
-    let (conn_id, mut rx, stops) = app.gateway.register(me, auth.token_hash.clone());
-    let Stops {
-        too_slow,
-        session_ended,
-    } = stops;
+    let (conn_id, mut rx, stop) = app
+        .gateway
+        .register(me, auth.token_hash.clone(), &app.shutdown);
     app.metrics.ws_connections.inc();
     let (mut sink, mut stream) = socket.split();
 
@@ -307,31 +346,20 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
         // that caused it, a burst of events) leave in one write.
         let mut batch: Vec<Utf8Bytes> = Vec::new();
         // Waited on by every turn of the loop; made once, not per turn.
-        let shutdown = app.shutdown.cancelled();
-        let cut_off = too_slow.cancelled();
-        let signed_out = session_ended.cancelled();
-        tokio::pin!(shutdown, cut_off, signed_out);
+        let stopped = stop.token.cancelled();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
                 biased;
-                () = &mut shutdown => {
+                () = &mut stopped => {
+                    let (code, reason) = match stop.reason() {
+                        StopReason::ShuttingDown => (close_code::AWAY, "server shutting down"),
+                        StopReason::TooSlow => (close_code::POLICY, "too slow"),
+                        StopReason::SessionEnded => (SESSION_ENDED, "session ended"),
+                    };
                     let _ = sink.send(Message::Close(Some(CloseFrame {
-                        code: close_code::AWAY,
-                        reason: "server shutting down".into(),
-                    }))).await;
-                    return Ok(());
-                }
-                () = &mut cut_off => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
-                        code: close_code::POLICY,
-                        reason: "too slow".into(),
-                    }))).await;
-                    return Ok(());
-                }
-                () = &mut signed_out => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
-                        code: SESSION_ENDED,
-                        reason: "session ended".into(),
+                        code,
+                        reason: reason.into(),
                     }))).await;
                     return Ok(());
                 }
@@ -384,7 +412,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
             };
             tokio::select! {
                 written = write => written.map_err(|e| e.to_string())?,
-                () = &mut cut_off => return Err("too slow".to_owned()),
+                () = &mut stopped => return Err(format!("{:?} while writing", stop.reason())),
             }
         }
     }
