@@ -297,13 +297,14 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|(_, rest)| rest == host)
 }
 
-async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socket: WebSocket) {
+/// Reads and writes take turns in one loop, so the socket is not split into
+/// halves that would lock each other on every poll.
+async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut socket: WebSocket) {
     let me = auth.session.extension.id;
     let (conn_id, mut rx, stop) = app
         .gateway
         .register(me, auth.token_hash.clone(), &app.shutdown);
     app.metrics.ws_connections.inc();
-    let (mut sink, mut stream) = socket.split();
 
     let result = async {
         // Live events are already queued for us; now catch up from the store.
@@ -323,14 +324,14 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                 replayed += events.len();
                 if replayed > REPLAY_LIMIT {
                     let frame = format!(r#"{{"type":"resync","cursor":"{latest}"}}"#);
-                    sink.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
+                    socket.send(Message::Text(frame.into())).await.map_err(|e| e.to_string())?;
                     gate = ReplayGate::new(latest.max(from));
                     break;
                 }
                 for e in events {
                     if gate.admit(e.cursor) {
                         let frame = durable_frame(&e.kind, e.cursor, &e.payload);
-                        sink.send(Message::Text(frame.into()))
+                        socket.send(Message::Text(frame.into()))
                             .await
                             .map_err(|e| e.to_string())?;
                     }
@@ -338,7 +339,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
             }
         }
         let ready = format!(r#"{{"type":"ready","cursor":"{}"}}"#, gate.last().max(latest));
-        sink.send(Message::Text(ready.into())).await.map_err(|e| e.to_string())?;
+        socket.send(Message::Text(ready.into())).await.map_err(|e| e.to_string())?;
 
         // Sends being stored; each answers with a `sent` or `error` frame.
         let mut sending = FuturesUnordered::new();
@@ -357,7 +358,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                         StopReason::TooSlow => (close_code::POLICY, "too slow"),
                         StopReason::SessionEnded => (SESSION_ENDED, "session ended"),
                     };
-                    let _ = sink.send(Message::Close(Some(CloseFrame {
+                    let _ = socket.send(Message::Close(Some(CloseFrame {
                         code,
                         reason: reason.into(),
                     }))).await;
@@ -368,7 +369,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
                     batch.extend(admitted(&mut gate, out));
                 }
                 Some(answer) = sending.next(), if !sending.is_empty() => batch.push(Utf8Bytes::from(answer)),
-                incoming = stream.next(), if sending.len() < SENDS_IN_FLIGHT => {
+                incoming = socket.next(), if sending.len() < SENDS_IN_FLIGHT => {
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
                             match serde_json::from_str::<ClientFrame>(text.as_str()) {
@@ -406,9 +407,9 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, socke
             // connection is dropped without waiting further.
             let write = async {
                 for text in batch.drain(..) {
-                    sink.feed(Message::Text(text)).await?;
+                    socket.feed(Message::Text(text)).await?;
                 }
-                sink.flush().await
+                socket.flush().await
             };
             tokio::select! {
                 written = write => written.map_err(|e| e.to_string())?,
