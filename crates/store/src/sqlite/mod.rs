@@ -297,6 +297,8 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let started = std::time::Instant::now();
+            let jobs = batch.len();
             if let Err(e) = run_cached(&self.conn, "BEGIN IMMEDIATE") {
                 let err = backend(e);
                 for job in batch.drain(..) {
@@ -313,6 +315,15 @@ impl Writer {
                 done.push(outcome.complete);
             }
             let commit = run_cached(&self.conn, "COMMIT").map_err(backend);
+            let took = started.elapsed();
+            if took >= SLOW_TRANSACTION {
+                // Every send in the batch waited this long: worth knowing.
+                tracing::warn!(
+                    jobs,
+                    millis = took.as_millis() as u64,
+                    "a write transaction was slow; the disk may be overloaded"
+                );
+            }
             if commit.is_ok() {
                 self.recent_sends.committed();
             } else {
@@ -334,8 +345,18 @@ impl Writer {
             for complete in done.drain(..) {
                 complete(commit.clone());
             }
-            if wal_full.load(Ordering::Relaxed) && finish_checkpoint(&self.conn) {
-                wal_full.store(false, Ordering::Relaxed);
+            if wal_full.load(Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                if finish_checkpoint(&self.conn) {
+                    wal_full.store(false, Ordering::Relaxed);
+                }
+                let took = started.elapsed();
+                if took >= SLOW_TRANSACTION {
+                    tracing::warn!(
+                        millis = took.as_millis() as u64,
+                        "starting the WAL over was slow; the disk may be overloaded"
+                    );
+                }
             }
         }
         tracing::debug!("sqlite writer stopped");
@@ -422,6 +443,9 @@ fn checkpoint(conn: &Connection) -> Option<(i64, i64)> {
         }
     }
 }
+
+/// A write transaction this slow is logged: every send in it waited.
+const SLOW_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Transaction control runs thousands of times a second: keep it prepared.
 fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
