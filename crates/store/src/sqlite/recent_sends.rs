@@ -30,7 +30,7 @@ pub struct IdempotencyWindow {
 
 impl Default for IdempotencyWindow {
     /// A day, as payment APIs keep theirs, and at most a million keys
-    /// (about 50 MB).
+    /// (the map and its queue then take about 70 MB).
     fn default() -> Self {
         Self {
             millis: 24 * 60 * 60 * 1000,
