@@ -333,11 +333,17 @@ impl Writer {
             }
             let mut broken = false;
             for job in batch.drain(..) {
-                let outcome = if job.savepoint {
+                // Once the transaction is broken nothing more may be kept:
+                // SQLite may even have ended it, and a statement outside a
+                // transaction commits on its own.
+                let outcome = if broken {
+                    self.run_rolled_back(job.run)
+                } else if job.savepoint {
                     self.run_in_savepoint(job.run)
                 } else {
                     self.run_unguarded(job.run, &mut broken)
                 };
+                broken |= self.conn.is_autocommit();
                 if outcome.ok {
                     events.extend(outcome.events);
                 }
@@ -398,9 +404,10 @@ impl Writer {
         tracing::debug!("sqlite writer stopped");
     }
 
-    /// A job whose transaction could not begin still owes its caller an
-    /// answer, and its completion is only reachable by running it: run it in
-    /// a savepoint that is always rolled back, so it changes nothing.
+    /// A job whose transaction could not begin, or broke, still owes its
+    /// caller an answer, and its completion is only reachable by running it:
+    /// run it in a savepoint that is always rolled back, so it changes
+    /// nothing.
     fn run_rolled_back(&mut self, job: JobFn) -> JobOutcome {
         let mark = self.recent_sends.mark();
         let savepoint = self.conn.execute_batch("SAVEPOINT job").is_ok();
@@ -413,12 +420,12 @@ impl Writer {
     }
 
     /// Runs a job that fails only before it changes anything. If it fails
-    /// after a change after all, or SQLite ended the transaction under it,
-    /// the transaction is `broken`: it cannot be committed.
+    /// after a change after all, the transaction is `broken`: it cannot be
+    /// committed.
     fn run_unguarded(&mut self, job: JobFn, broken: &mut bool) -> JobOutcome {
         let before = self.conn.total_changes();
         let outcome = job(&self.conn, &mut self.recent_sends);
-        if self.conn.is_autocommit() || (!outcome.ok && self.conn.total_changes() != before) {
+        if !outcome.ok && self.conn.total_changes() != before {
             *broken = true;
         }
         outcome
@@ -963,9 +970,10 @@ mod tests {
         assert_eq!(stored_ids(&store, chat).await.len(), 200);
     }
 
-    /// A job without a savepoint that fails after changing something must
-    /// not leave its change behind, nor let anything stored with it be
-    /// reported as failed yet kept.
+    /// A job without a savepoint that fails after changing something, or
+    /// under which the transaction ended (as SQLite ends it on some I/O
+    /// errors), must not leave its change behind, nor let anything stored
+    /// with it be reported as failed yet kept.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_send_failing_halfway_fails_its_whole_transaction() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -977,17 +985,22 @@ mod tests {
         for n in 0..300 {
             let (sending, new) = (Arc::clone(&store), send(&people[0], chat, None, n));
             attempts.spawn(async move { Some(sending.post_message(new).await.map(|p| p.value)) });
-            if n % 100 == 50 {
+            if n % 50 == 25 {
                 let store = Arc::clone(&store);
                 attempts.spawn(async move {
                     let halfway = store
                         .write_send(move |conn, _| -> Result<()> {
-                            conn.execute(
-                                "INSERT INTO organizations (slug, name, created_at)
-                                 VALUES (?1, 'Halfway', 0)",
-                                [format!("halfway-{n}")],
-                            )?;
-                            Err(StoreError::Backend("failed after a change".into()))
+                            if n % 100 == 75 {
+                                // What SQLite does on some I/O errors.
+                                conn.execute_batch("ROLLBACK")?;
+                            } else {
+                                conn.execute(
+                                    "INSERT INTO organizations (slug, name, created_at)
+                                     VALUES (?1, 'Halfway', 0)",
+                                    [format!("halfway-{n}")],
+                                )?;
+                            }
+                            Err(StoreError::Backend("failed halfway".into()))
                         })
                         .await;
                     assert!(halfway.is_err());
@@ -1017,6 +1030,78 @@ mod tests {
             "stored exactly what was acknowledged"
         );
         assert_eq!(acknowledged.len() + refused, 300);
+    }
+
+    /// When SQLite ends the transaction under a job (as it does on some I/O
+    /// errors), the jobs after it in the batch must not run outside a
+    /// transaction, where each statement would commit on its own while
+    /// their callers are told they failed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_runs_outside_a_transaction_that_sqlite_ended() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(
+            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
+        );
+        let (people, chat) = two_people_chatting(&store).await;
+        // Hold the writer until every job below is queued, so they share
+        // one transaction.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let holding = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        let _ = started.send(());
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        running.await.expect("the writer runs the holding job");
+        let mut attempts = tokio::task::JoinSet::new();
+        let queued = |store: &SqliteStore| WRITE_QUEUE - store.jobs.capacity();
+        for n in 0..21 {
+            let store_for_job = Arc::clone(&store);
+            let before = queued(&store);
+            if n == 10 {
+                attempts.spawn(async move {
+                    store_for_job
+                        .write_send(|conn, _| -> Result<()> {
+                            conn.execute_batch("ROLLBACK")?;
+                            Err(StoreError::Backend("the disk failed".into()))
+                        })
+                        .await
+                        .map(|()| None)
+                });
+            } else {
+                let new = send(&people[0], chat, None, n);
+                attempts.spawn(async move {
+                    store_for_job
+                        .post_message(new)
+                        .await
+                        .map(|p| Some(p.value.message.id))
+                });
+            }
+            // In order: each job is queued before the next is sent.
+            while queued(&store) == before {
+                tokio::task::yield_now().await;
+            }
+        }
+        release.send(()).expect("release the writer");
+        holding.await.expect("task").expect("the holding job");
+        let mut acknowledged = std::collections::BTreeSet::new();
+        while let Some(done) = attempts.join_next().await {
+            if let Ok(Some(id)) = done.expect("task") {
+                acknowledged.insert(id);
+            }
+        }
+        assert_eq!(
+            stored_ids(&store, chat).await,
+            acknowledged,
+            "stored exactly what was acknowledged"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
