@@ -814,6 +814,14 @@ mod tests {
         header[16..24].try_into().expect("a WAL header")
     }
 
+    /// A store on a new database file, shared by the tasks of a test.
+    fn fresh_store() -> (tempfile::TempDir, Arc<SqliteStore>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("switchboard.db");
+        let store = SqliteStore::open(SqliteOptions::new(path)).expect("open");
+        (dir, Arc::new(store))
+    }
+
     /// An organization with two people and their direct chat.
     async fn two_people_chatting(store: &SqliteStore) -> (Vec<Extension>, ConversationId) {
         let org = store
@@ -888,10 +896,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sends_with_one_key_in_one_transaction_store_one_message() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
-        );
+        let (_dir, store) = fresh_store();
         let (people, chat) = two_people_chatting(&store).await;
         // Queued together, so the writer takes many of them in one batch.
         let mut attempts = tokio::task::JoinSet::new();
@@ -930,10 +935,7 @@ mod tests {
     /// not take the sends stored with it down.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn refused_sends_leave_the_sends_of_their_transaction_alone() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
-        );
+        let (_dir, store) = fresh_store();
         let (people, chat) = two_people_chatting(&store).await;
         let outsider = store
             .create_extensions(
@@ -976,10 +978,7 @@ mod tests {
     /// with it be reported as failed yet kept.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_send_failing_halfway_fails_its_whole_transaction() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
-        );
+        let (_dir, store) = fresh_store();
         let (people, chat) = two_people_chatting(&store).await;
         let mut attempts = tokio::task::JoinSet::new();
         for n in 0..300 {
@@ -1038,10 +1037,7 @@ mod tests {
     /// their callers are told they failed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nothing_runs_outside_a_transaction_that_sqlite_ended() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Arc::new(
-            SqliteStore::open(SqliteOptions::new(dir.path().join("switchboard.db"))).expect("open"),
-        );
+        let (_dir, store) = fresh_store();
         let (people, chat) = two_people_chatting(&store).await;
         // Hold the writer until every job below is queued, so they share
         // one transaction.
