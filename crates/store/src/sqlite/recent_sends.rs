@@ -63,8 +63,8 @@ pub(super) struct RecentSends {
 }
 
 impl RecentSends {
-    /// Remembers the keyed messages of the last window, newest first until
-    /// the window or the capacity is full.
+    /// Remembers the keyed messages of the window before the newest
+    /// message, newest first until the window or the capacity is full.
     pub(super) fn load(conn: &Connection, window: IdempotencyWindow) -> rusqlite::Result<Self> {
         let mut sends = Self {
             hasher: RandomState::new(),
@@ -73,9 +73,10 @@ impl RecentSends {
             pending: Vec::new(),
             window,
         };
+        // Every message, keyed or not, so the scan stops at the window's
+        // start however few of the messages carry keys.
         let mut stmt = conn.prepare(
-            "SELECT id, sender_id, idempotency_key, created_at FROM messages
-             WHERE idempotency_key IS NOT NULL ORDER BY id DESC",
+            "SELECT id, sender_id, idempotency_key, created_at FROM messages ORDER BY id DESC",
         )?;
         let mut rows = stmt.query([])?;
         let mut newest_first = Vec::new();
@@ -86,8 +87,13 @@ impl RecentSends {
             if at.0 < cutoff || newest_first.len() >= window.capacity {
                 break;
             }
-            let sender = ExtensionId(row.get(1)?);
-            let key: String = row.get(2)?;
+            let (Some(sender), Some(key)) = (
+                row.get::<_, Option<i64>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ) else {
+                continue;
+            };
+            let sender = ExtensionId(sender);
             newest_first.push(Remembered {
                 hash: sends.hash(sender, &key),
                 message: MessageId(row.get(0)?),
