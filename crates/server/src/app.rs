@@ -79,6 +79,14 @@ impl App {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        tasks.spawn({
+            let shutdown = shutdown.clone();
+            let gateway = Arc::clone(&gateway);
+            async move {
+                shutdown.cancelled().await;
+                gateway.stop_all();
+            }
+        });
         let typing = crate::typing::spawn(
             Arc::clone(&bus),
             Arc::clone(&clock),

@@ -14,12 +14,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use switchboard_bus::{Envelope, Sink};
 use switchboard_domain::{ConversationId, Cursor, ExtensionId, MessageId, ReplayGate};
 use switchboard_store::TokenHash;
@@ -57,21 +59,25 @@ enum StopReason {
     SessionEnded,
 }
 
-/// A connection's stop signal: one token, a child of the server's shutdown,
-/// so the connection loop polls one future on every turn whatever the
-/// reasons; the first reason given is the one kept.
+/// A connection's stop signal: a flag and the connection task's waker, so
+/// the connection loop checks it on every turn with an atomic load (a
+/// cancellation token takes a lock for that). The server's shutdown reaches
+/// every connection through [`Gateway::stop_all`]; the first reason given is
+/// the one kept.
 struct Stop {
-    token: CancellationToken,
     reason: AtomicU8,
+    stopped: AtomicBool,
+    waker: AtomicWaker,
 }
 
 const NO_REASON: u8 = 0;
 
 impl Stop {
-    fn new(shutdown: &CancellationToken) -> Self {
+    fn new() -> Self {
         Self {
-            token: shutdown.child_token(),
             reason: AtomicU8::new(NO_REASON),
+            stopped: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
         }
     }
 
@@ -86,12 +92,26 @@ impl Stop {
             .reason
             .compare_exchange(NO_REASON, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        self.token.cancel();
+        self.stopped.store(true, Ordering::Release);
+        self.waker.wake();
         first
     }
 
-    /// Why it stopped: when no one gave a reason, the server's shutdown
-    /// cancelled it.
+    /// Ready once the connection was told to stop.
+    fn poll_stopped(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A stop between the load and the registration woke the old waker.
+        if self.stopped.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Why it stopped: when no one gave a reason, the server is shutting down.
     fn reason(&self) -> StopReason {
         match self.reason.load(Ordering::Acquire) {
             1 => StopReason::TooSlow,
@@ -124,7 +144,7 @@ impl Gateway {
     ) -> (u64, mpsc::Receiver<Outgoing>, Arc<Stop>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTGOING_QUEUE);
-        let stop = Arc::new(Stop::new(shutdown));
+        let stop = Arc::new(Stop::new());
         self.connections
             .write()
             .entry(ext)
@@ -135,6 +155,11 @@ impl Gateway {
                 session,
                 stop: Arc::clone(&stop),
             });
+        // `stop_all` runs after the shutdown is cancelled and sees every
+        // connection registered before it; one registered later sees this.
+        if shutdown.is_cancelled() {
+            stop.request(StopReason::ShuttingDown);
+        }
         (id, rx, stop)
     }
 
@@ -153,6 +178,15 @@ impl Gateway {
         if let Some(list) = self.connections.read().get(&ext) {
             for c in list.iter().filter(|c| Some(&c.session) != keep) {
                 c.stop.request(StopReason::SessionEnded);
+            }
+        }
+    }
+
+    /// Closes every connection with 1001: the server is shutting down.
+    pub fn stop_all(&self) {
+        for list in self.connections.read().values() {
+            for c in list {
+                c.stop.request(StopReason::ShuttingDown);
             }
         }
     }
@@ -346,9 +380,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
         // Frames due at the same moment (an echo and the answer to the send
         // that caused it, a burst of events) leave in one write.
         let mut batch: Vec<Utf8Bytes> = Vec::new();
-        // Waited on by every turn of the loop; made once, not per turn.
-        let stopped = stop.token.cancelled();
-        tokio::pin!(stopped);
+        let mut stopped = std::future::poll_fn(|cx| stop.poll_stopped(cx));
         loop {
             tokio::select! {
                 biased;
@@ -483,6 +515,14 @@ async fn send_message(app: &App, auth: &Authed, frame: SendFrame) -> String {
             if !committed.value.replayed {
                 app.typing.stopped(frame.conversation_id, me.id);
             }
+            let stored = committed
+                .events
+                .iter()
+                .find(|e| e.kind == "message.created")
+                .and_then(|e| sent_frame_around(&key, &e.payload));
+            if let Some(frame) = stored {
+                return frame;
+            }
             let sent = SentFrame {
                 kind: "sent",
                 data: Sent {
@@ -497,6 +537,22 @@ async fn send_message(app: &App, auth: &Authed, frame: SendFrame) -> String {
         }
         Err(e) => fail(e.into()),
     }
+}
+
+/// The `sent` frame built around the stored event's JSON (`{"message":…}`),
+/// so a send's message is encoded once, not again for its answer; `None`
+/// when the payload does not have that shape.
+fn sent_frame_around(idempotency_key: &str, event_payload: &str) -> Option<String> {
+    let message = event_payload.strip_prefix(r#"{"message":"#)?;
+    let key = serde_json::to_string(idempotency_key).ok()?;
+    let head = r#"{"type":"sent","data":{"idempotency_key":"#;
+    let mut frame = String::with_capacity(head.len() + key.len() + event_payload.len() + 2);
+    frame.push_str(head);
+    frame.push_str(&key);
+    frame.push_str(r#","message":"#);
+    frame.push_str(message);
+    frame.push('}');
+    Some(frame)
 }
 
 async fn handle_client_frame(app: &Arc<App>, auth: &Authed, frame: ClientFrame) -> Option<String> {
@@ -536,5 +592,85 @@ async fn handle_client_frame(app: &Arc<App>, auth: &Authed, frame: ClientFrame) 
                 Some(error_frame(err.code, &err.message, None))
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::{Event, ExtensionRef, MessageKind, Timestamp};
+
+    #[test]
+    fn sent_frame_around_the_event_matches_the_encoded_frame() {
+        let message = switchboard_domain::Message {
+            id: MessageId(7),
+            conversation_id: ConversationId(3),
+            kind: MessageKind::Text,
+            sender: Some(ExtensionRef {
+                id: ExtensionId(2),
+                number: "102".into(),
+                name: "Ann \"A\" Lee".into(),
+            }),
+            text: "héllo\n{\"message\":1}".into(),
+            system: None,
+            created_at: Timestamp(1_700_000_000_000),
+            idempotency_key: Some("k-1".into()),
+        };
+        let payload = serde_json::to_string(&Event::MessageCreated {
+            message: message.clone(),
+        })
+        .unwrap();
+        let key = "k-\"1\"";
+        let built = sent_frame_around(key, &payload).expect("a message.created payload");
+        let encoded = serde_json::to_string(&SentFrame {
+            kind: "sent",
+            data: Sent {
+                idempotency_key: key,
+                message: &message,
+            },
+        })
+        .unwrap();
+        let built: serde_json::Value = serde_json::from_str(&built).unwrap();
+        let encoded: serde_json::Value = serde_json::from_str(&encoded).unwrap();
+        assert_eq!(built, encoded);
+    }
+
+    #[test]
+    fn sent_frame_around_refuses_other_payloads() {
+        assert_eq!(sent_frame_around("k", r#"{"conversation":{}}"#), None);
+    }
+
+    #[test]
+    fn a_stop_wakes_the_waiting_connection_and_keeps_the_first_reason() {
+        let stop = Arc::new(Stop::new());
+        let waiting = wait_on_own_thread(Arc::clone(&stop));
+        assert!(stop.request(StopReason::TooSlow));
+        assert!(!stop.request(StopReason::SessionEnded));
+        waiting.join().expect("the waiting task finished");
+        assert_eq!(stop.reason(), StopReason::TooSlow);
+    }
+
+    /// Waits for `stop` on a runtime of its own thread.
+    fn wait_on_own_thread(stop: Arc<Stop>) -> std::thread::JoinHandle<()> {
+        let (polled, was_polled) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let mut first = true;
+                std::future::poll_fn(|cx| {
+                    let ready = stop.poll_stopped(cx);
+                    if first {
+                        first = false;
+                        let _ = polled.send(());
+                    }
+                    ready
+                })
+                .await;
+            });
+        });
+        was_polled.recv().expect("the task was polled");
+        handle
     }
 }
