@@ -322,7 +322,7 @@ impl Receiver {
                     if let (Some(outbox), Some(line)) = (outbox.as_mut(), line.as_ref()) {
                         while let Some(out) = outbox.recv().await {
                             line.writing(&out.key);
-                            if sink.send(Message::text(out.frame)).await.is_err() {
+                            if sink.send(Message::Text(out.frame)).await.is_err() {
                                 return Event::Lost;
                             }
                         }
@@ -380,7 +380,10 @@ impl Reading {
             }
         };
         if let Some(cursor) = frame.cursor {
-            self.cursor = Some(cursor.into_owned());
+            // Every frame carries one: reuse the buffer.
+            let kept = self.cursor.get_or_insert_with(String::new);
+            kept.clear();
+            kept.push_str(&cursor);
         }
         match frame.kind.as_ref() {
             "message.created" => {}

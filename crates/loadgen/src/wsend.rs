@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::ledger::Ledger;
 
@@ -85,7 +86,8 @@ pub struct Flight {
     index: u64,
     due: Instant,
     scheduled_unix_nanos: u64,
-    frame: String,
+    /// Shared with the queued copy: cloning it only counts a reference.
+    frame: Utf8Bytes,
     /// Released when the send is answered or given up.
     _permit: OwnedSemaphorePermit,
     writes: u32,
@@ -99,7 +101,7 @@ impl Flight {
         index: u64,
         due: Instant,
         scheduled_unix_nanos: u64,
-        frame: String,
+        frame: Utf8Bytes,
         permit: OwnedSemaphorePermit,
     ) -> Flight {
         Flight {
@@ -122,7 +124,7 @@ impl Flight {
 /// A frame for a connection's writer, and the send it belongs to.
 pub struct Outgoing {
     pub key: String,
-    pub frame: String,
+    pub frame: Utf8Bytes,
 }
 
 /// The server's answer to one send.
@@ -245,15 +247,25 @@ impl Line {
     }
 }
 
+#[derive(Serialize)]
+struct SendFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    conversation_id: i64,
+    text: &'a str,
+    idempotency_key: &'a str,
+}
+
 /// The `send` frame of one message.
-pub fn send_frame(conversation: i64, text: &str, key: &str) -> String {
-    serde_json::json!({
-        "type": "send",
-        "conversation_id": conversation,
-        "text": text,
-        "idempotency_key": key,
-    })
-    .to_string()
+pub fn send_frame(conversation: i64, text: &str, key: &str) -> Utf8Bytes {
+    let frame = SendFrame {
+        kind: "send",
+        conversation_id: conversation,
+        text,
+        idempotency_key: key,
+    };
+    // Encoding a struct of strings and a number cannot fail.
+    serde_json::to_string(&frame).unwrap_or_default().into()
 }
 
 #[cfg(test)]
