@@ -20,7 +20,7 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use switchboard_bus::{Envelope, Sink};
 use switchboard_domain::{ConversationId, Cursor, ExtensionId, MessageId, ReplayGate};
@@ -59,24 +59,22 @@ enum StopReason {
     SessionEnded,
 }
 
-/// A connection's stop signal: a flag and the connection task's waker, so
-/// the connection loop checks it on every turn with an atomic load (a
-/// cancellation token takes a lock for that). The server's shutdown reaches
-/// every connection through [`Gateway::stop_all`]; the first reason given is
-/// the one kept.
+/// A connection's stop signal: the reason it stopped (none yet while it
+/// runs) and the connection task's waker, so the connection loop checks it on
+/// every turn with an atomic load (a cancellation token takes a lock for
+/// that). The server's shutdown reaches every connection through
+/// [`Gateway::stop_all`]; the first reason given is the one kept.
 struct Stop {
     reason: AtomicU8,
-    stopped: AtomicBool,
     waker: AtomicWaker,
 }
 
-const NO_REASON: u8 = 0;
+const RUNNING: u8 = 0;
 
 impl Stop {
     fn new() -> Self {
         Self {
-            reason: AtomicU8::new(NO_REASON),
-            stopped: AtomicBool::new(false),
+            reason: AtomicU8::new(RUNNING),
             waker: AtomicWaker::new(),
         }
     }
@@ -84,38 +82,40 @@ impl Stop {
     /// Stops the connection; true if this was the first reason.
     fn request(&self, reason: StopReason) -> bool {
         let code = match reason {
-            StopReason::ShuttingDown => NO_REASON,
-            StopReason::TooSlow => 1,
-            StopReason::SessionEnded => 2,
+            StopReason::ShuttingDown => 1,
+            StopReason::TooSlow => 2,
+            StopReason::SessionEnded => 3,
         };
         let first = self
             .reason
-            .compare_exchange(NO_REASON, code, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(RUNNING, code, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
-        self.stopped.store(true, Ordering::Release);
         self.waker.wake();
         first
     }
 
+    fn stopped(&self) -> bool {
+        self.reason.load(Ordering::Acquire) != RUNNING
+    }
+
     /// Ready once the connection was told to stop.
     fn poll_stopped(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.stopped.load(Ordering::Acquire) {
+        if self.stopped() {
             return Poll::Ready(());
         }
         self.waker.register(cx.waker());
         // A stop between the load and the registration woke the old waker.
-        if self.stopped.load(Ordering::Acquire) {
+        if self.stopped() {
             Poll::Ready(())
         } else {
             Poll::Pending
         }
     }
 
-    /// Why it stopped: when no one gave a reason, the server is shutting down.
     fn reason(&self) -> StopReason {
         match self.reason.load(Ordering::Acquire) {
-            1 => StopReason::TooSlow,
-            2 => StopReason::SessionEnded,
+            2 => StopReason::TooSlow,
+            3 => StopReason::SessionEnded,
             _ => StopReason::ShuttingDown,
         }
     }
@@ -646,14 +646,19 @@ mod tests {
         let waiting = wait_on_own_thread(Arc::clone(&stop));
         assert!(stop.request(StopReason::TooSlow));
         assert!(!stop.request(StopReason::SessionEnded));
-        waiting.join().expect("the waiting task finished");
+        // Generous: a lost wake-up leaves the task waiting for ever.
+        waiting
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the stop woke the waiting task");
         assert_eq!(stop.reason(), StopReason::TooSlow);
     }
 
-    /// Waits for `stop` on a runtime of its own thread.
-    fn wait_on_own_thread(stop: Arc<Stop>) -> std::thread::JoinHandle<()> {
+    /// Waits for `stop` on a runtime of its own thread, once that wait has
+    /// been polled; the receiver hears when the wait is over.
+    fn wait_on_own_thread(stop: Arc<Stop>) -> std::sync::mpsc::Receiver<()> {
         let (polled, was_polled) = std::sync::mpsc::channel();
-        let handle = std::thread::spawn(move || {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("a runtime");
@@ -669,8 +674,9 @@ mod tests {
                 })
                 .await;
             });
+            let _ = done.send(());
         });
         was_polled.recv().expect("the task was polled");
-        handle
+        finished
     }
 }
