@@ -5,6 +5,12 @@ use clap::{Parser, Subcommand};
 use switchboard::admin_cli::AdminArgs;
 use switchboard::config::ServeArgs;
 
+/// mimalloc rather than glibc's allocator: every send allocates on one
+/// thread and frees on another, which glibc's per-thread arenas do slowly and
+/// with memory they keep; see BENCHMARKS.md for what it changed.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
