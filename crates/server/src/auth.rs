@@ -58,9 +58,10 @@ pub fn verify_password(password: &Password, stored: Option<&str>) -> bool {
 type PasswordJob = Box<dyn FnOnce() + Send>;
 
 /// A few dedicated threads that do all Argon2 work. Each hash needs a 19 MiB
-/// block; on the shared blocking pool every thread's allocator arena kept
-/// one, so memory grew with every sign-in. A fixed set of threads bounds
-/// both that memory and the CPU a burst of sign-ins can take.
+/// block; on the shared blocking pool (with glibc's allocator, before
+/// mimalloc) every thread's arena kept one, so memory grew with every
+/// sign-in. A fixed set of threads bounds both the memory any allocator
+/// keeps for those blocks and the CPU a burst of sign-ins can take.
 #[derive(Clone)]
 pub struct PasswordWorkers {
     jobs: std::sync::mpsc::SyncSender<PasswordJob>,
