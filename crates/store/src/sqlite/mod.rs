@@ -155,8 +155,12 @@ impl From<rusqlite::Error> for StoreError {
 
 /// Page cache of each connection, in KiB. Larger than SQLite's 2 MiB so hot
 /// index pages stay cached, but not much larger: SQLite walks the whole page
-/// cache's hash table at the end of every write transaction, and at 64 MiB
-/// that walk cost the writer 6 % of its time (measured with perf under W2).
+/// cache's hash table at the end of a write transaction in which a B-tree
+/// split renumbered pages (it moves one through the number of the locking
+/// page, 1 GiB / page size + 1, as if the cache held a page past the end of
+/// the file). Under load that is most transactions of a database smaller
+/// than 1 GiB, and at 64 MiB the walk cost the writer 6 % of its time
+/// (measured with perf under W2).
 const CACHE_KIB: i64 = 8 * 1024;
 
 fn open_connection(path: &Path, flags: OpenFlags, sync: Synchronous) -> Result<Connection> {
