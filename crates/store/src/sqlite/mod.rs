@@ -516,6 +516,12 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// waits for readers or the writer; what it cannot copy now it copies next
 /// time. Once the WAL holds `wal_restart_frames` it asks the writer to
 /// copy the last few frames itself, so that the WAL starts over.
+///
+/// Before asking, it flushes the database file to disk. SQLite syncs the
+/// database only when a checkpoint completes, which is the writer's: left
+/// to it, that fsync would write out everything the passes copied since the
+/// WAL last started over (10–16 ms at 20k msg/s, every send waiting),
+/// where now it writes the last few pages.
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -537,6 +543,11 @@ impl Checkpointer {
         )?;
         let restart_frames = options.wal_restart_frames;
         conn.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        // Read-only is enough to flush a file's pages; nothing is written
+        // through this handle.
+        let database = std::fs::File::open(&options.path).map_err(|e| {
+            StoreError::Backend(format!("cannot open the database file to sync it: {e}"))
+        })?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -560,6 +571,10 @@ impl Checkpointer {
                     copied_before = copied;
                     if frames >= restart_frames {
                         if fresh <= WRITER_SHARE {
+                            if let Err(e) = database.sync_data() {
+                                // The writer's checkpoint syncs it anyway.
+                                tracing::warn!(error = %e, "syncing the database file failed");
+                            }
                             wal_full.store(true, Ordering::Relaxed);
                         } else {
                             wait = std::time::Duration::ZERO;
