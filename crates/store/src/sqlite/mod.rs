@@ -520,7 +520,7 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// Before asking, it flushes the database file to disk. SQLite syncs the
 /// database only when a checkpoint completes, which is the writer's: left
 /// to it, that fsync would write out everything the passes copied since the
-/// WAL last started over (10–16 ms at 20k msg/s, every send waiting),
+/// WAL last started over (8–16 ms at 20k msg/s, every send waiting),
 /// where now it writes the last few pages.
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
