@@ -546,7 +546,11 @@ impl Checkpointer {
         // Read-only is enough to flush a file's pages; nothing is written
         // through this handle.
         let database = std::fs::File::open(&options.path).map_err(|e| {
-            StoreError::Backend(format!("cannot open the database file to sync it: {e}"))
+            StoreError::Backend(format!(
+                "cannot open {} to sync it: {e}; the server needs to read and write \
+                 every file in its data directory",
+                options.path.display()
+            ))
         })?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
