@@ -20,8 +20,8 @@ use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
 use switchboard_bus::{Envelope, Sink};
 use switchboard_domain::{ConversationId, Cursor, ExtensionId, MessageId, ReplayGate};
 use switchboard_store::TokenHash;
@@ -119,6 +119,51 @@ impl Stop {
             _ => StopReason::ShuttingDown,
         }
     }
+}
+
+/// Whether a connection's socket may have something to read. The loop polls
+/// the WebSocket only then: each poll zero-fills tungstenite's read buffer
+/// before it learns there is nothing to read, and a connection is woken far
+/// more often for events to deliver than for frames to read.
+struct ReadInterest {
+    /// Set by the socket's wake-up (and to begin with): poll it.
+    ready: AtomicBool,
+    /// The connection task, woken on the socket's behalf.
+    task: AtomicWaker,
+}
+
+impl std::task::Wake for ReadInterest {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+/// The socket's next frame, polling it only when it has signalled (through
+/// `interest`, handed to it as its waker) that it may have one.
+fn next_frame<'a>(
+    socket: &'a mut WebSocket,
+    interest: &'a Arc<ReadInterest>,
+    socket_waker: &'a Waker,
+) -> impl Future<Output = Option<Result<Message, axum::Error>>> + 'a {
+    std::future::poll_fn(move |cx| {
+        interest.task.register(cx.waker());
+        if !interest.ready.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        match socket.poll_next_unpin(&mut Context::from_waker(socket_waker)) {
+            Poll::Ready(frame) => {
+                // More frames may already be buffered: look again next time.
+                interest.ready.store(true, Ordering::Release);
+                Poll::Ready(frame)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    })
 }
 
 pub struct Gateway {
@@ -381,6 +426,11 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
         // that caused it, a burst of events) leave in one write.
         let mut batch: Vec<Utf8Bytes> = Vec::new();
         let mut stopped = std::future::poll_fn(|cx| stop.poll_stopped(cx));
+        let interest = Arc::new(ReadInterest {
+            ready: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        let socket_waker = Waker::from(interest.clone());
         loop {
             tokio::select! {
                 biased;
@@ -401,7 +451,7 @@ async fn run_connection(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
                     batch.extend(admitted(&mut gate, out));
                 }
                 Some(answer) = sending.next(), if !sending.is_empty() => batch.push(Utf8Bytes::from(answer)),
-                incoming = socket.next(), if sending.len() < SENDS_IN_FLIGHT => {
+                incoming = next_frame(&mut socket, &interest, &socket_waker), if sending.len() < SENDS_IN_FLIGHT => {
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
                             match serde_json::from_str::<ClientFrame>(text.as_str()) {

@@ -591,3 +591,53 @@ async fn messages_can_be_sent_over_the_websocket() {
         .await;
     assert_eq!(history.body["messages"].as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn frames_that_arrive_together_are_all_read_between_deliveries() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let bob = server.sign_in("102").await;
+    let conversation = alice.direct_with(bob.id).await;
+    let mut alice_ws = alice.ws(None).await;
+
+    // Five sends written at once reach the server in one read: every one
+    // of them is stored and answered, not only the first.
+    for n in 1..=5 {
+        let frame = json!({"type": "send", "conversation_id": conversation, "text": format!("burst {n}"), "idempotency_key": format!("burst-{n}")});
+        alice_ws
+            .stream
+            .feed(Message::Text(frame.to_string().into()))
+            .await
+            .expect("ws feed");
+    }
+    alice_ws.stream.flush().await.expect("ws flush");
+    let mut answered = Vec::new();
+    for _ in 1..=5 {
+        answered.push(
+            alice_ws.next_of("sent").await["data"]["idempotency_key"]
+                .as_str()
+                .expect("key")
+                .to_owned(),
+        );
+    }
+    answered.sort();
+    assert_eq!(
+        answered,
+        ["burst-1", "burst-2", "burst-3", "burst-4", "burst-5"]
+    );
+
+    // The connection is then woken only to deliver; what Alice sends
+    // after that is still read.
+    for n in 1..=3 {
+        bob.send(conversation, &format!("from bob {n}")).await;
+    }
+    alice_ws.next_message("from bob 3").await;
+    alice_ws
+        .send(json!({"type": "send", "conversation_id": conversation, "text": "after the deliveries", "idempotency_key": "after-1"}))
+        .await;
+    let sent = alice_ws.next_of("sent").await;
+    assert_eq!(sent["data"]["message"]["text"], "after the deliveries");
+}
