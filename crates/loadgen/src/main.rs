@@ -11,6 +11,7 @@ mod idle;
 mod ledger;
 mod provision;
 mod report;
+mod scheduling;
 mod stamp;
 mod traffic;
 mod usage;
@@ -30,6 +31,7 @@ use crate::api::Api;
 use crate::idle::IdleOptions;
 use crate::provision::Directory;
 use crate::report::RunReport;
+use crate::scheduling::Scheduling;
 use crate::stamp::Clock;
 use crate::traffic::Limits;
 use crate::usage::Process;
@@ -110,6 +112,12 @@ struct Common {
     /// Stop a phase when sends leave this many seconds after they were due.
     #[arg(long, global = true, default_value_t = 10.0)]
     max_lag: f64,
+    /// The generator's scheduling policy. Default: batch for w2, whose
+    /// figure is the rate the server sustains (the generator's wake-ups
+    /// then never preempt the server's threads), normal for the others,
+    /// whose figure is latency alone (a frame is read the moment it lands).
+    #[arg(long, global = true, value_enum)]
+    scheduling: Option<Scheduling>,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +190,15 @@ enum Workload {
     },
 }
 
+impl Cli {
+    fn scheduling(&self) -> Scheduling {
+        self.common.scheduling.unwrap_or(match self.workload {
+            Workload::W2 { .. } => Scheduling::Batch,
+            _ => Scheduling::Normal,
+        })
+    }
+}
+
 fn seconds(value: f64, flag: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(value)
         .with_context(|| format!("{flag} must be a non-negative number of seconds"))
@@ -197,6 +214,8 @@ fn positive_rate(rate: f64) -> Result<f64> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Every thread started from here on (the runtime's, the pacer) inherits it.
+    cli.scheduling().apply_to_current_thread()?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cli.common.threads.max(1))
         .enable_all()
@@ -206,6 +225,7 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    let scheduling = cli.scheduling();
     let common = cli.common;
     let Some(admin_password) = common.admin_password.clone() else {
         bail!(
@@ -273,6 +293,7 @@ async fn run(cli: Cli) -> Result<()> {
         run,
         base_url: common.base_url.clone(),
         server_pid,
+        scheduling,
         settings,
         outcome,
     };
@@ -365,4 +386,32 @@ async fn run_workload(
             ("w4", settings, outcome)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scheduling_of(args: &[&str]) -> Scheduling {
+        let cli =
+            Cli::try_parse_from(std::iter::once("switchboard-loadgen").chain(args.iter().copied()))
+                .expect("arguments parse");
+        cli.scheduling()
+    }
+
+    #[test]
+    fn the_throughput_ramp_yields_to_the_server_and_the_latency_workloads_do_not() {
+        assert_eq!(scheduling_of(&["w2"]), Scheduling::Batch);
+        assert_eq!(scheduling_of(&["w1"]), Scheduling::Normal);
+        assert_eq!(scheduling_of(&["w3"]), Scheduling::Normal);
+        assert_eq!(scheduling_of(&["w4"]), Scheduling::Normal);
+        assert_eq!(
+            scheduling_of(&["--scheduling", "normal", "w2"]),
+            Scheduling::Normal
+        );
+        assert_eq!(
+            scheduling_of(&["w1", "--scheduling", "batch"]),
+            Scheduling::Batch
+        );
+    }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::scheduling::Scheduling;
 use crate::traffic::PhaseReport;
 use crate::workload::Outcome;
 
@@ -15,6 +16,8 @@ pub struct RunReport {
     pub run: u64,
     pub base_url: String,
     pub server_pid: Option<u32>,
+    /// The generator's own scheduling policy.
+    pub scheduling: Scheduling,
     pub settings: serde_json::Value,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -161,8 +164,11 @@ pub fn table(report: &RunReport) -> String {
     let p = &outcome.provisioning;
     let _ = writeln!(
         out,
-        "switchboard-loadgen {} against {} (run {})",
-        report.workload, report.base_url, report.run
+        "switchboard-loadgen {} against {} (run {}, generator scheduled {})",
+        report.workload,
+        report.base_url,
+        report.run,
+        report.scheduling.name()
     );
     let _ = writeln!(
         out,

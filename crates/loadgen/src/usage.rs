@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::scheduling::Scheduling;
+
 /// Linux reports process times in USER_HZ ticks, fixed at 100 on every
 /// architecture this runs on (it is not the kernel's internal HZ).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -178,6 +180,10 @@ impl StallProbe {
             std::thread::Builder::new()
                 .name("stall-probe".into())
                 .spawn(move || {
+                    // Under the generator's batch policy a waking probe would
+                    // also count its own wait for a turn, not only the
+                    // machine's stalls.
+                    let _ = Scheduling::Normal.apply_to_current_thread();
                     let tick = Duration::from_millis(1);
                     while !stop.load(Ordering::Relaxed) {
                         let before = Instant::now();
