@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result};
 use serde::Serialize;
 use thread_priority::{
     NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityOsValue, ThreadSchedulePolicy,
-    set_thread_priority_and_policy, thread_native_id,
+    set_thread_priority_and_policy, thread_native_id, thread_schedule_policy,
 };
 
 /// The scheduling policy of the generator's threads (Linux `sched(7)`).
@@ -44,23 +44,28 @@ impl Scheduling {
         })
     }
 
-    /// Puts the calling thread under this policy at nice 0; threads it
-    /// starts afterwards inherit it.
+    /// Puts the calling thread under this policy; threads it starts
+    /// afterwards inherit it. A thread already under it is left as it is
+    /// (with its nice value: `chrt -b 0 nice -n 5 switchboard-loadgen w2`
+    /// keeps both); otherwise the thread gets the policy at nice 0.
     pub fn apply_to_current_thread(self) -> Result<()> {
+        if Scheduling::of_current_thread() == Some(self) {
+            return Ok(());
+        }
         let nice_zero = ThreadPriority::Os(ThreadPriorityOsValue::default());
         set_thread_priority_and_policy(thread_native_id(), nice_zero, self.policy())
             .map_err(|e| anyhow::anyhow!("{e:?}"))
-            .with_context(|| format!("setting the scheduling policy {self:?}"))
+            .with_context(|| {
+                format!(
+                    "putting the generator under the {} scheduling policy at nice 0 \
+                     (choose another with --scheduling, or start it under `chrt`)",
+                    self.name()
+                )
+            })
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use thread_priority::thread_schedule_policy;
 
     /// The calling thread's policy, if it is one of these two.
-    fn policy_of_current_thread() -> Option<Scheduling> {
+    fn of_current_thread() -> Option<Scheduling> {
         match thread_schedule_policy().ok()? {
             ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other) => {
                 Some(Scheduling::Normal)
@@ -71,17 +76,54 @@ mod tests {
             _ => None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The calling thread's nice value, field 19 of its `stat`.
+    fn nice_of_current_thread() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
+        let after_name = &stat[stat.rfind(')').expect("name ends") + 2..];
+        after_name
+            .split(' ')
+            .nth(16)
+            .expect("nice field")
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn a_thread_already_under_the_policy_keeps_its_nice_value() {
+        let nice = std::thread::spawn(|| {
+            set_thread_priority_and_policy(
+                thread_native_id(),
+                ThreadPriority::Min,
+                Scheduling::Batch.policy(),
+            )
+            .expect("raising one's own nice value needs no privilege");
+            let before = nice_of_current_thread();
+            Scheduling::Batch.apply_to_current_thread()?;
+            anyhow::Ok((before, nice_of_current_thread()))
+        })
+        .join()
+        .expect("test thread")
+        .expect("nothing to change");
+        assert!(nice.0 > 0, "the test thread was niced: {nice:?}");
+        assert_eq!(nice.0, nice.1);
+    }
 
     #[test]
     fn a_policy_applies_to_the_thread_and_to_the_threads_it_starts() {
         let seen = std::thread::spawn(|| {
             Scheduling::Batch.apply_to_current_thread()?;
-            let child = std::thread::spawn(policy_of_current_thread)
+            let child = std::thread::spawn(Scheduling::of_current_thread)
                 .join()
                 .map_err(|_| anyhow::anyhow!("child thread panicked"))?;
-            let own = policy_of_current_thread();
+            let own = Scheduling::of_current_thread();
             Scheduling::Normal.apply_to_current_thread()?;
-            anyhow::Ok((own, child, policy_of_current_thread()))
+            anyhow::Ok((own, child, Scheduling::of_current_thread()))
         })
         .join()
         .expect("test thread")
