@@ -214,18 +214,24 @@ fn positive_rate(rate: f64) -> Result<f64> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    // Every thread started from here on (the runtime's, the pacer) inherits it.
-    cli.scheduling().apply_to_current_thread()?;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cli.common.threads.max(1))
-        .enable_all()
-        .build()
-        .context("starting the runtime")?
-        .block_on(run(cli))
+    let scheduling = cli.scheduling();
+    runtime(scheduling, cli.common.threads)?.block_on(run(cli, scheduling))
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let scheduling = cli.scheduling();
+/// The generator's runtime, with `threads` workers. The calling thread and
+/// every thread the runtime starts (the pacer's included) run under
+/// `scheduling`.
+fn runtime(scheduling: Scheduling, threads: usize) -> Result<tokio::runtime::Runtime> {
+    // Threads inherit their creator's policy.
+    scheduling.apply_to_current_thread()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn run(cli: Cli, scheduling: Scheduling) -> Result<()> {
     let common = cli.common;
     let Some(admin_password) = common.admin_password.clone() else {
         bail!(
@@ -397,6 +403,23 @@ mod tests {
             Cli::try_parse_from(std::iter::once("switchboard-loadgen").chain(args.iter().copied()))
                 .expect("arguments parse");
         cli.scheduling()
+    }
+
+    #[test]
+    fn the_runtime_threads_run_under_the_chosen_policy() {
+        let seen = std::thread::spawn(|| {
+            let runtime = runtime(Scheduling::Batch, 1)?;
+            runtime.block_on(async {
+                let worker = tokio::spawn(async { Scheduling::of_current_thread() }).await?;
+                // The pacer runs on a blocking thread.
+                let blocking = tokio::task::spawn_blocking(Scheduling::of_current_thread).await?;
+                anyhow::Ok((worker, blocking))
+            })
+        })
+        .join()
+        .expect("test thread")
+        .expect("runtime starts");
+        assert_eq!(seen, (Some(Scheduling::Batch), Some(Scheduling::Batch)));
     }
 
     #[test]

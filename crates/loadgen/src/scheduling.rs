@@ -65,7 +65,7 @@ impl Scheduling {
     }
 
     /// The calling thread's policy, if it is one of these two.
-    fn of_current_thread() -> Option<Scheduling> {
+    pub(crate) fn of_current_thread() -> Option<Scheduling> {
         match thread_schedule_policy().ok()? {
             ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other) => {
                 Some(Scheduling::Normal)
@@ -85,13 +85,7 @@ mod tests {
     /// The calling thread's nice value, field 19 of its `stat`.
     fn nice_of_current_thread() -> i64 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("own stat");
-        let after_name = &stat[stat.rfind(')').expect("name ends") + 2..];
-        after_name
-            .split(' ')
-            .nth(16)
-            .expect("nice field")
-            .parse()
-            .expect("a number")
+        crate::usage::stat_field(&stat, 19).expect("nice field")
     }
 
     #[test]

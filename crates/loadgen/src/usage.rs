@@ -86,20 +86,27 @@ impl Usage {
 /// utime + stime from the text of `/proc/<pid>/stat`. The command name in
 /// field 2 may hold spaces and parentheses, so fields are counted from the last `)`.
 fn cpu_ticks(stat: &str) -> Result<u64> {
+    // utime is field 14, stime field 15.
+    let ticks = stat_field(stat, 14)? + stat_field(stat, 15)?;
+    u64::try_from(ticks).context("negative CPU time in stat")
+}
+
+/// Field `n` of a `/proc/…/stat` line, numbered from 1 as in proc(5).
+pub(crate) fn stat_field(stat: &str, n: usize) -> Result<i64> {
     let after_name = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
         .context("no ')' in stat")?;
-    // After the name: state is field 3, utime field 14, stime field 15.
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let field = |n: usize| -> Result<u64> {
-        fields
-            .get(n - 3)
-            .context("stat too short")?
-            .parse::<u64>()
-            .context("stat field is not a number")
-    };
-    Ok(field(14)? + field(15)?)
+    // The name may hold spaces and parentheses; after it, state is field 3.
+    let index = n
+        .checked_sub(3)
+        .context("fields 1 and 2 are the pid and name")?;
+    after_name
+        .split_whitespace()
+        .nth(index)
+        .context("stat too short")?
+        .parse()
+        .context("stat field is not a number")
 }
 
 /// VmRSS from the text of `/proc/<pid>/status`, in KiB.
@@ -169,12 +176,14 @@ pub struct StallProbe {
 }
 
 impl StallProbe {
-    /// Starts probing for up to `seconds` seconds.
+    /// Starts probing for up to `seconds` seconds; returns once the probe
+    /// runs under the normal scheduling policy.
     pub fn start(seconds: usize) -> StallProbe {
         let seconds: Arc<Vec<AtomicU64>> =
             Arc::new((0..seconds).map(|_| AtomicU64::new(0)).collect());
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
+        let (ready, probing) = std::sync::mpsc::sync_channel(1);
         let thread = {
             let (seconds, stop) = (seconds.clone(), stop.clone());
             std::thread::Builder::new()
@@ -184,6 +193,7 @@ impl StallProbe {
                     // also count its own wait for a turn, not only the
                     // machine's stalls.
                     let _ = Scheduling::Normal.apply_to_current_thread();
+                    let _ = ready.send(());
                     let tick = Duration::from_millis(1);
                     while !stop.load(Ordering::Relaxed) {
                         let before = Instant::now();
@@ -198,6 +208,8 @@ impl StallProbe {
                 })
                 .ok()
         };
+        // A probe that failed to start never answers: its sender is gone.
+        let _ = probing.recv();
         StallProbe {
             seconds,
             stop,
@@ -305,6 +317,41 @@ mod tests {
     fn reads_cpu_ticks_past_odd_names() {
         let stat = "4242 (switch (board) x) S 1 4242 4242 0 -1 4194304 1000 0 0 0 250 75 0 0 20 0 9 0 100 1000000 2000 18446744073709551615";
         assert_eq!(cpu_ticks(stat).ok(), Some(325));
+    }
+
+    #[test]
+    fn the_stall_probe_runs_under_the_normal_policy_whatever_the_generator_runs_under() {
+        let policies = std::thread::spawn(|| {
+            Scheduling::Batch
+                .apply_to_current_thread()
+                .expect("batch needs no privilege");
+            let probe = StallProbe::start(2);
+            let policies = threads_named("stall-probe")
+                .iter()
+                .map(|stat| stat_field(stat, 41).expect("policy field"))
+                .collect::<Vec<_>>();
+            probe.finish();
+            policies
+        })
+        .join()
+        .expect("test thread");
+        // Field 41 of a thread's stat is its policy: 0 is SCHED_OTHER, 3 SCHED_BATCH.
+        assert!(!policies.is_empty(), "no stall-probe thread found");
+        assert!(policies.iter().all(|p| *p == 0), "{policies:?}");
+    }
+
+    /// The `stat` of each of this process's threads called `name`.
+    fn threads_named(name: &str) -> Vec<String> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("own tasks");
+        tasks
+            .filter_map(|task| {
+                let path = task.ok()?.path();
+                let comm = std::fs::read_to_string(path.join("comm")).ok()?;
+                (comm.trim_end() == name)
+                    .then(|| std::fs::read_to_string(path.join("stat")).ok())
+                    .flatten()
+            })
+            .collect()
     }
 
     #[test]
