@@ -71,7 +71,7 @@ pub struct SqliteOptions {
     /// the database file. A checkpoint that copies the whole WAL lets the
     /// next commit start it over, and that commit then waits for an fsync
     /// of the WAL's new header: with a checkpoint every 100 ms on a lightly
-    /// loaded server, one commit in five (W4's rate) paid for one.
+    /// loaded server, about one commit in six (W4's rate) paid for one.
     pub wal_checkpoint_frames: i64,
     /// How long and how many idempotency keys of sends are remembered.
     pub idempotency: IdempotencyWindow,
