@@ -85,7 +85,7 @@ impl SqliteOptions {
             readers: 4,
             max_batch: 512,
             wal_restart_frames: 16 * 1024,
-            wal_checkpoint_frames: 4 * 1024,
+            wal_checkpoint_frames: 1024,
             idempotency: IdempotencyWindow::default(),
         }
     }
