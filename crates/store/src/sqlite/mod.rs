@@ -14,9 +14,11 @@ mod conversations;
 mod directory;
 mod recent_sends;
 mod schema;
+mod wal_read_ahead;
 
 pub use recent_sends::IdempotencyWindow;
 use recent_sends::RecentSends;
+use wal_read_ahead::WalReadAhead;
 
 use crate::{Result, StoreError};
 use parking_lot::Mutex;
@@ -594,6 +596,8 @@ impl Checkpointer {
                 options.path.display()
             ))
         })?;
+        let page_size: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let mut read_ahead = WalReadAhead::new(&options.path, u64::from(page_size));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -601,7 +605,9 @@ impl Checkpointer {
                 let mut copied_before = 0;
                 // One look at the WAL; says how long to wait for the next.
                 let mut turn = || {
-                    if wal.frames.load(Ordering::Relaxed) < checkpoint_frames {
+                    let written = wal.frames.load(Ordering::Relaxed);
+                    read_ahead.keep_ready(written, restart_frames);
+                    if written < checkpoint_frames {
                         return CHECKPOINT_INTERVAL;
                     }
                     let Some((frames, copied)) = checkpoint(&conn) else {
@@ -1318,5 +1324,75 @@ mod tests {
         let (before, after) =
             wal_salts_across_a_quiet_spell(|options| options.wal_checkpoint_frames = 1).await;
         assert_ne!(after, before, "the WAL was not started over");
+    }
+
+    /// Whether the file's page at `offset` is in the page cache: a read
+    /// that may not wait for the disk fails when it is not. (It still
+    /// starts reading the page, so each page can be asked about once; the
+    /// file must be opened with random access advice, or the kernel would
+    /// read ahead of it too.)
+    fn cached(file: &std::fs::File, offset: u64) -> bool {
+        let mut byte = [0u8; 1];
+        match rustix::io::preadv2(
+            file,
+            &mut [std::io::IoSliceMut::new(&mut byte)],
+            offset,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        ) {
+            Ok(_) => true,
+            Err(rustix::io::Errno::AGAIN) => false,
+            Err(e) => panic!("reading the WAL: {e}"),
+        }
+    }
+
+    /// Once the WAL has started over, the writer writes into pages of its
+    /// last lap; any the kernel dropped from memory meanwhile are read back
+    /// before the writer gets there, not by its commit.
+    #[tokio::test]
+    async fn the_wal_ahead_of_the_writer_is_read_back_into_memory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = SqliteOptions {
+            wal_checkpoint_frames: 1,
+            wal_restart_frames: 8,
+            ..SqliteOptions::new(dir.path().join("switchboard.db"))
+        };
+        let store = SqliteStore::open(options).expect("open");
+        let (people, chat) = two_people_chatting(&store).await;
+        let mut seq = 0;
+        let mut send_one = async || {
+            seq += 1;
+            store
+                .post_message(send(&people[0], chat, None, seq))
+                .await
+                .expect("send");
+        };
+        for _ in 0..20 {
+            send_one().await;
+        }
+        let wal_path = dir.path().join("switchboard.db-wal");
+        let before = wal_salt(&wal_path);
+        checkpointer_looked(&store).await;
+        // The first commit finishes the checkpoint, the second starts over.
+        send_one().await;
+        send_one().await;
+        assert_ne!(wal_salt(&wal_path), before, "the WAL did not start over");
+
+        // Drop the WAL from the page cache, as memory reclaim would.
+        let wal = std::fs::File::open(&wal_path).expect("open the WAL");
+        wal.sync_all().expect("sync the WAL");
+        rustix::fs::fadvise(&wal, 0, None, rustix::fs::Advice::DontNeed).expect("drop");
+        rustix::fs::fadvise(&wal, 0, None, rustix::fs::Advice::Random).expect("no read-ahead");
+        let last_page = (wal.metadata().expect("WAL size").len() - 1) / 4096 * 4096;
+        assert!(
+            !cached(&wal, last_page),
+            "this file system keeps the WAL cached; the test needs one that can drop it"
+        );
+
+        send_one().await;
+        checkpointer_looked(&store).await;
+        assert!(
+            cached(&wal, last_page - 4096),
+            "the WAL ahead was not read back"
+        );
     }
 }
