@@ -1331,6 +1331,7 @@ mod tests {
     /// starts reading the page, so each page can be asked about once; the
     /// file must be opened with random access advice, or the kernel would
     /// read ahead of it too.)
+    #[cfg(target_os = "linux")]
     fn cached(file: &std::fs::File, offset: u64) -> bool {
         let mut byte = [0u8; 1];
         match rustix::io::preadv2(
@@ -1348,6 +1349,7 @@ mod tests {
     /// Once the WAL has started over, the writer writes into pages of its
     /// last lap; any the kernel dropped from memory meanwhile are read back
     /// before the writer gets there, not by its commit.
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_wal_ahead_of_the_writer_is_read_back_into_memory() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -73,8 +73,24 @@ impl WalReadAhead {
         let offset = WAL_HEADER_BYTES + first_frame.max(0) as u64 * self.frame_bytes;
         let len = NonZeroU64::new(READ_AHEAD_FRAMES as u64 * self.frame_bytes);
         // Only advice: a failure costs the writer a read, nothing else.
-        if let Err(e) = rustix::fs::fadvise(file, offset, len, rustix::fs::Advice::WillNeed) {
+        if let Err(e) = will_need(file, offset, len) {
             tracing::debug!(error = %e, "reading the WAL ahead failed");
         }
     }
+}
+
+#[cfg(target_os = "linux")]
+fn will_need(file: &File, offset: u64, len: Option<NonZeroU64>) -> std::io::Result<()> {
+    Ok(rustix::fs::fadvise(
+        file,
+        offset,
+        len,
+        rustix::fs::Advice::WillNeed,
+    )?)
+}
+
+/// Elsewhere the writer reads what it needs for itself.
+#[cfg(not(target_os = "linux"))]
+fn will_need(_: &File, _: u64, _: Option<NonZeroU64>) -> std::io::Result<()> {
+    Ok(())
 }
