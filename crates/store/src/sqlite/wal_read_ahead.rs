@@ -26,13 +26,13 @@ const FRAME_HEADER_BYTES: u64 = 24;
 /// read started here finishes before the writer gets there even when the
 /// disk stalls for a while (32 MiB: about 1.6 s of W1's load, 0.2 s of W2's
 /// highest step). A look at pages all cached costs about 100 µs.
-pub(super) const READ_AHEAD_FRAMES: i64 = 8192;
+const READ_AHEAD_FRAMES: i64 = 8192;
 
 pub(super) struct WalReadAhead {
     path: PathBuf,
     /// Opened on first use: SQLite creates the WAL with the first write.
-    /// Never closed before the store: SQLite holds no locks on the WAL, but
-    /// closing a file drops every lock this process holds on it.
+    /// (Closing it cannot drop any of SQLite's POSIX locks: it takes them
+    /// on the database and shared-memory files, never on the WAL.)
     file: Option<File>,
     frame_bytes: u64,
     /// The writer's position at the last look; nothing to do until it moves.
