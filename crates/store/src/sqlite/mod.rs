@@ -597,7 +597,7 @@ impl Checkpointer {
             ))
         })?;
         let page_size: u32 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let mut read_ahead = WalReadAhead::new(&options.path, u64::from(page_size));
+        let mut read_ahead = WalReadAhead::new(&options.path, u64::from(page_size), restart_frames);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -606,7 +606,7 @@ impl Checkpointer {
                 // One look at the WAL; says how long to wait for the next.
                 let mut turn = || {
                     let written = wal.frames.load(Ordering::Relaxed);
-                    read_ahead.keep_ready(written, restart_frames);
+                    read_ahead.keep_ready(written);
                     if written < checkpoint_frames {
                         return CHECKPOINT_INTERVAL;
                     }
@@ -1346,20 +1346,52 @@ mod tests {
         }
     }
 
-    /// Once the WAL has started over, the writer writes into pages of its
-    /// last lap; any the kernel dropped from memory meanwhile are read back
-    /// before the writer gets there, not by its commit.
+    /// The WAL's page holding frame `frame` (4 KiB database pages, as the
+    /// file system's).
     #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn the_wal_ahead_of_the_writer_is_read_back_into_memory() {
+    fn wal_page_of(frame: u64) -> u64 {
+        (32 + frame * (24 + 4096)) / 4096 * 4096
+    }
+
+    /// Drops the WAL from the page cache, as memory reclaim would, and
+    /// returns it opened for [`cached`]; `probe` is a page that must have
+    /// been dropped (asking about it reads it back).
+    #[cfg(target_os = "linux")]
+    fn drop_from_memory(wal_path: &Path, probe: u64) -> std::fs::File {
+        let wal = std::fs::File::open(wal_path).expect("open the WAL");
+        wal.sync_all().expect("sync the WAL");
+        rustix::fs::fadvise(&wal, 0, None, rustix::fs::Advice::DontNeed).expect("drop");
+        rustix::fs::fadvise(&wal, 0, None, rustix::fs::Advice::Random).expect("no read-ahead");
+        assert!(
+            !cached(&wal, probe),
+            "this file system keeps the WAL cached; the test needs one that can drop it"
+        );
+        wal
+    }
+
+    /// With a WAL that starts over at 64 frames (so the read-ahead keeps 32
+    /// frames ahead of the writer) and is copied back once it holds
+    /// `checkpoint_frames`: sends until `filled(wal, its salt before)`,
+    /// drops the WAL from memory (`dropped` is a page that must have gone),
+    /// sends once more and waits for the checkpointer's look. Whether
+    /// `page` is in memory again.
+    #[cfg(target_os = "linux")]
+    async fn read_back_after_a_look(
+        checkpoint_frames: i64,
+        filled: fn(&Path, [u8; 8]) -> bool,
+        dropped: u64,
+        page: u64,
+    ) -> bool {
         let dir = tempfile::tempdir().expect("temp dir");
-        let options = SqliteOptions {
-            wal_checkpoint_frames: 1,
-            wal_restart_frames: 8,
+        let store = SqliteStore::open(SqliteOptions {
+            wal_checkpoint_frames: checkpoint_frames,
+            wal_restart_frames: 64,
             ..SqliteOptions::new(dir.path().join("switchboard.db"))
-        };
-        let store = SqliteStore::open(options).expect("open");
+        })
+        .expect("open");
         let (people, chat) = two_people_chatting(&store).await;
+        let wal_path = dir.path().join("switchboard.db-wal");
+        let salt = wal_salt(&wal_path);
         let mut seq = 0;
         let mut send_one = async || {
             seq += 1;
@@ -1368,33 +1400,42 @@ mod tests {
                 .await
                 .expect("send");
         };
-        for _ in 0..20 {
+        while !filled(&wal_path, salt) {
             send_one().await;
         }
-        let wal_path = dir.path().join("switchboard.db-wal");
-        let before = wal_salt(&wal_path);
-        checkpointer_looked(&store).await;
-        // The first commit finishes the checkpoint, the second starts over.
-        send_one().await;
-        send_one().await;
-        assert_ne!(wal_salt(&wal_path), before, "the WAL did not start over");
-
-        // Drop the WAL from the page cache, as memory reclaim would.
-        let wal = std::fs::File::open(&wal_path).expect("open the WAL");
-        wal.sync_all().expect("sync the WAL");
-        rustix::fs::fadvise(&wal, 0, None, rustix::fs::Advice::DontNeed).expect("drop");
-        rustix::fs::fadvise(&wal, 0, None, rustix::fs::Advice::Random).expect("no read-ahead");
-        let last_page = (wal.metadata().expect("WAL size").len() - 1) / 4096 * 4096;
-        assert!(
-            !cached(&wal, last_page),
-            "this file system keeps the WAL cached; the test needs one that can drop it"
-        );
-
+        let wal = drop_from_memory(&wal_path, dropped);
         send_one().await;
         checkpointer_looked(&store).await;
+        cached(&wal, page)
+    }
+
+    /// Once the WAL has started over, the writer writes into pages of its
+    /// last lap; any the kernel dropped from memory meanwhile are read back
+    /// before the writer gets there, not by its commit.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_wal_ahead_of_the_writer_is_read_back_into_memory() {
+        // The checkpointer looks every 100 ms and has the WAL start over
+        // once it holds 64 frames; then the writer is a few frames into its
+        // second lap.
+        let started_over = |wal: &Path, first_lap| wal_salt(wal) != first_lap;
         assert!(
-            cached(&wal, last_page - 4096),
+            read_back_after_a_look(1, started_over, wal_page_of(60), wal_page_of(20)).await,
             "the WAL ahead was not read back"
+        );
+    }
+
+    /// Close to starting over, the writer goes on at the WAL's head next:
+    /// its pages are read back before then.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_wal_head_is_read_back_before_the_wal_starts_over() {
+        // Never copied back, so the WAL only grows and nothing reads it.
+        let past_frame_40 =
+            |wal: &Path, _| std::fs::metadata(wal).expect("the WAL").len() >= wal_page_of(40);
+        assert!(
+            read_back_after_a_look(i64::MAX, past_frame_40, wal_page_of(2), wal_page_of(1)).await,
+            "the WAL's head was not read back"
         );
     }
 }

@@ -25,7 +25,9 @@ const FRAME_HEADER_BYTES: u64 = 24;
 /// How far ahead of the writer to keep the WAL cached: far enough that a
 /// read started here finishes before the writer gets there even when the
 /// disk stalls for a while (32 MiB: about 1.6 s of W1's load, 0.2 s of W2's
-/// highest step). A look at pages all cached costs about 100 µs.
+/// highest step), and no more than half a lap, beyond which the pages are
+/// the writer's next lap's, not this one's. A look at pages all cached
+/// costs about 100 µs.
 const READ_AHEAD_FRAMES: i64 = 8192;
 
 pub(super) struct WalReadAhead {
@@ -35,26 +37,31 @@ pub(super) struct WalReadAhead {
     /// on the database and shared-memory files, never on the WAL.)
     file: Option<File>,
     frame_bytes: u64,
+    /// Where the writer starts over from the first frame.
+    restart_frames: i64,
+    /// Frames to keep cached ahead of it.
+    ahead: i64,
     /// The writer's position at the last look; nothing to do until it moves.
     seen: i64,
 }
 
 impl WalReadAhead {
-    pub(super) fn new(database: &std::path::Path, page_size: u64) -> Self {
+    pub(super) fn new(database: &std::path::Path, page_size: u64, restart_frames: i64) -> Self {
         let mut path = database.as_os_str().to_owned();
         path.push("-wal");
         Self {
             path: path.into(),
             file: None,
             frame_bytes: FRAME_HEADER_BYTES + page_size,
+            restart_frames,
+            ahead: READ_AHEAD_FRAMES.min(restart_frames / 2).max(1),
             seen: -1,
         }
     }
 
     /// `frames`: the WAL's frames after the writer's last commit, which is
-    /// where it writes next; `restart_frames`: where it starts over from
-    /// the first frame.
-    pub(super) fn keep_ready(&mut self, frames: i64, restart_frames: i64) {
+    /// where it writes next.
+    pub(super) fn keep_ready(&mut self, frames: i64) {
         if frames == self.seen {
             return;
         }
@@ -64,14 +71,15 @@ impl WalReadAhead {
         }
         let Some(file) = &self.file else { return };
         self.advise(file, frames);
-        if frames + READ_AHEAD_FRAMES >= restart_frames {
+        // Close to starting over, the writer goes on at the WAL's head.
+        if frames + self.ahead >= self.restart_frames {
             self.advise(file, 0);
         }
     }
 
     fn advise(&self, file: &File, first_frame: i64) {
         let offset = WAL_HEADER_BYTES + first_frame.max(0) as u64 * self.frame_bytes;
-        let len = NonZeroU64::new(READ_AHEAD_FRAMES as u64 * self.frame_bytes);
+        let len = NonZeroU64::new(self.ahead as u64 * self.frame_bytes);
         // Only advice: a failure costs the writer a read, nothing else.
         if let Err(e) = will_need(file, offset, len) {
             tracing::debug!(error = %e, "reading the WAL ahead failed");
