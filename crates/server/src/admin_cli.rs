@@ -112,7 +112,7 @@ async fn extension(store: &SqliteStore, org: &Org, number: &str) -> anyhow::Resu
 }
 
 fn now() -> switchboard_domain::Timestamp {
-    crate::app::Clock::now(&crate::app::SystemClock)
+    crate::clock::Clock::now(&crate::clock::SystemClock)
 }
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
@@ -142,7 +142,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         } => {
             let org = org(&store, &slug).await?;
             let (password, generated) = password_or_random(password)?;
-            let hash = auth::hash_password(&password)?;
+            let hash = auth::passwords::hash_password(&password)?;
             let created = store
                 .create_extensions(
                     org.id,
@@ -188,7 +188,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let ext = extension(&store, &org, &number).await?;
             let (password, generated) = password_or_random(password)?;
             store
-                .set_password_hash(org.id, ext.id, auth::hash_password(&password)?, None)
+                .set_password_hash(
+                    org.id,
+                    ext.id,
+                    auth::passwords::hash_password(&password)?,
+                    None,
+                )
                 .await?;
             println!(
                 "password of {} reset; its sessions are signed out",

@@ -1,35 +1,20 @@
-//! The server's shared state and the wiring between store, bus and gateway.
+//! The server's shared state: one handle to each part (store, bus, gateway,
+//! typing, clock, auth helpers), built once and handed to every handler,
+//! connection and worker.
 
 use crate::auth::{PasswordWorkers, SessionCache, SignInLimiter};
+use crate::clock::Clock;
 use crate::config::Config;
-use crate::gateway::Gateway;
 use crate::metrics::Metrics;
-use crate::typing::TypingHandle;
-use bytes::Bytes;
+use crate::workers::typing::TypingHandle;
+use crate::ws::Gateway;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_bus::{Bus, Envelope};
-use switchboard_domain::Timestamp;
-use switchboard_store::{Recorded, Store};
+use switchboard_bus::Bus;
+use switchboard_domain::ExtensionId;
+use switchboard_store::{Store, TokenHash};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// Reads the time. Behaviour that depends on time asks this, not the system,
-/// so that tests could drive it.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> Timestamp;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        Timestamp(i64::try_from(ms).unwrap_or(i64::MAX))
-    }
-}
 
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -44,7 +29,7 @@ pub struct App {
     pub config: Config,
     /// Cancelled when the server shuts down; WebSocket tasks watch it.
     pub shutdown: CancellationToken,
-    /// Every WebSocket task, so shutdown can wait for them.
+    /// Every WebSocket task and worker, so shutdown can wait for them.
     pub tasks: TaskTracker,
 }
 
@@ -54,13 +39,34 @@ pub const SIGN_IN_FAILURES_PER_ACCOUNT: u32 = 5;
 pub const SIGN_IN_FAILURES_PER_ADDRESS: u32 = 30;
 pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// The parts an app is made of; the rest it builds itself.
+pub struct Parts {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub clock: Arc<dyn Clock>,
+    pub passwords: PasswordWorkers,
+    pub config: Config,
+}
+
+/// What changed about an extension, for caches and open WebSockets.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Name, role or settings: cached sessions reload.
+    Settings,
+    /// Password reset or extension disabled: every session ends except
+    /// `keep` (the one that changed its own password).
+    Credentials { keep: Option<&'a TokenHash> },
+}
+
 impl App {
-    pub fn new(
-        store: Arc<dyn Store>,
-        bus: Arc<dyn Bus>,
-        passwords: PasswordWorkers,
-        config: Config,
-    ) -> Arc<Self> {
+    pub fn new(parts: Parts) -> Arc<Self> {
+        let Parts {
+            store,
+            bus,
+            clock,
+            passwords,
+            config,
+        } = parts;
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(Arc::clone(&metrics)));
         bus.attach(gateway.clone());
@@ -69,16 +75,13 @@ impl App {
         // they are published in cursor order and only once durable.
         let publish_bus = Arc::clone(&bus);
         let publish_metrics = Arc::clone(&metrics);
-        store.on_commit(Arc::new(move |event: &Recorded| {
-            if event.kind == "message.created" {
-                publish_metrics.messages_stored.inc();
-            }
-            publish_bus.publish(envelope_for(event));
+        store.on_commit(Arc::new(move |event| {
+            publish_metrics.count_committed(event);
+            publish_bus.publish(crate::ws::frames::envelope_for(event));
         }));
 
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         tasks.spawn({
             let shutdown = shutdown.clone();
             let gateway = Arc::clone(&gateway);
@@ -87,7 +90,7 @@ impl App {
                 gateway.stop_all();
             }
         });
-        let typing = crate::typing::spawn(
+        let typing = crate::workers::typing::spawn(
             Arc::clone(&bus),
             Arc::clone(&clock),
             shutdown.clone(),
@@ -112,9 +115,7 @@ impl App {
             tasks,
         })
     }
-}
 
-impl App {
     /// Ends one session: its cached entry and its WebSockets.
     pub fn session_revoked(&self, auth: &crate::auth::Authed) {
         self.sessions.forget_token(&auth.token_hash);
@@ -122,41 +123,12 @@ impl App {
             .end_session(auth.session.extension.id, &auth.token_hash);
     }
 
-    /// An extension changed. Cached sessions are dropped so the change shows
-    /// on the next request; with `end_sockets`, its WebSockets (except those
-    /// of `keep`) are closed too.
-    pub fn extension_changed(
-        &self,
-        ext: switchboard_domain::ExtensionId,
-        end_sockets: bool,
-        keep: Option<&switchboard_store::TokenHash>,
-    ) {
+    /// An extension changed: cached sessions are dropped so the change
+    /// shows on the next request, and credential changes close WebSockets.
+    pub fn extension_changed(&self, ext: ExtensionId, change: Change<'_>) {
         self.sessions.forget_extension(ext);
-        if end_sockets {
+        if let Change::Credentials { keep } = change {
             self.gateway.end_extension(ext, keep);
         }
-    }
-}
-
-/// The WebSocket frame of a durable event: built once, shared by every
-/// recipient.
-pub fn durable_frame(kind: &str, cursor: switchboard_domain::Cursor, payload: &str) -> String {
-    let mut frame = String::with_capacity(payload.len() + kind.len() + 48);
-    frame.push_str(r#"{"type":""#);
-    frame.push_str(kind);
-    frame.push_str(r#"","cursor":""#);
-    frame.push_str(&cursor.to_string());
-    frame.push_str(r#"","data":"#);
-    frame.push_str(payload);
-    frame.push('}');
-    frame
-}
-
-fn envelope_for(event: &Recorded) -> Envelope {
-    Envelope {
-        cursor: Some(event.cursor),
-        recipients: Arc::clone(&event.recipients),
-        except: None,
-        frame: Bytes::from(durable_frame(event.kind, event.cursor, &event.payload)),
     }
 }

@@ -42,7 +42,7 @@ pub async fn seed_if_empty(
     let hash = passwords
         .hash(parsed)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot hash the demo password: {}", e.message))?;
+        .map_err(|e| anyhow::anyhow!("cannot hash the demo password: {e}"))?;
     let mut new = Vec::new();
     for (number, name, role) in DEMO_EXTENSIONS {
         new.push(NewExtension {

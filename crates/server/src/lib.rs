@@ -1,157 +1,32 @@
 //! The Switchboard server: wires configuration, the store, the bus, the
-//! REST API, the WebSocket gateway and the embedded portal together.
+//! HTTP API, the WebSocket gateway, the workers and the embedded portal
+//! together.
 //!
-//! Handlers here stay thin: they parse and authorize, then call the store,
-//! whose commits publish events through the bus to the gateway. No SQL lives
-//! in this crate.
+//! Requests come in through [`http`] and [`ws`], which parse and authorize
+//! and then call a use case in [`service`]; the store's commits publish
+//! events through the bus back to [`ws`]. No SQL lives in this crate.
 
 pub mod admin_cli;
-pub mod api;
 pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod demo;
-pub mod error;
-pub mod gateway;
+pub mod http;
 pub mod metrics;
-pub mod typing;
-pub mod web;
+pub mod service;
+pub mod workers;
+pub mod ws;
 
 use crate::app::App;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, LogFormat};
-use crate::error::ApiError;
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard_bus::LocalBus;
 use switchboard_store::{SqliteOptions, SqliteStore};
-use tower_http::set_header::SetResponseHeaderLayer;
-
-/// Largest request body accepted by the JSON API.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
-    media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; \
-    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-/// The whole HTTP surface.
-pub fn router(app: Arc<App>) -> Router {
-    let (api, openapi) = api::router();
-    let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot render the OpenAPI document");
-        "{}".to_owned()
-    }));
-    Router::new()
-        .merge(api)
-        .route("/api/v1/ws", get(gateway::upgrade))
-        .route(
-            "/api/v1/openapi.json",
-            get(move || {
-                let doc = Arc::clone(&openapi);
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        doc.to_string(),
-                    )
-                }
-            }),
-        )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/", get(web::asset))
-        .route("/{*path}", get(web::asset).fallback(not_found))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .with_state(app)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint; the API is described at /api/v1/openapi.json",
-    )
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this endpoint does not accept that method; /api/v1/openapi.json lists the methods it does",
-    )
-}
-
-async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.latest_cursor().await {
-        Ok(_) if !app.shutdown.is_cancelled() => (StatusCode::OK, "ready").into_response(),
-        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
-        }
-    }
-}
-
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        app.metrics.render(),
-    )
-        .into_response()
-}
-
-/// Records the latency of every request by route, and logs it at debug
-/// level (never at info: the message path must not log per message).
-async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let elapsed = started.elapsed();
-    app.metrics
-        .request_seconds
-        .get_or_create(&metrics::RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-            status,
-        })
-        .observe(elapsed.as_secs_f64());
-    tracing::debug!(%method, %route, status, micros = elapsed.as_micros() as u64, "request");
-    response
-}
 
 pub fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
@@ -197,10 +72,19 @@ fn raise_open_file_limit() {
 /// How long shutdown waits for WebSocket tasks to close cleanly.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Runs the server until SIGINT or SIGTERM, then shuts down gracefully:
-/// in-flight requests finish, WebSockets get a close frame, the writer
-/// commits what it has queued.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// A server accepting connections, until [`Running::shut_down`].
+pub struct Running {
+    pub app: Arc<App>,
+    pub addr: SocketAddr,
+    /// The demo organization, when this start created it.
+    pub seeded: Option<demo::Seeded>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the store and starts serving on `config.listen` with the given
+/// clock. [`serve`] runs it for the command line; tests start it in-process
+/// with a clock they drive.
+pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Running> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the data directory {}: {e}",
@@ -216,7 +100,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             store.as_ref(),
             &passwords,
             config.demo_password.as_ref().map(|s| s.expose()),
-            app::Clock::now(&app::SystemClock),
+            clock.now(),
         )
         .await?
     } else {
@@ -226,44 +110,70 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = App::new(store, Arc::new(LocalBus::new()), passwords, config);
-    let url = format!("http://{addr}");
-    if let Some(seeded) = &seeded {
-        println!("{}", demo::welcome(&url, seeded));
-    }
-    println!("listening on {url}");
-    tracing::info!(%addr, "listening");
+    let app = App::new(app::Parts {
+        store,
+        bus: Arc::new(LocalBus::new()),
+        clock,
+        passwords,
+        config,
+    });
 
-    let shutdown = app.shutdown.clone();
     // Small frames must leave at once: with Nagle's algorithm a second small
-    // write (a send's answer right after its echo) waited for the client's
-    // delayed acknowledgement, about 40 ms.
+    // write (a send's answer right after its echo) waits for the client's
+    // delayed acknowledgement.
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(
-        listener,
-        router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        shutdown.cancel();
+    let shutdown = app.shutdown.clone();
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            http::router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .into_future(),
+    );
+    tracing::info!(%addr, "listening");
+    Ok(Running {
+        app,
+        addr,
+        seeded,
+        server,
     })
-    .await?;
+}
 
-    app.shutdown.cancel();
-    app.tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, app.tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not close in time");
+impl Running {
+    /// Shuts down gracefully: in-flight requests finish, WebSockets get a
+    /// close frame, workers stop, the writer commits what it has queued.
+    pub async fn shut_down(self) -> anyhow::Result<()> {
+        self.app.shutdown.cancel();
+        let served = self.server.await;
+        self.app.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.app.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close in time");
+        }
+        served??;
+        tracing::info!("stopped");
+        Ok(())
     }
-    tracing::info!("stopped");
-    Ok(())
+}
+
+/// Runs the server until SIGINT or SIGTERM, then shuts it down gracefully.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = start(config, Arc::new(SystemClock)).await?;
+    let url = format!("http://{}", running.addr);
+    if let Some(seeded) = &running.seeded {
+        println!("{}", demo::welcome(&url, seeded));
+    }
+    println!("listening on {url}");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shut_down().await
 }
 
 async fn wait_for_signal() {

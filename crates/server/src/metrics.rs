@@ -73,6 +73,13 @@ impl Metrics {
         }
     }
 
+    /// Counts what a commit stored.
+    pub fn count_committed(&self, event: &switchboard_store::Recorded) {
+        if event.kind == "message.created" {
+            self.messages_stored.inc();
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

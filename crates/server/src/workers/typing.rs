@@ -1,8 +1,8 @@
 //! Typing indicators: one task owns the [`TypingTracker`] and publishes
 //! ephemeral `typing` frames on the bus as indicators start, stop and expire.
 
-use crate::app::Clock;
-use bytes::Bytes;
+use crate::clock::Clock;
+use crate::ws::frames::typing_frame;
 use std::collections::HashMap;
 use std::sync::Arc;
 use switchboard_bus::{Bus, Envelope};
@@ -68,13 +68,6 @@ pub fn spawn(
     TypingHandle { tx }
 }
 
-fn frame(change: TypingChange) -> Bytes {
-    Bytes::from(format!(
-        r#"{{"type":"typing","data":{{"conversation_id":{},"extension_id":{},"active":{}}}}}"#,
-        change.conversation_id, change.extension_id, change.active
-    ))
-}
-
 async fn run(
     bus: Arc<dyn Bus>,
     clock: Arc<dyn Clock>,
@@ -88,19 +81,16 @@ async fn run(
             cursor: None,
             recipients,
             except: Some(change.extension_id),
-            frame: frame(change),
+            frame: typing_frame(change),
         });
     };
     loop {
-        let next = tracker.next_expiry().map(|at| {
-            let wait = at.since(clock.now());
-            tokio::time::Instant::now() + wait
-        });
+        let next = tracker.next_expiry();
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = async {
                 match next {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    Some(at) => clock.sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             } => {

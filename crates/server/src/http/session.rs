@@ -1,9 +1,10 @@
 //! Sign-in and sign-out.
 
-use super::Body;
+use super::extract::Body;
 use crate::app::App;
 use crate::auth::{self, Authed, CSRF_COOKIE, SESSION_COOKIE};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::service::sessions::{self, Credentials};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -11,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
-use switchboard_domain::{ExtensionNumber, OrgSlug, Password, Timestamp};
+use switchboard_domain::Timestamp;
 use switchboard_store::{Extension, Org};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -39,18 +39,42 @@ pub struct SignedIn {
     organization: Org,
 }
 
+/// Whether the portal's scripts may read a cookie.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Script {
+    /// `HttpOnly`: the session token, which scripts never need.
+    Hidden,
+    /// The CSRF token, which the portal sends back as a header.
+    Readable,
+}
+
+/// Whether cookies travel over HTTPS only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Any,
+    HttpsOnly,
+}
+
+fn secure(app: &App) -> Transport {
+    if app.config.secure_cookies {
+        Transport::HttpsOnly
+    } else {
+        Transport::Any
+    }
+}
+
 fn cookie(
     name: &str,
     value: &str,
     max_age_secs: u64,
-    http_only: bool,
-    secure: bool,
+    script: Script,
+    transport: Transport,
 ) -> Option<HeaderValue> {
     let mut c = format!("{name}={value}; Path=/; SameSite=Strict; Max-Age={max_age_secs}");
-    if http_only {
+    if script == Script::Hidden {
         c.push_str("; HttpOnly");
     }
-    if secure {
+    if transport == Transport::HttpsOnly {
         c.push_str("; Secure");
     }
     HeaderValue::from_str(&c).ok()
@@ -69,60 +93,20 @@ pub async fn sign_in(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(req): Body<SignIn>,
 ) -> ApiResult<Response> {
-    let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "the organization, extension or password is not right",
-        )
+    let credentials = Credentials {
+        organization: &req.organization,
+        extension: &req.extension,
+        password: &req.password,
     };
-    let slug = OrgSlug::parse(&req.organization).map_err(|_| invalid())?;
-    let number = ExtensionNumber::parse(&req.extension).map_err(|_| invalid())?;
-    let password = Password::parse_attempt(&req.password).map_err(|_| invalid())?;
-    let account = format!("{slug}/{number}");
-    let address = peer.ip();
-    if let Err(wait) = app.limiter.check(&account, address, Instant::now()) {
-        return Err(ApiError::rate_limited(wait));
-    }
-
-    let org = app.store.org_by_slug(&slug).await?;
-    let found = match &org {
-        Some(org) => app.store.extension_for_sign_in(org.id, &number).await?,
-        None => None,
-    };
-    let stored = found.as_ref().map(|(_, hash)| hash.clone());
-    let verified = app.passwords.verify(password, stored).await?;
-    let (Some(org), Some((extension, _)), true) = (org, found, verified) else {
-        app.limiter.failed(&account, address, Instant::now());
-        tracing::info!(%account, %address, "failed sign-in");
-        return Err(invalid());
-    };
-    if extension.disabled {
-        app.limiter.failed(&account, address, Instant::now());
-        return Err(ApiError::forbidden(
-            "this extension is disabled; ask an administrator",
-        ));
-    }
-    app.limiter.succeeded(&account);
-
-    let token = auth::new_token().map_err(|e| {
-        tracing::error!(error = %e, "cannot make a session token");
-        ApiError::internal()
-    })?;
-    let now = app.clock.now();
-    let expires_at = now.saturating_add(app.config.session_ttl);
-    app.store
-        .create_session(auth::token_hash(&token), extension.id, now, expires_at)
-        .await?;
-    tracing::info!(extension = %extension.id, org = %org.id, "signed in");
-
+    let signed_in = sessions::sign_in(&app, credentials, peer.ip()).await?;
+    let token = signed_in.token;
     let csrf = auth::csrf_token(&token);
     let ttl = app.config.session_ttl.as_secs();
-    let secure = app.config.secure_cookies;
+    let secure = secure(&app);
     let mut headers = HeaderMap::new();
     for c in [
-        cookie(SESSION_COOKIE, &token, ttl, true, secure),
-        cookie(CSRF_COOKIE, &csrf, ttl, false, secure),
+        cookie(SESSION_COOKIE, &token, ttl, Script::Hidden, secure),
+        cookie(CSRF_COOKIE, &csrf, ttl, Script::Readable, secure),
     ]
     .into_iter()
     .flatten()
@@ -134,9 +118,9 @@ pub async fn sign_in(
         Json(SignedIn {
             token,
             csrf_token: csrf,
-            expires_at,
-            extension,
-            organization: org,
+            expires_at: signed_in.expires_at,
+            extension: signed_in.extension,
+            organization: signed_in.org,
         }),
     )
         .into_response())
@@ -146,12 +130,12 @@ pub async fn sign_in(
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "session",
     responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
 pub async fn sign_out(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Response> {
-    app.store.revoke_session(&auth.token_hash).await?;
-    app.session_revoked(&auth);
+    sessions::sign_out(&app, &auth).await?;
+    let secure = secure(&app);
     let mut headers = HeaderMap::new();
     for c in [
-        cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies),
-        cookie(CSRF_COOKIE, "", 0, false, app.config.secure_cookies),
+        cookie(SESSION_COOKIE, "", 0, Script::Hidden, secure),
+        cookie(CSRF_COOKIE, "", 0, Script::Readable, secure),
     ]
     .into_iter()
     .flatten()

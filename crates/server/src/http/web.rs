@@ -15,8 +15,12 @@ pub async fn asset(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     let Some(file) = Assets::get(path) else {
-        return crate::error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-            .into_response();
+        return crate::http::error::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such endpoint",
+        )
+        .into_response();
     };
     let mut response = file.data.into_response();
     let headers = response.headers_mut();

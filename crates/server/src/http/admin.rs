@@ -1,20 +1,19 @@
 //! Administration of my organization: extensions and the alert tone.
 //! Every handler here requires the administrator role.
 
-use super::Body;
-use super::conversations::Params;
+use super::extract::Body;
+use super::extract::Params;
 use crate::app::App;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::directory::{self, ExtensionChanges, ExtensionDraft};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use switchboard_domain::{
-    AlertTone, DisplayName, ExtensionId, ExtensionNumber, InvalidValue, Password, Role,
-};
-use switchboard_store::{Extension, ExtensionUpdate, NewExtension, Org};
+use switchboard_domain::{AlertTone, ExtensionId};
+use switchboard_store::{Extension, Org};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ExtensionList {
@@ -50,48 +49,6 @@ pub struct ExtensionBody {
     extension: Extension,
 }
 
-struct ParsedExtension {
-    number: ExtensionNumber,
-    name: DisplayName,
-    role: Role,
-    password: Password,
-}
-
-fn parse_extension(
-    number: &str,
-    name: &str,
-    password: &str,
-    role: Option<&str>,
-) -> Result<ParsedExtension, InvalidValue> {
-    Ok(ParsedExtension {
-        number: ExtensionNumber::parse(number)?,
-        name: DisplayName::parse(name)?,
-        role: Role::parse(role.unwrap_or("member"))?,
-        password: Password::parse_new(password)?,
-    })
-}
-
-/// Hashes the passwords on the password workers, all of them in flight at
-/// once so every worker is busy.
-async fn hash_all(app: &App, parsed: Vec<ParsedExtension>) -> ApiResult<Vec<NewExtension>> {
-    let hashes = futures_util::future::try_join_all(
-        parsed
-            .iter()
-            .map(|p| app.passwords.hash(p.password.clone())),
-    )
-    .await?;
-    Ok(parsed
-        .into_iter()
-        .zip(hashes)
-        .map(|(p, password_hash)| NewExtension {
-            number: p.number,
-            name: p.name,
-            role: p.role,
-            password_hash,
-        })
-        .collect())
-}
-
 /// Creates an extension.
 #[utoipa::path(post, path = "/api/v1/admin/extensions", tag = "admin", request_body = CreateExtension,
     responses((status = 201, body = ExtensionBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -101,12 +58,8 @@ pub async fn create_extension(
     Body(req): Body<CreateExtension>,
 ) -> ApiResult<(StatusCode, Json<ExtensionBody>)> {
     auth.require_admin()?;
-    let parsed = parse_extension(&req.number, &req.name, &req.password, req.role.as_deref())?;
-    let new = hash_all(&app, vec![parsed]).await?;
-    let mut created = app
-        .store
-        .create_extensions(auth.session.org.id, new, app.clock.now())
-        .await?;
+    let draft = ExtensionDraft::parse(&req.number, &req.name, &req.password, req.role.as_deref())?;
+    let mut created = directory::create_extensions(&app, auth.session.org.id, vec![draft]).await?;
     let extension = created.pop().ok_or_else(ApiError::internal)?;
     tracing::info!(admin = %auth.session.extension.id, extension = %extension.id, "extension created");
     Ok((StatusCode::CREATED, Json(ExtensionBody { extension })))
@@ -131,24 +84,14 @@ pub async fn update_extension(
     Body(req): Body<UpdateExtension>,
 ) -> ApiResult<Json<ExtensionBody>> {
     auth.require_admin()?;
-    let id = ExtensionId(id);
-    let me = &auth.session.extension;
-    if id == me.id && (req.disabled == Some(true) || req.role.as_deref() == Some("member")) {
-        return Err(ApiError::validation(
-            "you cannot disable yourself or remove your own administrator role",
-        ));
-    }
-    let update = ExtensionUpdate {
-        name: req.name.as_deref().map(DisplayName::parse).transpose()?,
-        role: req.role.as_deref().map(Role::parse).transpose()?,
+    let changes = ExtensionChanges {
+        name: req.name.as_deref(),
+        role: req.role.as_deref(),
         disabled: req.disabled,
-        alert_muted: None,
     };
-    let extension = app
-        .store
-        .update_extension(auth.session.org.id, id, update)
-        .await?;
-    app.extension_changed(id, extension.disabled, None);
+    let extension =
+        directory::update_extension(&app, &auth.session.extension, ExtensionId(id), changes)
+            .await?;
     Ok(Json(ExtensionBody { extension }))
 }
 
@@ -169,12 +112,7 @@ pub async fn reset_password(
     Body(req): Body<ResetPassword>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    let password = Password::parse_new(&req.password)?;
-    let hash = app.passwords.hash(password).await?;
-    app.store
-        .set_password_hash(auth.session.org.id, ExtensionId(id), hash, None)
-        .await?;
-    app.extension_changed(ExtensionId(id), true, None);
+    directory::reset_password(&app, auth.session.org.id, ExtensionId(id), &req.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -240,7 +178,7 @@ pub async fn import_extensions(
     for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
         let line = i + 2;
         let row = row.map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
-        let p = parse_extension(&row.number, &row.name, &row.password, row.role.as_deref())
+        let p = ExtensionDraft::parse(&row.number, &row.name, &row.password, row.role.as_deref())
             .map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
         if !seen.insert(p.number.clone()) {
             return Err(ApiError::validation(format!(
@@ -258,10 +196,7 @@ pub async fn import_extensions(
     if parsed.is_empty() {
         return Err(ApiError::validation("the CSV has no rows"));
     }
-    let new = hash_all(&app, parsed).await?;
-    let created = app
-        .store
-        .create_extensions(auth.session.org.id, new, app.clock.now())
+    let created = directory::create_extensions(&app, auth.session.org.id, parsed)
         .await?
         .len();
     tracing::info!(admin = %auth.session.extension.id, created, "extensions imported");
@@ -309,8 +244,6 @@ pub async fn update_organization(
     Body(req): Body<UpdateOrganization>,
 ) -> ApiResult<Json<OrganizationSettings>> {
     auth.require_admin()?;
-    let tone = AlertTone::parse(&req.alert_tone)?;
-    let org = app.store.set_alert_tone(auth.session.org.id, tone).await?;
-    app.sessions.forget_all();
+    let org = directory::set_alert_tone(&app, auth.session.org.id, &req.alert_tone).await?;
     Ok(Json(org_settings(org)))
 }

@@ -167,3 +167,23 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::service::ServiceError;
+        match e {
+            ServiceError::Invalid(v) => v.into(),
+            ServiceError::Membership(m) => m.into(),
+            ServiceError::Store(s) => s.into(),
+            ServiceError::Passwords(_) | ServiceError::Internal => Self::internal(),
+            ServiceError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "the organization, extension or password is not right",
+            ),
+            ServiceError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
+            ServiceError::Forbidden(message) => Self::forbidden(message),
+            ServiceError::Refused(message) => Self::validation(message),
+        }
+    }
+}

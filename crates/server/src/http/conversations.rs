@@ -1,58 +1,20 @@
 //! Conversations, messages, read positions.
 
-use super::Body;
+use super::extract::{Body, Params, QueryParams};
 use crate::app::App;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::messaging::{self, Draft};
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use switchboard_domain::GroupChange;
 use switchboard_domain::{
-    Conversation, ConversationId, ConversationName, ExtensionId, HistoryPage, IdempotencyKey,
-    Message, MessageId, MessageText,
+    Conversation, ConversationId, ConversationName, ExtensionId, HistoryPage, Message, MessageId,
 };
-use switchboard_store::{ConversationSummary, NewMessage, Receipt};
-
-/// Path parameters whose rejections use the API's error shape.
-pub struct Params<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for Params<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
-        Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Path(v)| Self(v))
-            .map_err(|e| ApiError::bad_request(format!("bad path: {}", e.body_text())))
-    }
-}
-
-/// A query string whose rejections use the API's error shape.
-pub struct QueryParams<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for QueryParams<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
-        Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|Query(v)| Self(v))
-            .map_err(ApiError::from)
-    }
-}
+use switchboard_store::{ConversationSummary, Receipt};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConversationList {
@@ -306,36 +268,21 @@ pub async fn send(
     Params(id): Params<i64>,
     Body(req): Body<SendMessage>,
 ) -> ApiResult<(StatusCode, Json<MessageBody>)> {
-    let text = MessageText::parse(&req.text)?;
-    let idempotency_key = req
-        .idempotency_key
-        .as_deref()
-        .map(IdempotencyKey::parse)
-        .transpose()?;
-    let me = &auth.session.extension;
-    let conversation_id = ConversationId(id);
-    let posted = app
-        .store
-        .post_message(NewMessage {
-            conversation_id,
-            sender: me.as_ref(),
-            text,
-            idempotency_key,
-            now: app.clock.now(),
-        })
+    let draft = Draft {
+        conversation_id: ConversationId(id),
+        text: &req.text,
+        idempotency_key: req.idempotency_key.as_deref(),
+    };
+    let posted = messaging::post_message(&app, &auth.session.extension, draft)
         .await?
         .value;
-    if posted.replayed {
-        return Ok((
-            StatusCode::OK,
-            Json(MessageBody {
-                message: posted.message,
-            }),
-        ));
-    }
-    app.typing.stopped(conversation_id, me.id);
+    let status = if posted.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(MessageBody {
             message: posted.message,
         }),
@@ -364,16 +311,13 @@ pub async fn mark_read(
     Params(id): Params<i64>,
     Body(req): Body<MarkRead>,
 ) -> ApiResult<Json<Unread>> {
-    let unread_count = app
-        .store
-        .mark_read(
-            auth.session.extension.id,
-            ConversationId(id),
-            req.message_id,
-            app.clock.now(),
-        )
-        .await?
-        .value;
+    let unread_count = messaging::mark_read(
+        &app,
+        auth.session.extension.id,
+        ConversationId(id),
+        req.message_id,
+    )
+    .await?;
     Ok(Json(Unread { unread_count }))
 }
 

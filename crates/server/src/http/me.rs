@@ -1,16 +1,16 @@
 //! The signed-in extension: profile, settings, password, directory.
 
-use super::Body;
+use super::extract::Body;
 use crate::app::App;
 use crate::auth::Authed;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::error::{ApiResult, ErrorBody};
+use crate::service::{directory, sessions};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use switchboard_domain::Password;
-use switchboard_store::{Extension, ExtensionUpdate, Org};
+use switchboard_store::{Extension, Org};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Settings {
@@ -54,19 +54,8 @@ pub async fn update_settings(
     auth: Authed,
     Body(req): Body<SettingsUpdate>,
 ) -> ApiResult<Json<Settings>> {
-    let ext = &auth.session.extension;
-    let updated = app
-        .store
-        .update_extension(
-            ext.org_id,
-            ext.id,
-            ExtensionUpdate {
-                alert_muted: req.alert_muted,
-                ..ExtensionUpdate::default()
-            },
-        )
-        .await?;
-    app.extension_changed(ext.id, false, None);
+    let updated =
+        directory::update_settings(&app, &auth.session.extension, req.alert_muted).await?;
     Ok(Json(Settings {
         alert_muted: updated.alert_muted,
     }))
@@ -87,25 +76,7 @@ pub async fn change_password(
     auth: Authed,
     Body(req): Body<PasswordChange>,
 ) -> ApiResult<StatusCode> {
-    let ext = &auth.session.extension;
-    let new = Password::parse_new(&req.new_password)?;
-    let current = Password::parse_attempt(&req.current_password)
-        .map_err(|_| ApiError::forbidden("the current password is not right"))?;
-    let number = switchboard_domain::ExtensionNumber::parse(&ext.number)?;
-    let stored = app
-        .store
-        .extension_for_sign_in(ext.org_id, &number)
-        .await?
-        .map(|(_, h)| h);
-    let ok = app.passwords.verify(current, stored).await?;
-    if !ok {
-        return Err(ApiError::forbidden("the current password is not right"));
-    }
-    let hash = app.passwords.hash(new).await?;
-    app.store
-        .set_password_hash(ext.org_id, ext.id, hash, Some(auth.token_hash.clone()))
-        .await?;
-    app.extension_changed(ext.id, true, Some(&auth.token_hash));
+    sessions::change_password(&app, &auth, &req.current_password, &req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,0 +1,64 @@
+//! Recently seen sessions, so that the message path does not read the
+//! session table on every request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+use switchboard_domain::{ExtensionId, Timestamp};
+use switchboard_store::{Session, TokenHash};
+
+/// Sessions seen within [`SESSION_CACHE_TTL`]. Every revocation and every
+/// change to an extension removes its entries as soon as its event is heard
+/// on the bus; a change made behind the server's back (the admin command
+/// line on the same database) takes effect within the TTL.
+pub struct SessionCache {
+    entries: parking_lot::RwLock<HashMap<TokenHash, (Session, Timestamp)>>,
+}
+
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Entries kept at most; past it the cache starts over rather than grow.
+const SESSION_CACHE_MAX: usize = 200_000;
+
+impl SessionCache {
+    pub fn new() -> Self {
+        Self {
+            entries: parking_lot::RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, token: &TokenHash, now: Timestamp) -> Option<Session> {
+        let entries = self.entries.read();
+        let (session, cached) = entries.get(token)?;
+        (now.since(*cached) < SESSION_CACHE_TTL && session.expires_at > now)
+            .then(|| session.clone())
+    }
+
+    pub fn insert(&self, token: TokenHash, session: Session, now: Timestamp) {
+        let mut entries = self.entries.write();
+        if entries.len() >= SESSION_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(token, (session, now));
+    }
+
+    pub fn forget_token(&self, token: &TokenHash) {
+        self.entries.write().remove(token);
+    }
+
+    /// After any change to an extension (revocation, password, settings).
+    pub fn forget_extension(&self, ext: ExtensionId) {
+        self.entries
+            .write()
+            .retain(|_, (s, _)| s.extension.id != ext);
+    }
+
+    /// After a change to an organization, which every session carries.
+    pub fn forget_all(&self) {
+        self.entries.write().clear();
+    }
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}

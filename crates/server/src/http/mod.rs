@@ -1,0 +1,215 @@
+//! The HTTP surface: the REST API under `/api/v1` with its OpenAPI
+//! document, the WebSocket upgrade, health and metrics, and the embedded
+//! portal. Handlers are thin: parse, authorize, call a service (or a store
+//! read), map the result. The OpenAPI document is collected from the
+//! handlers' annotations as the routes are registered.
+
+mod admin;
+mod conversations;
+pub mod error;
+pub mod extract;
+mod me;
+mod session;
+pub mod web;
+
+use crate::app::App;
+use crate::metrics;
+use crate::ws;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use error::ApiError;
+use std::sync::Arc;
+use std::time::Instant;
+use tower_http::set_header::SetResponseHeaderLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard API",
+        description = "Chat, groups and (later) SMS for the extensions of a business phone system. \
+                       Errors are always {\"error\":{\"code\",\"message\"}}. See docs/PROTOCOL.md for the WebSocket.",
+    ),
+    components(schemas(crate::http::error::ErrorBody, crate::http::error::ErrorDetail)),
+    modifiers(&SecuritySchemes),
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl utoipa::Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+                crate::auth::SESSION_COOKIE,
+            ))),
+        );
+    }
+}
+
+/// The API routes and the OpenAPI document describing them.
+fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(session::sign_in))
+        .routes(routes!(session::sign_out))
+        .routes(routes!(me::me))
+        .routes(routes!(me::update_settings))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::directory))
+        .routes(routes!(conversations::list))
+        .routes(routes!(conversations::open_direct))
+        .routes(routes!(conversations::create_group))
+        .routes(routes!(conversations::get_one, conversations::rename))
+        .routes(routes!(conversations::add_participants))
+        .routes(routes!(conversations::remove_participant))
+        .routes(routes!(conversations::leave))
+        .routes(routes!(conversations::history, conversations::send))
+        .routes(routes!(conversations::mark_read))
+        .routes(routes!(conversations::receipts))
+        .routes(routes!(admin::list_extensions, admin::create_extension))
+        .routes(routes!(admin::update_extension))
+        .routes(routes!(admin::reset_password))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(admin::import_extensions))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    admin::MAX_IMPORT_BYTES,
+                )),
+        )
+        .routes(routes!(admin::organization, admin::update_organization))
+        .split_for_parts()
+}
+
+/// Largest request body accepted by the JSON API.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
+    media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; \
+    frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The whole HTTP surface.
+pub fn router(app: Arc<App>) -> Router {
+    let (api, openapi) = api_router();
+    let openapi = Arc::new(openapi.to_pretty_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot render the OpenAPI document");
+        "{}".to_owned()
+    }));
+    Router::new()
+        .merge(api)
+        .route("/api/v1/ws", get(ws::upgrade))
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = Arc::clone(&openapi);
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/", get(web::asset))
+        .route("/{*path}", get(web::asset).fallback(not_found))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; the API is described at /api/v1/openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method; /api/v1/openapi.json lists the methods it does",
+    )
+}
+
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    match app.store.latest_cursor().await {
+        Ok(_) if !app.shutdown.is_cancelled() => (StatusCode::OK, "ready").into_response(),
+        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Records the latency of every request by route, and logs it at debug
+/// level (never at info: the message path must not log per message).
+async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    app.metrics
+        .request_seconds
+        .get_or_create(&metrics::RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+            status,
+        })
+        .observe(elapsed.as_secs_f64());
+    tracing::debug!(%method, %route, status, micros = elapsed.as_micros() as u64, "request");
+    response
+}

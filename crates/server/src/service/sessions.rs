@@ -1,0 +1,120 @@
+//! Signing in and out, and changing one's own password.
+
+use super::{ServiceError, ServiceResult};
+use crate::app::App;
+use crate::auth::{self, Authed};
+use std::net::IpAddr;
+use switchboard_domain::{ExtensionNumber, OrgSlug, Password, Timestamp};
+use switchboard_store::{Extension, Org};
+
+/// What someone typed on the sign-in form.
+pub struct Credentials<'a> {
+    pub organization: &'a str,
+    pub extension: &'a str,
+    pub password: &'a str,
+}
+
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: Timestamp,
+    pub extension: Extension,
+    pub org: Org,
+}
+
+/// Checks the credentials under the failed-sign-in limit and opens a
+/// session. A wrong organization, number or password all fail alike, and
+/// take as long.
+pub async fn sign_in(
+    app: &App,
+    credentials: Credentials<'_>,
+    address: IpAddr,
+) -> ServiceResult<SignedIn> {
+    let invalid = |_| ServiceError::InvalidCredentials;
+    let slug = OrgSlug::parse(credentials.organization).map_err(invalid)?;
+    let number = ExtensionNumber::parse(credentials.extension).map_err(invalid)?;
+    let password = Password::parse_attempt(credentials.password).map_err(invalid)?;
+    let account = format!("{slug}/{number}");
+    if let Err(retry_after_secs) = app.limiter.check(&account, address, app.clock.now()) {
+        return Err(ServiceError::RateLimited { retry_after_secs });
+    }
+
+    let org = app.store.org_by_slug(&slug).await?;
+    let found = match &org {
+        Some(org) => app.store.extension_for_sign_in(org.id, &number).await?,
+        None => None,
+    };
+    let stored = found.as_ref().map(|(_, hash)| hash.clone());
+    let verified = app.passwords.verify(password, stored).await?;
+    let (Some(org), Some((extension, _)), true) = (org, found, verified) else {
+        app.limiter.failed(&account, address, app.clock.now());
+        tracing::info!(%account, %address, "failed sign-in");
+        return Err(ServiceError::InvalidCredentials);
+    };
+    if extension.disabled {
+        app.limiter.failed(&account, address, app.clock.now());
+        return Err(ServiceError::Forbidden(
+            "this extension is disabled; ask an administrator",
+        ));
+    }
+    app.limiter.succeeded(&account);
+
+    let token = auth::new_token().map_err(|e| {
+        tracing::error!(error = %e, "cannot make a session token");
+        ServiceError::Internal
+    })?;
+    let now = app.clock.now();
+    let expires_at = now.saturating_add(app.config.session_ttl);
+    app.store
+        .create_session(auth::token_hash(&token), extension.id, now, expires_at)
+        .await?;
+    tracing::info!(extension = %extension.id, org = %org.id, "signed in");
+    Ok(SignedIn {
+        token,
+        expires_at,
+        extension,
+        org,
+    })
+}
+
+/// Ends this session; its WebSockets close.
+pub async fn sign_out(app: &App, auth: &Authed) -> ServiceResult<()> {
+    app.store.revoke_session(&auth.token_hash).await?;
+    app.session_revoked(auth);
+    Ok(())
+}
+
+/// Changes my password after checking the current one; my other sessions
+/// end, this one stays.
+pub async fn change_password(
+    app: &App,
+    auth: &Authed,
+    current: &str,
+    new: &str,
+) -> ServiceResult<()> {
+    let ext = &auth.session.extension;
+    let new = Password::parse_new(new)?;
+    let wrong = ServiceError::Forbidden("the current password is not right");
+    let Ok(current) = Password::parse_attempt(current) else {
+        return Err(wrong);
+    };
+    let number = ExtensionNumber::parse(&ext.number)?;
+    let stored = app
+        .store
+        .extension_for_sign_in(ext.org_id, &number)
+        .await?
+        .map(|(_, h)| h);
+    if !app.passwords.verify(current, stored).await? {
+        return Err(wrong);
+    }
+    let hash = app.passwords.hash(new).await?;
+    app.store
+        .set_password_hash(ext.org_id, ext.id, hash, Some(auth.token_hash.clone()))
+        .await?;
+    app.extension_changed(
+        ext.id,
+        crate::app::Change::Credentials {
+            keep: Some(&auth.token_hash),
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Every frame that crosses the WebSocket, in both directions, in one place
+//! (`docs/PROTOCOL.md` describes them for clients). Durable event frames are
+//! built once per event and shared by every recipient.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use switchboard_bus::Envelope;
+use switchboard_domain::typing::TypingChange;
+use switchboard_domain::{ConversationId, Cursor, Message, MessageId};
+use switchboard_store::Recorded;
+
+/// Frames a client may send.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ClientFrame {
+    Typing {
+        conversation_id: ConversationId,
+    },
+    Read {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    },
+    Ping,
+    Send(SendFrame),
+}
+
+/// A message sent over the WebSocket instead of `POST …/messages`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendFrame {
+    pub conversation_id: ConversationId,
+    pub text: String,
+    pub idempotency_key: String,
+}
+
+/// The WebSocket frame of a durable event: built once, shared by every
+/// recipient.
+pub fn durable_frame(kind: &str, cursor: Cursor, payload: &str) -> String {
+    let mut frame = String::with_capacity(payload.len() + kind.len() + 48);
+    frame.push_str(r#"{"type":""#);
+    frame.push_str(kind);
+    frame.push_str(r#"","cursor":""#);
+    frame.push_str(&cursor.to_string());
+    frame.push_str(r#"","data":"#);
+    frame.push_str(payload);
+    frame.push('}');
+    frame
+}
+
+/// A committed event on its way to the bus.
+pub fn envelope_for(event: &Recorded) -> Envelope {
+    Envelope {
+        cursor: Some(event.cursor),
+        recipients: Arc::clone(&event.recipients),
+        except: None,
+        frame: Bytes::from(durable_frame(event.kind, event.cursor, &event.payload)),
+    }
+}
+
+/// An ephemeral typing frame; never replayed.
+pub fn typing_frame(change: TypingChange) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"type":"typing","data":{{"conversation_id":{},"extension_id":{},"active":{}}}}}"#,
+        change.conversation_id, change.extension_id, change.active
+    ))
+}
+
+/// Replay is over; live events follow from `cursor`.
+pub fn ready_frame(cursor: Cursor) -> String {
+    format!(r#"{{"type":"ready","cursor":"{cursor}"}}"#)
+}
+
+/// The client is too far behind to replay: reload over REST from `cursor`.
+pub fn resync_frame(cursor: Cursor) -> String {
+    format!(r#"{{"type":"resync","cursor":"{cursor}"}}"#)
+}
+
+pub const PONG: &str = r#"{"type":"pong"}"#;
+
+pub fn error_frame(code: &str, message: &str, idempotency_key: Option<&str>) -> String {
+    let mut data = serde_json::json!({"code": code, "message": message});
+    if let Some(key) = idempotency_key {
+        data["idempotency_key"] = key.into();
+    }
+    serde_json::json!({"type": "error", "data": data}).to_string()
+}
+
+#[derive(Serialize)]
+struct SentFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    data: Sent<'a>,
+}
+
+#[derive(Serialize)]
+struct Sent<'a> {
+    idempotency_key: &'a str,
+    message: &'a switchboard_domain::Message,
+}
+
+/// The answer to a `send` frame whose message was stored: built around the
+/// stored event's JSON when it has the expected shape, encoded anew if not.
+pub fn sent_frame(idempotency_key: &str, message: &Message, event_payload: Option<&str>) -> String {
+    if let Some(frame) = event_payload.and_then(|p| sent_frame_around(idempotency_key, p)) {
+        return frame;
+    }
+    let sent = SentFrame {
+        kind: "sent",
+        data: Sent {
+            idempotency_key,
+            message,
+        },
+    };
+    serde_json::to_string(&sent).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode a sent frame");
+        error_frame(
+            "internal",
+            "the message was stored but the answer could not be encoded; it arrives as an event",
+            Some(idempotency_key),
+        )
+    })
+}
+
+/// The `sent` frame built around the stored event's JSON (`{"message":…}`),
+/// so a send's message is encoded once, not again for its answer; `None`
+/// when the payload does not have that shape.
+fn sent_frame_around(idempotency_key: &str, event_payload: &str) -> Option<String> {
+    let message = event_payload.strip_prefix(r#"{"message":"#)?;
+    let key = serde_json::to_string(idempotency_key).ok()?;
+    let head = r#"{"type":"sent","data":{"idempotency_key":"#;
+    let mut frame = String::with_capacity(head.len() + key.len() + event_payload.len() + 2);
+    frame.push_str(head);
+    frame.push_str(&key);
+    frame.push_str(r#","message":"#);
+    frame.push_str(message);
+    frame.push('}');
+    Some(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_domain::{Event, ExtensionId, ExtensionRef, MessageKind, Timestamp};
+
+    #[test]
+    fn sent_frame_around_the_event_matches_the_encoded_frame() {
+        let message = Message {
+            id: MessageId(7),
+            conversation_id: ConversationId(3),
+            kind: MessageKind::Text,
+            sender: Some(ExtensionRef {
+                id: ExtensionId(2),
+                number: "102".into(),
+                name: "Ann \"A\" Lee".into(),
+            }),
+            text: "héllo\n{\"message\":1}".into(),
+            system: None,
+            created_at: Timestamp(1_700_000_000_000),
+            idempotency_key: Some("k-1".into()),
+        };
+        let payload = serde_json::to_string(&Event::MessageCreated {
+            message: message.clone(),
+        })
+        .unwrap();
+        let key = "k-\"1\"";
+        let built = sent_frame_around(key, &payload).expect("a message.created payload");
+        let encoded = serde_json::to_string(&SentFrame {
+            kind: "sent",
+            data: Sent {
+                idempotency_key: key,
+                message: &message,
+            },
+        })
+        .unwrap();
+        let built: serde_json::Value = serde_json::from_str(&built).unwrap();
+        let encoded: serde_json::Value = serde_json::from_str(&encoded).unwrap();
+        assert_eq!(built, encoded);
+    }
+
+    #[test]
+    fn sent_frame_around_refuses_other_payloads() {
+        assert_eq!(sent_frame_around("k", r#"{"conversation":{}}"#), None);
+    }
+}

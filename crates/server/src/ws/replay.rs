@@ -1,0 +1,58 @@
+//! Catching a connection up from the store. The connection is registered
+//! with the hub first, so live events queue while the replay reads; the
+//! [`ReplayGate`] then lets each cursor through once, from either side.
+
+use super::frames::{durable_frame, ready_frame, resync_frame};
+use crate::app::App;
+use axum::extract::ws::{Message, WebSocket};
+use switchboard_domain::{Cursor, ExtensionId, ReplayGate};
+
+/// Events read per store query while replaying.
+const REPLAY_BATCH: u32 = 500;
+/// A client further behind than this reloads over REST instead of replaying.
+const REPLAY_LIMIT: usize = 20_000;
+
+/// Sends what `me` missed after `from` (nothing without a cursor), then the
+/// `ready` frame; returns the gate that live events must pass.
+pub(super) async fn catch_up(
+    app: &App,
+    me: ExtensionId,
+    from: Option<Cursor>,
+    socket: &mut WebSocket,
+) -> Result<ReplayGate, String> {
+    let latest = app.store.latest_cursor().await.map_err(|e| e.to_string())?;
+    let mut gate = ReplayGate::new(from.unwrap_or(latest));
+    if let Some(from) = from {
+        let mut replayed = 0usize;
+        loop {
+            let events = app
+                .store
+                .events_after(me, gate.last(), REPLAY_BATCH)
+                .await
+                .map_err(|e| e.to_string())?;
+            if events.is_empty() {
+                break;
+            }
+            replayed += events.len();
+            if replayed > REPLAY_LIMIT {
+                send(socket, resync_frame(latest)).await?;
+                gate = ReplayGate::new(latest.max(from));
+                break;
+            }
+            for e in events {
+                if gate.admit(e.cursor) {
+                    send(socket, durable_frame(&e.kind, e.cursor, &e.payload)).await?;
+                }
+            }
+        }
+    }
+    send(socket, ready_frame(gate.last().max(latest))).await?;
+    Ok(gate)
+}
+
+async fn send(socket: &mut WebSocket, frame: String) -> Result<(), String> {
+    socket
+        .send(Message::Text(frame.into()))
+        .await
+        .map_err(|e| e.to_string())
+}
