@@ -290,10 +290,10 @@ fn record(
         "INSERT INTO events (conversation_id, target_extension_id, kind, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![conversation, target, event.kind(), payload, now.0])?;
+    .execute(params![conversation, target, event.kind().as_str(), payload, now.0])?;
     Ok(Recorded {
         cursor: Cursor(conn.last_insert_rowid()),
-        kind: event.kind(),
+        kind: event.kind().as_str(),
         payload: payload.into(),
         recipients: Arc::clone(recipients),
     })
