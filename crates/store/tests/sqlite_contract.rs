@@ -68,6 +68,10 @@ contract_tests! {
         removing_from_a_group_tells_the_removed_and_hides_it_from_them,
         leaving_a_group_tells_the_leaver_and_ends_their_edits,
         a_groups_history_has_a_line_for_every_change,
+        another_organization_cannot_reach_a_conversation,
+        another_organization_cannot_start_a_conversation_with_outsiders,
+    ],
+    messages: [
         a_send_is_stored_and_announced_to_the_participants,
         a_key_used_again_returns_the_original_and_announces_nothing,
         a_key_used_again_in_another_conversation_is_a_conflict,
@@ -86,8 +90,6 @@ contract_tests! {
         reading_past_the_end_stops_at_the_last_message,
         outsiders_can_neither_read_nor_see_receipts,
         system_lines_are_not_unread,
-        another_organization_cannot_reach_a_conversation,
-        another_organization_cannot_start_a_conversation_with_outsiders,
     ],
     replay: [
         latest_cursor_is_the_newest_event,

@@ -25,6 +25,7 @@
 pub mod conversations;
 pub mod directory;
 pub mod listeners;
+pub mod messages;
 pub mod replay;
 
 use crate::{
@@ -43,6 +44,7 @@ use switchboard_domain::{
 pub async fn run_all(store: &dyn Store) {
     directory::run_all(store).await;
     conversations::run_all(store).await;
+    messages::run_all(store).await;
     replay::run_all(store).await;
     listeners::run_all(store).await;
 }
