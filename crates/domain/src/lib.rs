@@ -2,15 +2,18 @@
 //!
 //! This crate holds identifiers, validated values ("parse, don't validate"),
 //! conversations and their membership rules, system messages, the events the
-//! server publishes, cursor ordering and the typing state machine. It performs
+//! server publishes and who hears them (`delivery`), sessions as other nodes
+//! may name them, cursor ordering and the typing state machine. It performs
 //! no I/O, reads no clock (callers pass `now`) and must never depend on tokio,
 //! sqlx, rusqlite, axum, reqwest or any other crate that does; CI checks that.
 
 pub mod conversation;
 pub mod cursor;
+pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod session;
 pub mod system;
 pub mod time;
 pub mod typing;
@@ -18,9 +21,10 @@ pub mod values;
 
 pub use conversation::{Conversation, ConversationKind, GroupChange, MembershipError};
 pub use cursor::{Cursor, ReplayGate};
-pub use event::{Audience, Event};
+pub use event::{Audience, EndedSessions, Event, EventKind, UnknownEventKind};
 pub use ids::{ConversationId, ExtensionId, MessageId, OrgId};
 pub use message::{HistoryPage, Message, MessageKind, PageDirection};
+pub use session::SessionTag;
 pub use system::SystemAction;
 pub use time::Timestamp;
 pub use values::{

@@ -1,21 +1,27 @@
 //! Persistence for Switchboard.
 //!
-//! [`Store`] is the one interface the server uses to read and change state.
-//! Every change that matters is one transaction that also records the events
-//! it causes, each with its cursor, so that nothing is announced that was not
-//! committed and a client can always resume from the store. The SQLite
-//! implementation lives in [`sqlite`]; a PostgreSQL one must pass the same
-//! [`contract`] suite. This crate knows nothing of HTTP or WebSockets.
+//! The store's capabilities are traits of their own: [`Directory`]
+//! (organizations, extensions, sessions), [`Conversations`] (chats, messages,
+//! read positions) and [`EventLog`] (listeners and replay). [`Store`] is all
+//! of them, the one handle the server holds. Every change that matters is one
+//! transaction that also records the events it causes, each with its cursor,
+//! so that nothing is announced that was not committed and a client can
+//! always resume from the store. The SQLite implementation lives in
+//! [`sqlite`]; a PostgreSQL one must pass the same contract suite (the
+//! `contract` feature), one capability at a time. This crate knows nothing of
+//! HTTP or WebSockets.
 
+#[cfg(feature = "contract")]
 pub mod contract;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use std::sync::Arc;
 use switchboard_domain::{
-    AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, ExtensionId,
-    ExtensionNumber, ExtensionRef, GroupChange, HistoryPage, IdempotencyKey, InvalidValue,
-    MembershipError, Message, MessageId, MessageText, OrgId, OrgSlug, Role, Timestamp,
+    AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, Event,
+    EventKind, ExtensionId, ExtensionNumber, ExtensionRef, GroupChange, HistoryPage,
+    IdempotencyKey, InvalidValue, MembershipError, Message, MessageId, MessageText, OrgId, OrgSlug,
+    Role, SessionTag, Timestamp,
 };
 
 pub use sqlite::{IdempotencyWindow, SqliteOptions, SqliteStore, Synchronous};
@@ -104,6 +110,17 @@ impl std::fmt::Debug for TokenHash {
     }
 }
 
+impl TokenHash {
+    /// The tag that names this session in events: the hash's first half,
+    /// which is no credential (the token cannot be found from it, and the
+    /// store looks sessions up by the whole hash).
+    pub fn tag(&self) -> SessionTag {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&self.0[..16]);
+        SessionTag::new(bytes)
+    }
+}
+
 /// A live session with who it belongs to.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -112,22 +129,28 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
-/// A durable event as recorded: the payload is the JSON `data` of the frame,
-/// serialized once when the event is stored.
+/// A durable event as recorded, for commit listeners: the typed event, and
+/// its JSON (the `data` of the frame), serialized once when it was stored.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub cursor: Cursor,
-    pub kind: &'static str,
+    pub event: Arc<Event>,
     pub payload: Arc<str>,
     /// Who should get it live: the audience at commit time.
     pub recipients: Arc<[ExtensionId]>,
+}
+
+impl Recorded {
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
+    }
 }
 
 /// An event read back for a resuming client.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub cursor: Cursor,
-    pub kind: String,
+    pub kind: EventKind,
     pub payload: String,
 }
 
@@ -181,23 +204,80 @@ pub struct Receipt {
     pub last_read_message_id: MessageId,
 }
 
-/// Called with each recorded event, in cursor order, right after the commit
-/// that made it durable and before the caller is answered. Must not block.
+// ---------------------------------------------------------------------------
+// Commands: the writes that take more than three arguments.
+
+/// Find or make the direct chat between `me` and `other`.
+#[derive(Debug, Clone)]
+pub struct OpenDirect {
+    pub org: OrgId,
+    pub me: ExtensionId,
+    pub other: ExtensionId,
+    pub now: Timestamp,
+}
+
+/// Create a group of `creator` and `members` (repeats are dropped).
+#[derive(Debug, Clone)]
+pub struct NewGroup {
+    pub org: OrgId,
+    pub creator: ExtensionId,
+    pub name: ConversationName,
+    pub members: Vec<ExtensionId>,
+    pub now: Timestamp,
+}
+
+/// `actor` changes a group: renames it, adds, removes or leaves.
+#[derive(Debug, Clone)]
+pub struct EditGroup {
+    pub org: OrgId,
+    pub actor: ExtensionId,
+    pub conversation: ConversationId,
+    pub change: GroupChange,
+    pub now: Timestamp,
+}
+
+/// A session signed in with the token whose hash is `token`.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: TokenHash,
+    pub extension: ExtensionId,
+    pub now: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Move `me`'s read position in `conversation` forward to `up_to`.
+#[derive(Debug, Clone)]
+pub struct MarkRead {
+    pub me: ExtensionId,
+    pub conversation: ConversationId,
+    pub up_to: MessageId,
+    pub now: Timestamp,
+}
+
+/// A new password hash for `extension`; every session of it ends except
+/// `keep` (the session that changed it, if any).
+#[derive(Debug, Clone)]
+pub struct NewPassword {
+    pub org: OrgId,
+    pub extension: ExtensionId,
+    pub hash: String,
+    pub keep: Option<TokenHash>,
+}
+
+// ---------------------------------------------------------------------------
+// The capabilities.
+
+/// Called with each recorded event; see [`EventLog::on_commit`].
 pub type CommitListener = Arc<dyn Fn(&Recorded) + Send + Sync>;
 
+/// Organizations, extensions and sessions.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Registers a listener for committed events (the server publishes them
-    /// on the bus from here, so they go out in order).
-    fn on_commit(&self, listener: CommitListener);
-
-    // Organizations.
+pub trait Directory: Send + Sync + 'static {
     async fn create_org(&self, slug: &OrgSlug, name: &DisplayName) -> Result<Org>;
     async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org>;
 
-    // Extensions.
     /// Creates all of them or none (a number already taken is a conflict).
     async fn create_extensions(
         &self,
@@ -214,60 +294,34 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<(Extension, String)>>;
     /// Every extension of the organization, by number.
     async fn list_extensions(&self, org: OrgId) -> Result<Vec<Extension>>;
-    /// Disabling an extension also revokes its sessions.
+    /// Changes what `update` gives and records
+    /// [`Event::ExtensionChanged`]: ending every session when the extension
+    /// is disabled (its sessions are revoked), none otherwise.
     async fn update_extension(
         &self,
         org: OrgId,
         id: ExtensionId,
         update: ExtensionUpdate,
-    ) -> Result<Extension>;
-    /// Sets a new password hash and revokes every session of the extension
-    /// except `keep`.
-    async fn set_password_hash(
-        &self,
-        org: OrgId,
-        id: ExtensionId,
-        hash: String,
-        keep: Option<TokenHash>,
-    ) -> Result<()>;
+    ) -> Result<Committed<Extension>>;
+    /// Sets a new password hash, revokes every session of the extension
+    /// except `keep`, and records [`Event::ExtensionChanged`] saying so.
+    async fn set_password_hash(&self, change: NewPassword) -> Result<Committed<()>>;
 
-    // Sessions.
-    async fn create_session(
-        &self,
-        token: TokenHash,
-        extension: ExtensionId,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<()>;
+    async fn create_session(&self, session: NewSession) -> Result<()>;
     /// The session if it exists, has not expired and its extension is enabled.
     async fn session(&self, token: &TokenHash, now: Timestamp) -> Result<Option<Session>>;
-    async fn revoke_session(&self, token: &TokenHash) -> Result<()>;
+    /// Ends the session and records [`Event::SessionEnded`] with its tag;
+    /// a session that does not exist records nothing.
+    async fn revoke_session(&self, token: &TokenHash) -> Result<Committed<()>>;
+}
 
-    // Conversations.
+/// Direct chats, groups, messages, history, read positions and receipts.
+#[async_trait]
+pub trait Conversations: Send + Sync + 'static {
     /// The direct chat between `me` and `other`, created if needed.
-    async fn open_direct(
-        &self,
-        org: OrgId,
-        me: ExtensionId,
-        other: ExtensionId,
-        now: Timestamp,
-    ) -> Result<Committed<OpenedDirect>>;
-    async fn create_group(
-        &self,
-        org: OrgId,
-        creator: ExtensionId,
-        name: ConversationName,
-        members: Vec<ExtensionId>,
-        now: Timestamp,
-    ) -> Result<Committed<Conversation>>;
-    async fn edit_group(
-        &self,
-        org: OrgId,
-        actor: ExtensionId,
-        conversation: ConversationId,
-        edit: GroupChange,
-        now: Timestamp,
-    ) -> Result<Committed<Conversation>>;
+    async fn open_direct(&self, open: OpenDirect) -> Result<Committed<OpenedDirect>>;
+    async fn create_group(&self, group: NewGroup) -> Result<Committed<Conversation>>;
+    async fn edit_group(&self, edit: EditGroup) -> Result<Committed<Conversation>>;
     /// My conversations, most recent activity first.
     async fn conversations_of(&self, me: ExtensionId) -> Result<Vec<ConversationSummary>>;
     /// One conversation, if `me` is a participant.
@@ -277,7 +331,6 @@ pub trait Store: Send + Sync + 'static {
         id: ConversationId,
     ) -> Result<Option<Conversation>>;
 
-    // Messages.
     async fn post_message(&self, message: NewMessage) -> Result<Committed<Posted>>;
     /// A page of history and whether more lies beyond it, if `me` is a
     /// participant.
@@ -289,18 +342,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Vec<Message>, bool)>;
     /// Moves my read position forward to `up_to` (never back). Returns my
     /// unread count afterwards.
-    async fn mark_read(
-        &self,
-        me: ExtensionId,
-        conversation: ConversationId,
-        up_to: MessageId,
-        now: Timestamp,
-    ) -> Result<Committed<u32>>;
+    async fn mark_read(&self, read: MarkRead) -> Result<Committed<u32>>;
     async fn receipts(&self, me: ExtensionId, conversation: ConversationId)
     -> Result<Vec<Receipt>>;
+}
 
-    // Events.
+/// The durable event log: live listeners and replay.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Registers a listener for committed events (the server publishes them
+    /// on the bus from here, so they go out in order).
+    ///
+    /// Listeners run on the committing thread, after the commit that made
+    /// the events durable and before any caller of that commit is answered,
+    /// each event once and in cursor order. Every commit waits for them, so
+    /// a listener must be a bounded, non-blocking handoff (a `try_send`, a
+    /// publish to a bounded queue), never I/O or heavy work.
+    fn on_commit(&self, listener: CommitListener);
+
     /// Durable events after `after` that `me` may see, oldest first.
+    ///
+    /// That includes the events meant for the servers rather than for
+    /// clients (see [`EventKind::reaches_clients`]): the caller decides what
+    /// reaches a client.
     async fn events_after(
         &self,
         me: ExtensionId,
@@ -310,3 +374,8 @@ pub trait Store: Send + Sync + 'static {
     /// The newest cursor recorded.
     async fn latest_cursor(&self) -> Result<Cursor>;
 }
+
+/// Every capability: the one handle the server holds (`Arc<dyn Store>`).
+pub trait Store: Directory + Conversations + EventLog {}
+
+impl<T: Directory + Conversations + EventLog> Store for T {}

@@ -1,82 +1,66 @@
-//! Conversations, messages, read positions and the event log.
+//! Conversations: direct chats and groups, their participants and
+//! membership periods, and the [`Conversations`] capability (whose messages
+//! and read positions are in `messages`).
 //!
 //! Every function that changes something runs inside the writer's
 //! transaction and records its events there, so the change and its
 //! announcement commit together.
 
-use super::RecentSends;
+use super::SqliteStore;
+use super::events::{next_seq, record};
+use super::messages::{
+    self, MESSAGE_COLUMNS, MESSAGE_FROM, message_from_row, system_message, unread_count,
+};
 use crate::{
-    Committed, ConversationSummary, NewMessage, OpenedDirect, Posted, Receipt, Recorded, Result,
-    StoreError, StoredEvent,
+    Committed, ConversationSummary, Conversations, EditGroup, MarkRead, NewGroup, NewMessage,
+    OpenDirect, OpenedDirect, Posted, Receipt, Result, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
 use switchboard_domain::conversation::{direct_key, group_members};
+use switchboard_domain::delivery::group_change_audience;
 use switchboard_domain::{
-    Conversation, ConversationId, ConversationKind, ConversationName, Cursor, Event, ExtensionId,
-    ExtensionRef, GroupChange, HistoryPage, Message, MessageId, MessageKind, OrgId, PageDirection,
-    SystemAction, Timestamp,
+    Conversation, ConversationId, ConversationKind, Event, ExtensionId, ExtensionRef, GroupChange,
+    HistoryPage, Message, MessageId, OrgId, SystemAction, Timestamp,
 };
 
-// ---------------------------------------------------------------------------
-// Reading conversations and messages.
-
-const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.kind, m.sender_id, s.number, s.name, \
-     m.body, m.system, m.created_at, m.idempotency_key";
-const MESSAGE_FROM: &str = "messages m LEFT JOIN extensions s ON s.id = m.sender_id";
-
-fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
-    let kind: String = row.get(2)?;
-    let sender = match row.get::<_, Option<i64>>(3)? {
-        Some(id) => Some(ExtensionRef {
-            id: ExtensionId(id),
-            number: row.get(4)?,
-            name: row.get(5)?,
-        }),
-        None => None,
-    };
-    let system: Option<String> = row.get(7)?;
-    Ok(Message {
-        id: MessageId(row.get(0)?),
-        conversation_id: ConversationId(row.get(1)?),
-        kind: if kind == "system" {
-            MessageKind::System
-        } else {
-            MessageKind::Text
-        },
-        sender,
-        text: row.get(6)?,
-        system: system.and_then(|s| serde_json::from_str(&s).ok()),
-        created_at: Timestamp(row.get(8)?),
-        idempotency_key: row.get(9)?,
-    })
-}
-
-fn message_by_id(conn: &Connection, id: MessageId) -> Result<Option<Message>> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id = ?1"
-        ))?
-        .query_row([id.0], message_from_row)
-        .optional()?)
-}
-
-/// The current participants of a conversation, by extension number.
-fn participants(conn: &Connection, id: ConversationId) -> Result<Vec<ExtensionRef>> {
+/// The current participants of a conversation by extension number, each
+/// read by `row` from: extension id, number, name, read position.
+fn current_participants<T>(
+    conn: &Connection,
+    id: ConversationId,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT e.id, e.number, e.name FROM participants p
+        "SELECT e.id, e.number, e.name, p.last_read_message_id FROM participants p
          JOIN extensions e ON e.id = p.extension_id
          WHERE p.conversation_id = ?1 AND p.left_seq IS NULL
          ORDER BY length(e.number), e.number",
     )?;
-    let rows = stmt.query_map([id.0], |r| {
+    let rows = stmt.query_map([id.0], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The current participants of a conversation, by extension number.
+pub(super) fn participants(conn: &Connection, id: ConversationId) -> Result<Vec<ExtensionRef>> {
+    current_participants(conn, id, |r| {
         Ok(ExtensionRef {
             id: ExtensionId(r.get(0)?),
             number: r.get(1)?,
             name: r.get(2)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
+}
+
+/// Every participant's read position, by extension number.
+pub(super) fn read_positions(conn: &Connection, id: ConversationId) -> Result<Vec<Receipt>> {
+    current_participants(conn, id, |r| {
+        Ok(Receipt {
+            extension_id: ExtensionId(r.get(0)?),
+            name: r.get(2)?,
+            last_read_message_id: MessageId(r.get(3)?),
+        })
+    })
 }
 
 /// Loads a conversation with its participants, with its organization.
@@ -131,7 +115,7 @@ fn is_participant(
         .exists(params![conversation.0, ext.0])?)
 }
 
-fn require_participant(
+pub(super) fn require_participant(
     conn: &Connection,
     conversation: ConversationId,
     ext: ExtensionId,
@@ -143,7 +127,7 @@ fn require_participant(
     }
 }
 
-pub(super) fn conversation_for(
+fn conversation_for(
     conn: &Connection,
     me: ExtensionId,
     id: ConversationId,
@@ -154,29 +138,7 @@ pub(super) fn conversation_for(
     Ok(load(conn, id)?.map(|(c, _)| c))
 }
 
-/// Unread messages are those written by others after my read position.
-/// Counting stops at a bound: past it, "999+" says enough.
-const UNREAD_COUNT_CAP: u32 = 999;
-
-fn unread_count(conn: &Connection, conversation: ConversationId, me: ExtensionId) -> Result<u32> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT count(*) FROM (
-                SELECT 1 FROM messages m, participants p
-                WHERE p.conversation_id = ?1 AND p.extension_id = ?2
-                  AND m.conversation_id = ?1 AND m.id > p.last_read_message_id
-                  AND m.kind = 'text' AND m.sender_id IS NOT ?2
-                LIMIT ?3)",
-        )?
-        .query_row(params![conversation.0, me.0, UNREAD_COUNT_CAP], |r| {
-            r.get(0)
-        })?)
-}
-
-pub(super) fn conversations_of(
-    conn: &Connection,
-    me: ExtensionId,
-) -> Result<Vec<ConversationSummary>> {
+fn conversations_of(conn: &Connection, me: ExtensionId) -> Result<Vec<ConversationSummary>> {
     let mut stmt = conn.prepare_cached(
         "SELECT c.id, last.id FROM participants p
          JOIN conversations c ON c.id = p.conversation_id
@@ -212,129 +174,6 @@ pub(super) fn conversations_of(
     Ok(out)
 }
 
-pub(super) fn history(
-    conn: &Connection,
-    me: ExtensionId,
-    conversation: ConversationId,
-    page: HistoryPage,
-) -> Result<(Vec<Message>, bool)> {
-    require_participant(conn, conversation, me)?;
-    let fetch = i64::from(page.limit) + 1;
-    let rows = match page.direction {
-        PageDirection::Before(anchor) => {
-            let anchor = anchor.map_or(i64::MAX, |a| a.0);
-            conn.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM}
-                 WHERE m.conversation_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"
-            ))?
-            .query_map(params![conversation.0, anchor, fetch], message_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-        }
-        PageDirection::After(anchor) => conn
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM}
-                 WHERE m.conversation_id = ?1 AND m.id > ?2 ORDER BY m.id ASC LIMIT ?3"
-            ))?
-            .query_map(params![conversation.0, anchor.0, fetch], message_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
-    };
-    Ok(page.finish(rows))
-}
-
-pub(super) fn receipts(
-    conn: &Connection,
-    me: ExtensionId,
-    conversation: ConversationId,
-) -> Result<Vec<Receipt>> {
-    require_participant(conn, conversation, me)?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.id, e.name, p.last_read_message_id FROM participants p
-         JOIN extensions e ON e.id = p.extension_id
-         WHERE p.conversation_id = ?1 AND p.left_seq IS NULL
-         ORDER BY length(e.number), e.number",
-    )?;
-    let rows = stmt.query_map([conversation.0], |r| {
-        Ok(Receipt {
-            extension_id: ExtensionId(r.get(0)?),
-            name: r.get(1)?,
-            last_read_message_id: MessageId(r.get(2)?),
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-// ---------------------------------------------------------------------------
-// The event log.
-
-/// The cursor the next recorded event will get. Only the single writer
-/// records events, so this is exact inside its transaction.
-fn next_seq(conn: &Connection) -> Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM events")?
-        .query_row([], |r| r.get(0))?)
-}
-
-fn record(
-    conn: &Connection,
-    event: &Event,
-    recipients: &Arc<[ExtensionId]>,
-    now: Timestamp,
-) -> Result<Recorded> {
-    let payload = serde_json::to_string(event)
-        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
-    let (conversation, target) = match event.audience() {
-        switchboard_domain::Audience::Conversation(c) => (Some(c.0), None),
-        switchboard_domain::Audience::Extension(e) => (None, Some(e.0)),
-    };
-    conn.prepare_cached(
-        "INSERT INTO events (conversation_id, target_extension_id, kind, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![conversation, target, event.kind(), payload, now.0])?;
-    Ok(Recorded {
-        cursor: Cursor(conn.last_insert_rowid()),
-        kind: event.kind(),
-        payload: payload.into(),
-        recipients: Arc::clone(recipients),
-    })
-}
-
-pub(super) fn events_after(
-    conn: &Connection,
-    me: ExtensionId,
-    after: Cursor,
-    limit: u32,
-) -> Result<Vec<StoredEvent>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.seq, e.kind, e.payload FROM events e
-         WHERE e.seq > ?1 AND (
-            e.target_extension_id = ?2
-            OR EXISTS (
-                SELECT 1 FROM memberships p
-                WHERE p.conversation_id = e.conversation_id AND p.extension_id = ?2
-                  AND p.joined_seq <= e.seq AND (p.left_seq IS NULL OR e.seq <= p.left_seq)))
-         ORDER BY e.seq LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![after.0, me.0, limit], |r| {
-        Ok(StoredEvent {
-            cursor: Cursor(r.get(0)?),
-            kind: r.get(1)?,
-            payload: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-pub(super) fn latest_cursor(conn: &Connection) -> Result<Cursor> {
-    Ok(Cursor(
-        conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
-            .query_row([], |r| r.get(0))?,
-    ))
-}
-
-// ---------------------------------------------------------------------------
-// Changes.
-
 /// Checks that every id is an enabled extension of `org`.
 fn require_extensions(conn: &Connection, org: OrgId, ids: &[ExtensionId]) -> Result<()> {
     let mut stmt = conn.prepare_cached(
@@ -346,94 +185,6 @@ fn require_extensions(conn: &Connection, org: OrgId, ids: &[ExtensionId]) -> Res
         }
     }
     Ok(())
-}
-
-fn name_lookup(conn: &Connection) -> Result<impl Fn(ExtensionId) -> String + '_> {
-    let stmt =
-        std::cell::RefCell::new(conn.prepare_cached("SELECT name FROM extensions WHERE id = ?1")?);
-    Ok(move |id: ExtensionId| {
-        stmt.borrow_mut()
-            .query_row([id.0], |r| r.get::<_, String>(0))
-            .unwrap_or_else(|_| format!("extension {id}"))
-    })
-}
-
-/// A message about to be inserted.
-struct MessageRow<'a> {
-    conversation: ConversationId,
-    kind: MessageKind,
-    sender: Option<&'a ExtensionRef>,
-    body: &'a str,
-    system: Option<&'a SystemAction>,
-    key: Option<&'a str>,
-    now: Timestamp,
-}
-
-fn insert_message(conn: &Connection, row: MessageRow<'_>) -> Result<Message> {
-    let MessageRow {
-        conversation,
-        kind,
-        sender,
-        body,
-        system,
-        key,
-        now,
-    } = row;
-    let system_json = match system {
-        Some(s) => Some(
-            serde_json::to_string(s)
-                .map_err(|e| StoreError::Backend(format!("cannot encode system action: {e}")))?,
-        ),
-        None => None,
-    };
-    conn.prepare_cached(
-        "INSERT INTO messages (conversation_id, kind, sender_id, body, system, idempotency_key, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        conversation.0,
-        kind.as_str(),
-        sender.map(|s| s.id.0),
-        body,
-        system_json,
-        key,
-        now.0
-    ])?;
-    // A conversation's last message and activity are read from the messages
-    // index, not kept on the conversation row: one page fewer written per
-    // message.
-    let id = MessageId(conn.last_insert_rowid());
-    Ok(Message {
-        id,
-        conversation_id: conversation,
-        kind,
-        sender: sender.cloned(),
-        text: body.to_owned(),
-        system: system.cloned(),
-        created_at: now,
-        idempotency_key: key.map(str::to_owned),
-    })
-}
-
-fn system_message(
-    conn: &Connection,
-    conversation: ConversationId,
-    action: SystemAction,
-    now: Timestamp,
-) -> Result<Message> {
-    let text = action.render(name_lookup(conn)?);
-    insert_message(
-        conn,
-        MessageRow {
-            conversation,
-            kind: MessageKind::System,
-            sender: None,
-            body: &text,
-            system: Some(&action),
-            key: None,
-            now,
-        },
-    )
 }
 
 fn add_participants(
@@ -493,13 +244,13 @@ fn loaded(conn: &Connection, id: ConversationId) -> Result<Conversation> {
         .ok_or(StoreError::NotFound("conversation"))
 }
 
-pub(super) fn open_direct(
-    conn: &Connection,
-    org: OrgId,
-    me: ExtensionId,
-    other: ExtensionId,
-    now: Timestamp,
-) -> Result<Committed<OpenedDirect>> {
+fn open_direct(conn: &Connection, open: &OpenDirect) -> Result<Committed<OpenedDirect>> {
+    let &OpenDirect {
+        org,
+        me,
+        other,
+        now,
+    } = open;
     let key = direct_key(me, other)?;
     require_extensions(conn, org, &[other])?;
     let existing: Option<i64> = conn
@@ -529,7 +280,7 @@ pub(super) fn open_direct(
     let recipients = ids_of(&conversation);
     let event = record(
         conn,
-        &Event::ConversationCreated {
+        Event::ConversationCreated {
             conversation: conversation.clone(),
         },
         &recipients,
@@ -544,15 +295,16 @@ pub(super) fn open_direct(
     })
 }
 
-pub(super) fn create_group(
-    conn: &Connection,
-    org: OrgId,
-    creator: ExtensionId,
-    name: &ConversationName,
-    others: &[ExtensionId],
-    now: Timestamp,
-) -> Result<Committed<Conversation>> {
-    let members = group_members(creator, others)?;
+fn create_group(conn: &Connection, group: &NewGroup) -> Result<Committed<Conversation>> {
+    let NewGroup {
+        org,
+        creator,
+        name,
+        members,
+        now,
+    } = group;
+    let (org, creator, now) = (*org, *creator, *now);
+    let members = group_members(creator, members)?;
     require_extensions(conn, org, &members)?;
     let id = insert_conversation(
         conn,
@@ -568,7 +320,7 @@ pub(super) fn create_group(
     let recipients = ids_of(&created);
     let first = record(
         conn,
-        &Event::ConversationCreated {
+        Event::ConversationCreated {
             conversation: created,
         },
         &recipients,
@@ -583,21 +335,22 @@ pub(super) fn create_group(
         },
         now,
     )?;
-    let second = record(conn, &Event::MessageCreated { message }, &recipients, now)?;
+    let second = record(conn, Event::MessageCreated { message }, &recipients, now)?;
     Ok(Committed {
         value: loaded(conn, id)?,
         events: vec![first, second],
     })
 }
 
-pub(super) fn edit_group(
-    conn: &Connection,
-    org: OrgId,
-    actor: ExtensionId,
-    id: ConversationId,
-    edit: &GroupChange,
-    now: Timestamp,
-) -> Result<Committed<Conversation>> {
+fn edit_group(conn: &Connection, edit: &EditGroup) -> Result<Committed<Conversation>> {
+    let EditGroup {
+        org,
+        actor,
+        conversation: id,
+        change,
+        now,
+    } = edit;
+    let (org, actor, id, now) = (*org, *actor, *id, *now);
     let Some((before, conversation_org)) = load(conn, id)? else {
         return Err(StoreError::NotFound("conversation"));
     };
@@ -605,10 +358,10 @@ pub(super) fn edit_group(
         return Err(StoreError::NotFound("conversation"));
     }
     let members: Vec<ExtensionId> = before.participants.iter().map(|p| p.id).collect();
-    let affected = edit.check(before.kind, actor, &members)?;
+    let affected = change.check(before.kind, actor, &members)?;
     let first_seq = next_seq(conn)?;
 
-    let (action, leaving) = match edit {
+    let (action, leaving) = match change {
         GroupChange::Rename(name) => {
             conn.prepare_cached("UPDATE conversations SET name = ?2 WHERE id = ?1")?
                 .execute(params![id.0, name.as_str()])?;
@@ -641,20 +394,16 @@ pub(super) fn edit_group(
         GroupChange::Leave => (SystemAction::Left { actor_id: actor }, vec![actor]),
     };
 
-    // Those leaving are told too: the audience is everyone who was or now is
-    // a participant.
-    let mut audience = members;
-    for a in &affected {
-        if !audience.contains(a) {
-            audience.push(*a);
-        }
-    }
-    let recipients: Arc<[ExtensionId]> = audience.into();
+    let joining = match change {
+        GroupChange::Add(_) => affected.as_slice(),
+        _ => &[],
+    };
+    let recipients: Arc<[ExtensionId]> = group_change_audience(&members, joining).into();
 
     let message = system_message(conn, id, action, now)?;
     let mut events = vec![record(
         conn,
-        &Event::MessageCreated { message },
+        Event::MessageCreated { message },
         &recipients,
         now,
     )?];
@@ -667,7 +416,7 @@ pub(super) fn edit_group(
     let after = loaded_without(conn, id, &leaving)?;
     events.push(record(
         conn,
-        &Event::ConversationUpdated {
+        Event::ConversationUpdated {
             conversation: after.clone(),
         },
         &recipients,
@@ -699,129 +448,57 @@ fn loaded_without(
     Ok(c)
 }
 
-pub(super) fn post_message(
-    conn: &Connection,
-    recent_sends: &mut RecentSends,
-    new: &NewMessage,
-) -> Result<Committed<Posted>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT extension_id FROM participants WHERE conversation_id = ?1 AND left_seq IS NULL",
-    )?;
-    let recipients: Arc<[ExtensionId]> = stmt
-        .query_map([new.conversation_id.0], |r| Ok(ExtensionId(r.get(0)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into();
-    if !recipients.contains(&new.sender.id) {
-        return Err(StoreError::NotFound("conversation"));
+#[async_trait::async_trait]
+impl Conversations for SqliteStore {
+    async fn open_direct(&self, open: OpenDirect) -> Result<Committed<OpenedDirect>> {
+        self.write(move |c| open_direct(c, &open)).await
     }
-    let key = new.idempotency_key.as_ref().map(|k| k.as_str());
-    if let Some(key) = key {
-        let original = match recent_sends.find(new.sender.id, key) {
-            Some(id) => message_by_id(conn, id)?.filter(|m| {
-                m.sender.as_ref().map(|s| s.id) == Some(new.sender.id)
-                    && m.idempotency_key.as_deref() == Some(key)
-            }),
-            None => None,
-        };
-        if let Some(original) = original {
-            if original.conversation_id != new.conversation_id {
-                return Err(StoreError::Conflict(
-                    "this idempotency key was already used for a message in another conversation"
-                        .into(),
-                ));
-            }
-            return Ok(Committed {
-                value: Posted {
-                    message: original,
-                    replayed: true,
-                },
-                events: Vec::new(),
-            });
-        }
-    }
-    let message = insert_message(
-        conn,
-        MessageRow {
-            conversation: new.conversation_id,
-            kind: MessageKind::Text,
-            sender: Some(&new.sender),
-            body: new.text.as_str(),
-            system: None,
-            key,
-            now: new.now,
-        },
-    )?;
-    let event = record(
-        conn,
-        &Event::MessageCreated {
-            message: message.clone(),
-        },
-        &recipients,
-        new.now,
-    )?;
-    if let Some(key) = key {
-        recent_sends.remember(new.sender.id, key, message.id, new.now);
-    }
-    Ok(Committed {
-        value: Posted {
-            message,
-            replayed: false,
-        },
-        events: vec![event],
-    })
-}
 
-pub(super) fn mark_read(
-    conn: &Connection,
-    me: ExtensionId,
-    conversation: ConversationId,
-    up_to: MessageId,
-    now: Timestamp,
-) -> Result<Committed<u32>> {
-    require_participant(conn, conversation, me)?;
-    let last: Option<i64> = conn
-        .prepare_cached("SELECT max(id) FROM messages WHERE conversation_id = ?1")?
-        .query_row([conversation.0], |r| r.get(0))?;
-    let target = up_to.0.min(last.unwrap_or(0));
-    let moved = conn
-        .prepare_cached(
-            "UPDATE participants SET last_read_message_id = ?3
-             WHERE conversation_id = ?1 AND extension_id = ?2 AND last_read_message_id < ?3",
-        )?
-        .execute(params![conversation.0, me.0, target])?;
-    let unread = unread_count(conn, conversation, me)?;
-    if moved == 0 {
-        return Ok(Committed {
-            value: unread,
-            events: Vec::new(),
-        });
+    async fn create_group(&self, group: NewGroup) -> Result<Committed<Conversation>> {
+        self.write(move |c| create_group(c, &group)).await
     }
-    let members: Arc<[ExtensionId]> = participants(conn, conversation)?
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    let receipt = record(
-        conn,
-        &Event::ReceiptUpdated {
-            conversation_id: conversation,
-            extension_id: me,
-            last_read_message_id: MessageId(target),
-        },
-        &members,
-        now,
-    )?;
-    let mine = record(
-        conn,
-        &Event::UnreadUpdated {
-            extension_id: me,
-            conversation_id: conversation,
-            unread_count: unread,
-        },
-        &Arc::from([me]),
-        now,
-    )?;
-    Ok(Committed {
-        value: unread,
-        events: vec![receipt, mine],
-    })
+
+    async fn edit_group(&self, edit: EditGroup) -> Result<Committed<Conversation>> {
+        self.write(move |c| edit_group(c, &edit)).await
+    }
+
+    async fn conversations_of(&self, me: ExtensionId) -> Result<Vec<ConversationSummary>> {
+        self.read(move |c| conversations_of(c, me)).await
+    }
+
+    async fn conversation_for(
+        &self,
+        me: ExtensionId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>> {
+        self.read(move |c| conversation_for(c, me, id)).await
+    }
+
+    async fn post_message(&self, message: NewMessage) -> Result<Committed<Posted>> {
+        self.write_send(move |c, recent_sends| messages::post_message(c, recent_sends, &message))
+            .await
+    }
+
+    async fn history(
+        &self,
+        me: ExtensionId,
+        conversation: ConversationId,
+        page: HistoryPage,
+    ) -> Result<(Vec<Message>, bool)> {
+        self.read(move |c| messages::history(c, me, conversation, page))
+            .await
+    }
+
+    async fn mark_read(&self, read: MarkRead) -> Result<Committed<u32>> {
+        self.write(move |c| messages::mark_read(c, &read)).await
+    }
+
+    async fn receipts(
+        &self,
+        me: ExtensionId,
+        conversation: ConversationId,
+    ) -> Result<Vec<Receipt>> {
+        self.read(move |c| messages::receipts(c, me, conversation))
+            .await
+    }
 }

@@ -1,11 +1,20 @@
-//! Organizations, extensions and sessions.
+//! Organizations, extensions and sessions: the [`Directory`] capability.
+//!
+//! Changes that end sessions or make what servers cached of an extension
+//! stale record an event for that extension in the same transaction, so
+//! every node hears of them in order.
 
+use super::SqliteStore;
+use super::events::{database_now, record};
 use crate::{
-    Extension, ExtensionUpdate, NewExtension, Org, Result, Session, StoreError, TokenHash,
+    Committed, Directory, Extension, ExtensionUpdate, NewExtension, NewPassword, NewSession, Org,
+    Result, Session, StoreError, TokenHash,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use std::sync::Arc;
 use switchboard_domain::{
-    AlertTone, DisplayName, ExtensionId, ExtensionNumber, OrgId, OrgSlug, Role, Timestamp,
+    AlertTone, DisplayName, EndedSessions, Event, ExtensionId, ExtensionNumber, OrgId, OrgSlug,
+    Role, Timestamp,
 };
 
 const ORG_COLUMNS: &str = "id, slug, name, alert_tone";
@@ -22,7 +31,7 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
 }
 
 /// Reads an extension from `EXTENSION_COLUMNS` starting at column `at`.
-pub(super) fn extension_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Extension> {
+fn extension_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Extension> {
     let role: String = row.get(at + 4)?;
     Ok(Extension {
         id: ExtensionId(row.get(at)?),
@@ -48,7 +57,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     )
 }
 
-pub(super) fn create_org(conn: &Connection, slug: &OrgSlug, name: &DisplayName) -> Result<Org> {
+fn create_org(conn: &Connection, slug: &OrgSlug, name: &DisplayName) -> Result<Org> {
     let inserted = conn.query_row(
         &format!(
             "INSERT INTO organizations (slug, name, created_at)
@@ -67,7 +76,7 @@ pub(super) fn create_org(conn: &Connection, slug: &OrgSlug, name: &DisplayName) 
     }
 }
 
-pub(super) fn org_by_slug(conn: &Connection, slug: &OrgSlug) -> Result<Option<Org>> {
+fn org_by_slug(conn: &Connection, slug: &OrgSlug) -> Result<Option<Org>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {ORG_COLUMNS} FROM organizations WHERE slug = ?1"
@@ -76,7 +85,7 @@ pub(super) fn org_by_slug(conn: &Connection, slug: &OrgSlug) -> Result<Option<Or
         .optional()?)
 }
 
-pub(super) fn list_orgs(conn: &Connection) -> Result<Vec<Org>> {
+fn list_orgs(conn: &Connection) -> Result<Vec<Org>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {ORG_COLUMNS} FROM organizations ORDER BY slug"
     ))?;
@@ -84,7 +93,7 @@ pub(super) fn list_orgs(conn: &Connection) -> Result<Vec<Org>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn set_alert_tone(conn: &Connection, org: OrgId, tone: AlertTone) -> Result<Org> {
+fn set_alert_tone(conn: &Connection, org: OrgId, tone: AlertTone) -> Result<Org> {
     conn.query_row(
         &format!("UPDATE organizations SET alert_tone = ?2 WHERE id = ?1 RETURNING {ORG_COLUMNS}"),
         params![org.0, tone.as_str()],
@@ -94,7 +103,7 @@ pub(super) fn set_alert_tone(conn: &Connection, org: OrgId, tone: AlertTone) -> 
     .ok_or(StoreError::NotFound("organization"))
 }
 
-pub(super) fn create_extensions(
+fn create_extensions(
     conn: &Connection,
     org: OrgId,
     new: &[NewExtension],
@@ -132,11 +141,7 @@ pub(super) fn create_extensions(
     Ok(created)
 }
 
-pub(super) fn extension(
-    conn: &Connection,
-    org: OrgId,
-    id: ExtensionId,
-) -> Result<Option<Extension>> {
+fn extension(conn: &Connection, org: OrgId, id: ExtensionId) -> Result<Option<Extension>> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {EXTENSION_COLUMNS} FROM extensions WHERE id = ?1 AND org_id = ?2"
@@ -145,7 +150,7 @@ pub(super) fn extension(
         .optional()?)
 }
 
-pub(super) fn extension_for_sign_in(
+fn extension_for_sign_in(
     conn: &Connection,
     org: OrgId,
     number: &ExtensionNumber,
@@ -161,7 +166,7 @@ pub(super) fn extension_for_sign_in(
         .optional()?)
 }
 
-pub(super) fn list_extensions(conn: &Connection, org: OrgId) -> Result<Vec<Extension>> {
+fn list_extensions(conn: &Connection, org: OrgId) -> Result<Vec<Extension>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EXTENSION_COLUMNS} FROM extensions WHERE org_id = ?1
          ORDER BY length(number), number"
@@ -170,12 +175,12 @@ pub(super) fn list_extensions(conn: &Connection, org: OrgId) -> Result<Vec<Exten
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(super) fn update_extension(
+fn update_extension(
     conn: &Connection,
     org: OrgId,
     id: ExtensionId,
     update: &ExtensionUpdate,
-) -> Result<Extension> {
+) -> Result<Committed<Extension>> {
     let ext = conn
         .query_row(
             &format!(
@@ -199,40 +204,69 @@ pub(super) fn update_extension(
         )
         .optional()?
         .ok_or(StoreError::NotFound("extension"))?;
-    if ext.disabled {
+    // A disabled extension keeps no session.
+    let sessions_ended = if ext.disabled {
         conn.execute("DELETE FROM sessions WHERE extension_id = ?1", [id.0])?;
-    }
-    Ok(ext)
+        EndedSessions::AllExcept(None)
+    } else {
+        EndedSessions::None
+    };
+    let event = extension_changed(conn, id, sessions_ended)?;
+    Ok(Committed {
+        value: ext,
+        events: vec![event],
+    })
 }
 
-pub(super) fn set_password_hash(
+/// Records that extension `id` changed, for its own servers' eyes.
+fn extension_changed(
     conn: &Connection,
-    org: OrgId,
     id: ExtensionId,
-    hash: &str,
-    keep: Option<&TokenHash>,
-) -> Result<()> {
+    sessions_ended: EndedSessions,
+) -> Result<crate::Recorded> {
+    record(
+        conn,
+        Event::ExtensionChanged {
+            extension_id: id,
+            sessions_ended,
+        },
+        &Arc::from([id]),
+        database_now(conn)?,
+    )
+}
+
+fn set_password_hash(conn: &Connection, change: &NewPassword) -> Result<Committed<()>> {
+    let NewPassword {
+        org,
+        extension,
+        hash,
+        keep,
+    } = change;
     let changed = conn.execute(
         "UPDATE extensions SET password_hash = ?3 WHERE id = ?1 AND org_id = ?2",
-        params![id.0, org.0, hash],
+        params![extension.0, org.0, hash],
     )?;
     if changed == 0 {
         return Err(StoreError::NotFound("extension"));
     }
     conn.execute(
         "DELETE FROM sessions WHERE extension_id = ?1 AND token_hash IS NOT ?2",
-        params![id.0, keep.map(|k| k.0.to_vec())],
+        params![extension.0, keep.as_ref().map(|k| k.0.to_vec())],
     )?;
-    Ok(())
+    let ended = EndedSessions::AllExcept(keep.as_ref().map(TokenHash::tag));
+    Ok(Committed {
+        value: (),
+        events: vec![extension_changed(conn, *extension, ended)?],
+    })
 }
 
-pub(super) fn create_session(
-    conn: &Connection,
-    token: &TokenHash,
-    extension: ExtensionId,
-    now: Timestamp,
-    expires_at: Timestamp,
-) -> Result<()> {
+fn create_session(conn: &Connection, new: &NewSession) -> Result<()> {
+    let NewSession {
+        token,
+        extension,
+        now,
+        expires_at,
+    } = new;
     conn.prepare_cached(
         "INSERT INTO sessions (token_hash, extension_id, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4)",
@@ -244,11 +278,7 @@ pub(super) fn create_session(
     Ok(())
 }
 
-pub(super) fn session(
-    conn: &Connection,
-    token: &TokenHash,
-    now: Timestamp,
-) -> Result<Option<Session>> {
+fn session(conn: &Connection, token: &TokenHash, now: Timestamp) -> Result<Option<Session>> {
     let sql = format!(
         "SELECT s.expires_at, {ext}, {org}
          FROM sessions s
@@ -276,8 +306,106 @@ pub(super) fn session(
         .optional()?)
 }
 
-pub(super) fn revoke_session(conn: &Connection, token: &TokenHash) -> Result<()> {
-    conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
-        .execute([&token.0[..]])?;
-    Ok(())
+fn revoke_session(conn: &Connection, token: &TokenHash) -> Result<Committed<()>> {
+    let ended: Option<i64> = conn
+        .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1 RETURNING extension_id")?
+        .query_row([&token.0[..]], |r| r.get(0))
+        .optional()?;
+    let Some(extension_id) = ended.map(ExtensionId) else {
+        return Ok(Committed {
+            value: (),
+            events: Vec::new(),
+        });
+    };
+    let event = record(
+        conn,
+        Event::SessionEnded {
+            extension_id,
+            session: token.tag(),
+        },
+        &Arc::from([extension_id]),
+        database_now(conn)?,
+    )?;
+    Ok(Committed {
+        value: (),
+        events: vec![event],
+    })
+}
+
+/// Readers see the writer's last commit; every method picks the side it needs.
+#[async_trait::async_trait]
+impl Directory for SqliteStore {
+    async fn create_org(&self, slug: &OrgSlug, name: &DisplayName) -> Result<Org> {
+        let (slug, name) = (slug.clone(), name.clone());
+        self.write(move |c| create_org(c, &slug, &name)).await
+    }
+
+    async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>> {
+        let slug = slug.clone();
+        self.read(move |c| org_by_slug(c, &slug)).await
+    }
+
+    async fn list_orgs(&self) -> Result<Vec<Org>> {
+        self.read(list_orgs).await
+    }
+
+    async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org> {
+        self.write(move |c| set_alert_tone(c, org, tone)).await
+    }
+
+    async fn create_extensions(
+        &self,
+        org: OrgId,
+        new: Vec<NewExtension>,
+        now: Timestamp,
+    ) -> Result<Vec<Extension>> {
+        self.write(move |c| create_extensions(c, org, &new, now))
+            .await
+    }
+
+    async fn extension(&self, org: OrgId, id: ExtensionId) -> Result<Option<Extension>> {
+        self.read(move |c| extension(c, org, id)).await
+    }
+
+    async fn extension_for_sign_in(
+        &self,
+        org: OrgId,
+        number: &ExtensionNumber,
+    ) -> Result<Option<(Extension, String)>> {
+        let number = number.clone();
+        self.read(move |c| extension_for_sign_in(c, org, &number))
+            .await
+    }
+
+    async fn list_extensions(&self, org: OrgId) -> Result<Vec<Extension>> {
+        self.read(move |c| list_extensions(c, org)).await
+    }
+
+    async fn update_extension(
+        &self,
+        org: OrgId,
+        id: ExtensionId,
+        update: ExtensionUpdate,
+    ) -> Result<Committed<Extension>> {
+        self.write(move |c| update_extension(c, org, id, &update))
+            .await
+    }
+
+    async fn set_password_hash(&self, change: NewPassword) -> Result<Committed<()>> {
+        self.write(move |c| set_password_hash(c, &change)).await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<()> {
+        self.write(move |c| create_session(c, &session)).await
+    }
+
+    async fn session(&self, token: &TokenHash, now: Timestamp) -> Result<Option<Session>> {
+        let token = token.clone();
+        self.read(move |c| session(c, &token, now)).await
+    }
+
+    async fn revoke_session(&self, token: &TokenHash) -> Result<Committed<()>> {
+        let token = token.clone();
+        self.write(move |c| revoke_session(c, &token)).await
+    }
 }

@@ -1,43 +1,23 @@
 //! The idempotency keys of recent sends, kept in the writer's memory.
 //!
 //! A client that lost the answer to a send sends it again with the same key
-//! and must get the first message back, not a second one. Keys used to sit
-//! in a unique index on the messages table; random keys put every send on a
-//! random page of that index, one more page written per message, which cost
-//! the server a tenth of its CPU and most of its tail latency at 20,000
-//! msg/s (BENCHMARKS.md). Retries come seconds or minutes after the first
-//! attempt, so the writer remembers the keys of a day's sends (counted back
-//! from the newest, at most `capacity` of them) in a hash map instead, and
-//! rebuilds it from the messages table when the store opens, so a restart
-//! forgets nothing.
+//! and must get the first message back, not a second one. A unique index on
+//! random keys would put every send on a random page of that index, one more
+//! page written per message. Retries come seconds or minutes after the first
+//! attempt, so the writer remembers the keys of a window of sends (see
+//! [`IdempotencyWindow`]) in a hash map instead, and rebuilds it from the
+//! messages table when the store opens, so a restart forgets nothing.
 //!
 //! The map holds a hash of (sender, key) and the message id; a hit is
 //! confirmed against the stored message, so a hash collision costs a
 //! duplicate check, never a wrong answer.
 
+use super::IdempotencyWindow;
 use rusqlite::Connection;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use switchboard_domain::{ExtensionId, MessageId, Timestamp};
-
-/// How long, and how many, keys are remembered.
-#[derive(Debug, Clone, Copy)]
-pub struct IdempotencyWindow {
-    pub millis: i64,
-    pub capacity: usize,
-}
-
-impl Default for IdempotencyWindow {
-    /// A day, as payment APIs keep theirs, and at most a million keys
-    /// (the map and its queue then take about 70 MB).
-    fn default() -> Self {
-        Self {
-            millis: 24 * 60 * 60 * 1000,
-            capacity: 1_000_000,
-        }
-    }
-}
 
 #[derive(Clone, Copy)]
 struct Remembered {

@@ -5,10 +5,8 @@
 //! part of one. When that page is no longer in the page cache, the kernel
 //! reads it from disk before the write goes on: inside a commit, with every
 //! send of the batch waiting. The writer comes back to each part of the WAL
-//! once a lap, and memory reclaim drops cached file pages that look cold,
-//! even with most memory free (this machine's kernel reclaims proactively).
-//! Under W1's load 3–8 commits a second waited for such a read: 0.2 ms on an
-//! idle disk, as long as the disk takes when it stalls.
+//! once a lap, and memory reclaim may drop cached file pages that look cold
+//! in between, even with memory to spare.
 //!
 //! So the checkpointer asks the kernel to read ahead of the writer
 //! (`posix_fadvise(WILLNEED)`: it reads only the pages that are missing and
@@ -24,10 +22,8 @@ const WAL_HEADER_BYTES: u64 = 32;
 const FRAME_HEADER_BYTES: u64 = 24;
 /// How far ahead of the writer to keep the WAL cached: far enough that a
 /// read started here finishes before the writer gets there even when the
-/// disk stalls for a while (32 MiB: about 1.6 s of W1's load, 0.2 s of W2's
-/// highest step), and no more than half a lap, beyond which the pages are
-/// the writer's next lap's, not this one's. A look at pages all cached
-/// costs about 100 µs.
+/// disk stalls for a while, and no more than half a lap, beyond which the
+/// pages are the writer's next lap's, not this one's.
 const READ_AHEAD_FRAMES: i64 = 8192;
 
 pub(super) struct WalReadAhead {

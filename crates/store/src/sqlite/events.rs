@@ -1,0 +1,123 @@
+//! The event log: recording an event inside the change that causes it, and
+//! reading the log back for a resuming client.
+
+use super::SqliteStore;
+use crate::{CommitListener, EventLog, Recorded, Result, StoreError, StoredEvent};
+use rusqlite::{Connection, params};
+use std::sync::Arc;
+use switchboard_domain::{Audience, Cursor, Event, EventKind, ExtensionId, Timestamp};
+
+/// The cursor the next recorded event will get. Only the single writer
+/// records events, so this is exact inside its transaction.
+pub(super) fn next_seq(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT coalesce(max(seq), 0) + 1 FROM events")?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Appends `event` to the log, to be heard live by `recipients`.
+pub(super) fn record(
+    conn: &Connection,
+    event: Event,
+    recipients: &Arc<[ExtensionId]>,
+    now: Timestamp,
+) -> Result<Recorded> {
+    let payload = serde_json::to_string(&event)
+        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+    let (conversation, target) = match event.audience() {
+        Audience::Conversation(c) => (Some(c.0), None),
+        Audience::Extension(e) => (None, Some(e.0)),
+    };
+    conn.prepare_cached(
+        "INSERT INTO events (conversation_id, target_extension_id, kind, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        conversation,
+        target,
+        event.kind().as_str(),
+        payload,
+        now.0
+    ])?;
+    Ok(Recorded {
+        cursor: Cursor(conn.last_insert_rowid()),
+        event: Arc::new(event),
+        payload: payload.into(),
+        recipients: Arc::clone(recipients),
+    })
+}
+
+/// The database's clock, for the events of writes whose callers pass no
+/// `now` (as organizations get their creation time). An event's time is
+/// kept for people reading the log, never used to order it.
+pub(super) fn database_now(conn: &Connection) -> Result<Timestamp> {
+    Ok(Timestamp(
+        conn.prepare_cached("SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)")?
+            .query_row([], |r| r.get(0))?,
+    ))
+}
+
+fn events_after(
+    conn: &Connection,
+    me: ExtensionId,
+    after: Cursor,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.seq, e.kind, e.payload FROM events e
+         WHERE e.seq > ?1 AND (
+            e.target_extension_id = ?2
+            OR EXISTS (
+                SELECT 1 FROM memberships p
+                WHERE p.conversation_id = e.conversation_id AND p.extension_id = ?2
+                  AND p.joined_seq <= e.seq AND (p.left_seq IS NULL OR e.seq <= p.left_seq)))
+         ORDER BY e.seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![after.0, me.0, limit], |r| {
+        Ok((
+            Cursor(r.get(0)?),
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (cursor, kind, payload) = row?;
+        let kind = EventKind::parse(&kind).ok_or_else(|| {
+            StoreError::Backend(format!("event {cursor} has an unknown kind {kind:?}"))
+        })?;
+        events.push(StoredEvent {
+            cursor,
+            kind,
+            payload,
+        });
+    }
+    Ok(events)
+}
+
+fn latest_cursor(conn: &Connection) -> Result<Cursor> {
+    Ok(Cursor(
+        conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM events")?
+            .query_row([], |r| r.get(0))?,
+    ))
+}
+
+#[async_trait::async_trait]
+impl EventLog for SqliteStore {
+    fn on_commit(&self, listener: CommitListener) {
+        self.listeners.write().push(listener);
+    }
+
+    async fn events_after(
+        &self,
+        me: ExtensionId,
+        after: Cursor,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        self.read(move |c| events_after(c, me, after, limit)).await
+    }
+
+    async fn latest_cursor(&self) -> Result<Cursor> {
+        self.read(latest_cursor).await
+    }
+}
