@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use parking_lot::RwLock;
 use std::sync::Arc;
-use switchboard_domain::{Cursor, ExtensionId};
+use switchboard_domain::{Cursor, Event, ExtensionId};
 
 /// One event on its way to clients. The frame is serialized once, here, and
 /// shared by every recipient.
@@ -23,8 +23,12 @@ pub struct Envelope {
     /// A recipient not to send it to (the typist does not see their own
     /// typing indicator).
     pub except: Option<ExtensionId>,
-    /// The complete WebSocket text frame, UTF-8 JSON.
+    /// The complete WebSocket text frame, UTF-8 JSON; empty for events that
+    /// never reach clients.
     pub frame: Bytes,
+    /// The durable event itself, for sinks that act on it (ending sessions,
+    /// dropping cached ones); `None` for ephemeral frames.
+    pub event: Option<Arc<Event>>,
 }
 
 /// Receives envelopes on a node; implemented by the WebSocket gateway. Must
@@ -90,6 +94,7 @@ mod tests {
                 recipients: Arc::from([ExtensionId(i)]),
                 except: None,
                 frame: Bytes::from_static(b"{}"),
+                event: None,
             });
         }
         let want: Vec<_> = (1..=3)

@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use switchboard_domain::{DisplayName, ExtensionNumber, OrgSlug, Password, Role};
 use switchboard_store::{
-    Extension, ExtensionUpdate, NewExtension, Org, SqliteOptions, SqliteStore, Store,
+    Directory, Extension, ExtensionUpdate, NewExtension, NewPassword, Org, SqliteOptions,
+    SqliteStore,
 };
 
 #[derive(Debug, Args)]
@@ -188,12 +189,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let ext = extension(&store, &org, &number).await?;
             let (password, generated) = password_or_random(password)?;
             store
-                .set_password_hash(
-                    org.id,
-                    ext.id,
-                    auth::passwords::hash_password(&password)?,
-                    None,
-                )
+                .set_password_hash(NewPassword {
+                    org: org.id,
+                    extension: ext.id,
+                    hash: auth::passwords::hash_password(&password)?,
+                    keep: None,
+                })
                 .await?;
             println!(
                 "password of {} reset; its sessions are signed out",

@@ -11,8 +11,7 @@ use crate::ws::Gateway;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_bus::Bus;
-use switchboard_domain::ExtensionId;
-use switchboard_store::{Store, TokenHash};
+use switchboard_store::Store;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -24,7 +23,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limiter: SignInLimiter,
     pub passwords: PasswordWorkers,
-    pub sessions: SessionCache,
+    pub sessions: Arc<SessionCache>,
     pub metrics: Arc<Metrics>,
     pub config: Config,
     /// Cancelled when the server shuts down; WebSocket tasks watch it.
@@ -48,16 +47,6 @@ pub struct Parts {
     pub config: Config,
 }
 
-/// What changed about an extension, for caches and open WebSockets.
-#[derive(Debug, Clone, Copy)]
-pub enum Change<'a> {
-    /// Name, role or settings: cached sessions reload.
-    Settings,
-    /// Password reset or extension disabled: every session ends except
-    /// `keep` (the one that changed its own password).
-    Credentials { keep: Option<&'a TokenHash> },
-}
-
 impl App {
     pub fn new(parts: Parts) -> Arc<Self> {
         let Parts {
@@ -69,6 +58,10 @@ impl App {
         } = parts;
         let metrics = Arc::new(Metrics::new());
         let gateway = Arc::new(Gateway::new(Arc::clone(&metrics)));
+        let sessions = Arc::new(SessionCache::new());
+        // The cache first: a request racing a revocation must not find the
+        // session cached after its socket was closed.
+        bus.attach(sessions.clone());
         bus.attach(gateway.clone());
 
         // Committed events go on the bus from the store's commit hook, so
@@ -108,27 +101,11 @@ impl App {
                 SIGN_IN_FAILURES_PER_ADDRESS,
             ),
             passwords,
-            sessions: SessionCache::new(),
+            sessions,
             metrics,
             config,
             shutdown,
             tasks,
         })
-    }
-
-    /// Ends one session: its cached entry and its WebSockets.
-    pub fn session_revoked(&self, auth: &crate::auth::Authed) {
-        self.sessions.forget_token(&auth.token_hash);
-        self.gateway
-            .end_session(auth.session.extension.id, &auth.token_hash);
-    }
-
-    /// An extension changed: cached sessions are dropped so the change
-    /// shows on the next request, and credential changes close WebSockets.
-    pub fn extension_changed(&self, ext: ExtensionId, change: Change<'_>) {
-        self.sessions.forget_extension(ext);
-        if let Change::Credentials { keep } = change {
-            self.gateway.end_extension(ext, keep);
-        }
     }
 }

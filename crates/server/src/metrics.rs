@@ -6,6 +6,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use switchboard_domain::EventKind;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -75,7 +76,7 @@ impl Metrics {
 
     /// Counts what a commit stored.
     pub fn count_committed(&self, event: &switchboard_store::Recorded) {
-        if event.kind == "message.created" {
+        if event.kind() == EventKind::MessageCreated {
             self.messages_stored.inc();
         }
     }

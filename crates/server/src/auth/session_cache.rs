@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::time::Duration;
-use switchboard_domain::{ExtensionId, Timestamp};
+use switchboard_bus::{Envelope, Sink};
+use switchboard_domain::{Event, ExtensionId, Timestamp};
 use switchboard_store::{Session, TokenHash};
 
 /// Sessions seen within [`SESSION_CACHE_TTL`]. Every revocation and every
@@ -40,10 +41,6 @@ impl SessionCache {
         entries.insert(token, (session, now));
     }
 
-    pub fn forget_token(&self, token: &TokenHash) {
-        self.entries.write().remove(token);
-    }
-
     /// After any change to an extension (revocation, password, settings).
     pub fn forget_extension(&self, ext: ExtensionId) {
         self.entries
@@ -54,6 +51,20 @@ impl SessionCache {
     /// After a change to an organization, which every session carries.
     pub fn forget_all(&self) {
         self.entries.write().clear();
+    }
+}
+
+/// Drops cached sessions when an event says they ended or their extension
+/// changed, wherever the change was committed.
+impl Sink for SessionCache {
+    fn deliver(&self, envelope: &Envelope) {
+        match envelope.event.as_deref() {
+            Some(Event::SessionEnded { extension_id, .. })
+            | Some(Event::ExtensionChanged { extension_id, .. }) => {
+                self.forget_extension(*extension_id);
+            }
+            _ => {}
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use switchboard_domain::GroupChange;
 use switchboard_domain::{
     Conversation, ConversationId, ConversationName, ExtensionId, HistoryPage, Message, MessageId,
 };
-use switchboard_store::{ConversationSummary, Receipt};
+use switchboard_store::{self as store, ConversationSummary, Receipt};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConversationList {
@@ -58,7 +58,12 @@ pub async fn open_direct(
     let me = &auth.session.extension;
     let opened = app
         .store
-        .open_direct(me.org_id, me.id, req.extension_id, app.clock.now())
+        .open_direct(store::OpenDirect {
+            org: me.org_id,
+            me: me.id,
+            other: req.extension_id,
+            now: app.clock.now(),
+        })
         .await?
         .value;
     let status = if opened.created {
@@ -94,7 +99,13 @@ pub async fn create_group(
     let name = ConversationName::parse(&req.name)?;
     let conversation = app
         .store
-        .create_group(me.org_id, me.id, name, req.member_ids, app.clock.now())
+        .create_group(store::NewGroup {
+            org: me.org_id,
+            creator: me.id,
+            name,
+            members: req.member_ids,
+            now: app.clock.now(),
+        })
         .await?
         .value;
     Ok((StatusCode::CREATED, Json(ConversationBody { conversation })))
@@ -126,7 +137,13 @@ async fn edit(
     let me = &auth.session.extension;
     let conversation = app
         .store
-        .edit_group(me.org_id, me.id, ConversationId(id), edit, app.clock.now())
+        .edit_group(store::EditGroup {
+            org: me.org_id,
+            actor: me.id,
+            conversation: ConversationId(id),
+            change: edit,
+            now: app.clock.now(),
+        })
         .await?
         .value;
     Ok(Json(ConversationBody { conversation }))

@@ -1,13 +1,14 @@
-//! Changes to the directory (extensions, their passwords and settings, the
-//! organization's alert tone) together with what each change means for
-//! cached sessions and open WebSockets.
+//! Changes to the directory: extensions, their passwords and settings, the
+//! organization's alert tone. What a change to an extension means for
+//! cached sessions and open WebSockets travels as the `extension.changed`
+//! event the store records with it, so that every node reacts.
 
 use super::{ServiceError, ServiceResult};
-use crate::app::{App, Change};
+use crate::app::App;
 use switchboard_domain::{
     AlertTone, DisplayName, ExtensionId, ExtensionNumber, InvalidValue, OrgId, Password, Role,
 };
-use switchboard_store::{Extension, ExtensionUpdate, NewExtension, Org};
+use switchboard_store::{Extension, ExtensionUpdate, NewExtension, NewPassword, Org};
 
 /// An extension to create, validated but with its password not yet hashed.
 pub struct ExtensionDraft {
@@ -90,14 +91,11 @@ pub async fn update_extension(
             "you cannot disable yourself or remove your own administrator role",
         ));
     }
-    let extension = app.store.update_extension(admin.org_id, id, update).await?;
-    let change = if extension.disabled {
-        Change::Credentials { keep: None }
-    } else {
-        Change::Settings
-    };
-    app.extension_changed(id, change);
-    Ok(extension)
+    Ok(app
+        .store
+        .update_extension(admin.org_id, id, update)
+        .await?
+        .value)
 }
 
 /// An administrator sets a new password; the extension is signed out
@@ -110,8 +108,14 @@ pub async fn reset_password(
 ) -> ServiceResult<()> {
     let password = Password::parse_new(password)?;
     let hash = app.passwords.hash(password).await?;
-    app.store.set_password_hash(org, id, hash, None).await?;
-    app.extension_changed(id, Change::Credentials { keep: None });
+    app.store
+        .set_password_hash(NewPassword {
+            org,
+            extension: id,
+            hash,
+            keep: None,
+        })
+        .await?;
     Ok(())
 }
 
@@ -131,8 +135,8 @@ pub async fn update_settings(
                 ..ExtensionUpdate::default()
             },
         )
-        .await?;
-    app.extension_changed(me.id, Change::Settings);
+        .await?
+        .value;
     Ok(updated)
 }
 

@@ -4,7 +4,7 @@
 use super::ServiceResult;
 use crate::app::App;
 use switchboard_domain::{ConversationId, ExtensionId, IdempotencyKey, MessageId, MessageText};
-use switchboard_store::{Committed, Extension, NewMessage, Posted, StoreError};
+use switchboard_store::{Committed, Extension, MarkRead, NewMessage, Posted, StoreError};
 
 /// A message as a client wrote it, not yet validated.
 pub struct Draft<'a> {
@@ -53,7 +53,12 @@ pub async fn mark_read(
 ) -> ServiceResult<u32> {
     Ok(app
         .store
-        .mark_read(me, conversation, up_to, app.clock.now())
+        .mark_read(MarkRead {
+            me,
+            conversation,
+            up_to,
+            now: app.clock.now(),
+        })
         .await?
         .value)
 }

@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::auth::{self, Authed};
 use std::net::IpAddr;
 use switchboard_domain::{ExtensionNumber, OrgSlug, Password, Timestamp};
-use switchboard_store::{Extension, Org};
+use switchboard_store::{Extension, NewPassword, NewSession, Org};
 
 /// What someone typed on the sign-in form.
 pub struct Credentials<'a> {
@@ -65,7 +65,12 @@ pub async fn sign_in(
     let now = app.clock.now();
     let expires_at = now.saturating_add(app.config.session_ttl);
     app.store
-        .create_session(auth::token_hash(&token), extension.id, now, expires_at)
+        .create_session(NewSession {
+            token: auth::token_hash(&token),
+            extension: extension.id,
+            now,
+            expires_at,
+        })
         .await?;
     tracing::info!(extension = %extension.id, org = %org.id, "signed in");
     Ok(SignedIn {
@@ -76,15 +81,15 @@ pub async fn sign_in(
     })
 }
 
-/// Ends this session; its WebSockets close.
+/// Ends this session. Its cached entry goes and its WebSockets close when
+/// the `session.ended` event is heard, on every node.
 pub async fn sign_out(app: &App, auth: &Authed) -> ServiceResult<()> {
     app.store.revoke_session(&auth.token_hash).await?;
-    app.session_revoked(auth);
     Ok(())
 }
 
 /// Changes my password after checking the current one; my other sessions
-/// end, this one stays.
+/// end (through the `extension.changed` event), this one stays.
 pub async fn change_password(
     app: &App,
     auth: &Authed,
@@ -108,13 +113,12 @@ pub async fn change_password(
     }
     let hash = app.passwords.hash(new).await?;
     app.store
-        .set_password_hash(ext.org_id, ext.id, hash, Some(auth.token_hash.clone()))
+        .set_password_hash(NewPassword {
+            org: ext.org_id,
+            extension: ext.id,
+            hash,
+            keep: Some(auth.token_hash.clone()),
+        })
         .await?;
-    app.extension_changed(
-        ext.id,
-        crate::app::Change::Credentials {
-            keep: Some(&auth.token_hash),
-        },
-    );
     Ok(())
 }

@@ -82,6 +82,7 @@ async fn run(
             recipients,
             except: Some(change.extension_id),
             frame: typing_frame(change),
+            event: None,
         });
     };
     loop {

@@ -16,7 +16,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
-use switchboard_domain::{Cursor, ReplayGate};
+use switchboard_domain::{Cursor, EventKind, ReplayGate};
 
 /// Sends of one connection being stored at once; past this the connection
 /// stops reading until one finishes.
@@ -73,7 +73,7 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
     let me = auth.session.extension.id;
     let (conn_id, mut rx, stop) = app
         .gateway
-        .register(me, auth.token_hash.clone(), &app.shutdown);
+        .register(me, auth.token_hash.tag(), &app.shutdown);
     app.metrics.ws_connections.inc();
 
     let result = async {
@@ -190,7 +190,7 @@ async fn send_message(app: &App, auth: &Authed, frame: SendFrame) -> String {
             let stored = committed
                 .events
                 .iter()
-                .find(|e| e.kind == "message.created")
+                .find(|e| e.kind() == EventKind::MessageCreated)
                 .map(|e| &*e.payload);
             frames::sent_frame(&frame.idempotency_key, &committed.value.message, stored)
         }

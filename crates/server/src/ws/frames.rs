@@ -50,11 +50,18 @@ pub fn durable_frame(kind: &str, cursor: Cursor, payload: &str) -> String {
 
 /// A committed event on its way to the bus.
 pub fn envelope_for(event: &Recorded) -> Envelope {
+    let kind = event.kind();
+    let frame = if kind.reaches_clients() {
+        Bytes::from(durable_frame(kind.as_str(), event.cursor, &event.payload))
+    } else {
+        Bytes::new()
+    };
     Envelope {
         cursor: Some(event.cursor),
         recipients: Arc::clone(&event.recipients),
         except: None,
-        frame: Bytes::from(durable_frame(event.kind, event.cursor, &event.payload)),
+        frame,
+        event: Some(Arc::clone(&event.event)),
     }
 }
 

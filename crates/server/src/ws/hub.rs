@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use switchboard_bus::{Envelope, Sink};
-use switchboard_domain::{Cursor, ExtensionId};
-use switchboard_store::TokenHash;
+use switchboard_domain::{Cursor, EndedSessions, Event, ExtensionId, SessionTag};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +30,7 @@ pub(super) struct Outgoing {
 struct Connection {
     id: u64,
     tx: mpsc::Sender<Outgoing>,
-    session: TokenHash,
+    session: SessionTag,
     stop: Arc<Stop>,
 }
 
@@ -123,7 +122,7 @@ impl Gateway {
     pub(super) fn register(
         &self,
         ext: ExtensionId,
-        session: TokenHash,
+        session: SessionTag,
         shutdown: &CancellationToken,
     ) -> (u64, mpsc::Receiver<Outgoing>, Arc<Stop>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -148,9 +147,9 @@ impl Gateway {
     }
 
     /// Closes the connections of one session (it was signed out).
-    pub fn end_session(&self, ext: ExtensionId, session: &TokenHash) {
+    fn end_session(&self, ext: ExtensionId, session: SessionTag) {
         if let Some(list) = self.connections.read().get(&ext) {
-            for c in list.iter().filter(|c| &c.session == session) {
+            for c in list.iter().filter(|c| c.session == session) {
                 c.stop.request(StopReason::SessionEnded);
             }
         }
@@ -158,11 +157,26 @@ impl Gateway {
 
     /// Closes every connection of an extension except those of `keep` (its
     /// password was changed, or it was disabled).
-    pub fn end_extension(&self, ext: ExtensionId, keep: Option<&TokenHash>) {
+    fn end_extension(&self, ext: ExtensionId, keep: Option<SessionTag>) {
         if let Some(list) = self.connections.read().get(&ext) {
-            for c in list.iter().filter(|c| Some(&c.session) != keep) {
+            for c in list.iter().filter(|c| Some(c.session) != keep) {
                 c.stop.request(StopReason::SessionEnded);
             }
+        }
+    }
+
+    /// Acts on the events that end sessions, wherever they were committed.
+    fn end_what_ended(&self, event: &Event) {
+        match event {
+            Event::SessionEnded {
+                extension_id,
+                session,
+            } => self.end_session(*extension_id, *session),
+            Event::ExtensionChanged {
+                extension_id,
+                sessions_ended: EndedSessions::AllExcept(keep),
+            } => self.end_extension(*extension_id, *keep),
+            _ => {}
         }
     }
 
@@ -193,6 +207,12 @@ impl Gateway {
 
 impl Sink for Gateway {
     fn deliver(&self, envelope: &Envelope) {
+        if let Some(event) = &envelope.event {
+            self.end_what_ended(event);
+            if !event.kind().reaches_clients() {
+                return;
+            }
+        }
         let Ok(text) = Utf8Bytes::try_from(envelope.frame.clone()) else {
             tracing::error!("dropping an event frame that is not UTF-8");
             return;

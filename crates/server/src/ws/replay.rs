@@ -40,8 +40,8 @@ pub(super) async fn catch_up(
                 break;
             }
             for e in events {
-                if gate.admit(e.cursor) {
-                    send(socket, durable_frame(&e.kind, e.cursor, &e.payload)).await?;
+                if gate.admit(e.cursor) && e.kind.reaches_clients() {
+                    send(socket, durable_frame(e.kind.as_str(), e.cursor, &e.payload)).await?;
                 }
             }
         }
