@@ -3,9 +3,7 @@
 //! idempotency key finds it; SIGTERM closes WebSockets with "going away"
 //! and exits cleanly.
 
-mod common;
-
-use common::{Client, PATIENCE, Server};
+use crate::common::{Client, PATIENCE, Server};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -83,38 +81,6 @@ async fn stream_of_sends(
     }
 }
 
-/// Every message of a conversation, oldest first, paging backwards.
-async fn whole_history(client: &Client, conversation: i64) -> Vec<Value> {
-    let mut pages: Vec<Vec<Value>> = Vec::new();
-    let mut before: Option<i64> = None;
-    loop {
-        let path = match before {
-            Some(b) => {
-                format!("/api/v1/conversations/{conversation}/messages?before={b}&limit=200")
-            }
-            None => format!("/api/v1/conversations/{conversation}/messages?limit=200"),
-        };
-        let page = client.get(&path).await;
-        assert_eq!(page.status, 200, "history: {}", page.body);
-        let messages = page.body["messages"].as_array().expect("messages").clone();
-        assert!(messages.len() <= 200);
-        assert!(
-            messages
-                .windows(2)
-                .all(|w| w[0]["id"].as_i64() < w[1]["id"].as_i64()),
-            "each page ascends"
-        );
-        let more = page.body["has_more"].as_bool().expect("has_more");
-        before = messages.first().and_then(|m| m["id"].as_i64());
-        pages.push(messages);
-        if !more {
-            break;
-        }
-        assert!(before.is_some(), "has_more with an empty page");
-    }
-    pages.into_iter().rev().flatten().collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_messages_survive_a_kill_exactly_once() {
     let mut server = Server::start();
@@ -179,7 +145,7 @@ async fn acknowledged_messages_survive_a_kill_exactly_once() {
         again.push(restarted.sign_in(n).await);
     }
 
-    let history = whole_history(&again[0], conversation).await;
+    let history = again[0].whole_history(conversation).await;
     let mut by_key: HashMap<String, Vec<i64>> = HashMap::new();
     for m in &history {
         if let Some(key) = m["idempotency_key"].as_str() {
@@ -240,7 +206,7 @@ async fn acknowledged_messages_survive_a_kill_exactly_once() {
             ),
         }
     }
-    let after = whole_history(&again[0], conversation).await;
+    let after = again[0].whole_history(conversation).await;
     let keys: Vec<&str> = after
         .iter()
         .filter_map(|m| m["idempotency_key"].as_str())
@@ -270,12 +236,7 @@ async fn sigterm_closes_websockets_with_going_away_and_exits_zero() {
     let conversation = alice.direct_with(bob.id).await;
     alice.send(conversation, "before shutdown").await;
 
-    let pid = server.child.id().to_string();
-    let signalled = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(signalled.success());
+    server.sigterm();
 
     for ws in &mut sockets {
         loop {

@@ -2,9 +2,7 @@
 //! changes nothing; the service endpoints (OpenAPI document, health, metrics)
 //! answer as operators and clients expect.
 
-mod common;
-
-use common::{Answer, Client, Server, answer, assert_error, uuid_like};
+use crate::common::{Answer, Client, Server, answer, assert_error, uuid_like};
 use serde_json::{Value, json};
 
 /// A request with a raw body and content type, authenticated by bearer token.
@@ -26,29 +24,6 @@ async fn raw(
         .await
         .expect("request");
     answer(res).await
-}
-
-/// The whole history of a conversation, oldest first.
-async fn all_messages(client: &Client, conversation: i64) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    let mut before: Option<i64> = None;
-    loop {
-        let path = match before {
-            Some(b) => {
-                format!("/api/v1/conversations/{conversation}/messages?limit=200&before={b}")
-            }
-            None => format!("/api/v1/conversations/{conversation}/messages?limit=200"),
-        };
-        let page = client.get(&path).await;
-        assert_eq!(page.status, 200, "history: {}", page.body);
-        let messages = page.body["messages"].as_array().expect("messages").clone();
-        let more = page.body["has_more"].as_bool().expect("has_more");
-        before = messages.first().and_then(|m| m["id"].as_i64());
-        out.splice(0..0, messages);
-        if !more || before.is_none() {
-            return out;
-        }
-    }
 }
 
 async fn send_text(client: &Client, conversation: i64, text: &str) -> Answer {
@@ -82,7 +57,7 @@ async fn message_text_is_limited_to_ten_thousand_characters() {
     let accented = "é".repeat(10_000);
     assert_eq!(send_text(&alice, conversation, &accented).await.status, 201);
 
-    let before = all_messages(&alice, conversation).await;
+    let before = alice.whole_history(conversation).await;
     let too_long = send_text(&alice, conversation, &"a".repeat(10_001)).await;
     assert_error(&too_long, 422, "validation_failed", "10,001 characters");
     let message = too_long.body["error"]["message"]
@@ -97,7 +72,7 @@ async fn message_text_is_limited_to_ten_thousand_characters() {
     assert_error(&empty, 422, "validation_failed", "blank text");
 
     assert_eq!(
-        all_messages(&alice, conversation).await,
+        alice.whole_history(conversation).await,
         before,
         "refused sends change nothing"
     );
@@ -138,13 +113,7 @@ async fn group_names_are_limited_to_one_hundred_characters() {
         "the message names the field: {message}"
     );
 
-    let rename = alice
-        .call(
-            "PATCH",
-            &format!("/api/v1/conversations/{group}"),
-            Some(json!({"name": "r".repeat(101)})),
-        )
-        .await;
+    let rename = alice.rename(group, &"r".repeat(101)).await;
     assert_error(&rename, 422, "validation_failed", "101-character rename");
 
     assert_eq!(
@@ -152,13 +121,7 @@ async fn group_names_are_limited_to_one_hundred_characters() {
         listed,
         "no group was created or renamed"
     );
-    let renamed = alice
-        .call(
-            "PATCH",
-            &format!("/api/v1/conversations/{group}"),
-            Some(json!({"name": "r".repeat(100)})),
-        )
-        .await;
+    let renamed = alice.rename(group, &"r".repeat(100)).await;
     assert_eq!(renamed.status, 200, "{}", renamed.body);
 }
 
@@ -168,7 +131,7 @@ async fn bodies_over_64_kib_are_refused_and_change_nothing() {
     let alice = server.sign_in("101").await;
     let conversation = alice.direct_with(2).await;
     alice.send(conversation, "before").await;
-    let before = all_messages(&alice, conversation).await;
+    let before = alice.whole_history(conversation).await;
 
     let body = json!({"text": "x".repeat(70 * 1024), "idempotency_key": uuid_like()});
     let big = raw(
@@ -193,7 +156,7 @@ async fn bodies_over_64_kib_are_refused_and_change_nothing() {
     .await;
     assert_error(&group, 413, "payload_too_large", "large group body");
 
-    assert_eq!(all_messages(&alice, conversation).await, before);
+    assert_eq!(alice.whole_history(conversation).await, before);
     assert_eq!(
         alice.get("/api/v1/conversations").await.body["conversations"]
             .as_array()
@@ -209,7 +172,7 @@ async fn malformed_json_unknown_fields_and_wrong_content_types_are_refused() {
     let alice = server.sign_in("101").await;
     let conversation = alice.direct_with(2).await;
     let path = format!("/api/v1/conversations/{conversation}/messages");
-    let before = all_messages(&alice, conversation).await;
+    let before = alice.whole_history(conversation).await;
 
     for bad in [r#"{"text": "hi""#, "not json", "", r#"{"text": "hi",}"#] {
         let a = raw(
@@ -255,69 +218,49 @@ async fn malformed_json_unknown_fields_and_wrong_content_types_are_refused() {
         "text of the wrong type",
     );
 
-    let plain = raw(
-        &alice,
-        "POST",
-        &path,
-        "text/plain",
-        br#"{"text": "hi"}"#.to_vec(),
-    )
-    .await;
-    assert!(
-        plain.status == 400 || plain.status == 415,
-        "wrong content type: {} {}",
-        plain.status,
-        plain.body
-    );
-    assert!(
-        plain.body["error"]["code"].is_string(),
-        "error shape: {}",
-        plain.body
-    );
-
-    let settings = raw(
-        &alice,
-        "PATCH",
-        "/api/v1/me/settings",
-        "text/plain",
-        b"{}".to_vec(),
-    )
-    .await;
-    assert!(
-        settings.status == 400 || settings.status == 415,
-        "{}",
-        settings.body
-    );
-    assert!(
-        settings.body["error"]["code"].is_string(),
-        "error shape: {}",
-        settings.body
-    );
-
-    // CSV import wants text/csv.
-    let csv_as_json = raw(
-        &alice,
-        "POST",
-        "/api/v1/admin/extensions/import",
-        "application/json",
-        b"number,name,password\n150,Zed Zero,long enough pw\n".to_vec(),
-    )
-    .await;
-    assert!(
-        csv_as_json.status == 400 || csv_as_json.status == 415,
-        "{}",
-        csv_as_json.body
-    );
-    assert!(
-        csv_as_json.body["error"]["code"].is_string(),
-        "error shape: {}",
-        csv_as_json.body
-    );
+    // A body in the wrong content type is refused in the error shape.
+    for (method, path, content_type, body, what) in [
+        (
+            "POST",
+            path.as_str(),
+            "text/plain",
+            br#"{"text": "hi"}"#.as_slice(),
+            "a message as text/plain",
+        ),
+        (
+            "PATCH",
+            "/api/v1/me/settings",
+            "text/plain",
+            b"{}".as_slice(),
+            "settings as text/plain",
+        ),
+        // CSV import wants text/csv.
+        (
+            "POST",
+            "/api/v1/admin/extensions/import",
+            "application/json",
+            b"number,name,password\n150,Zed Zero,long enough pw\n".as_slice(),
+            "a CSV import as application/json",
+        ),
+    ] {
+        let a = raw(&alice, method, path, content_type, body.to_vec()).await;
+        assert!(
+            a.status == 400 || a.status == 415,
+            "{what}: wrong content type: {} {}",
+            a.status,
+            a.body
+        );
+        assert!(
+            a.body["error"]["code"].is_string(),
+            "{what}: error shape: {}",
+            a.body
+        );
+    }
 
     let bad_path = alice.get("/api/v1/conversations/seven/messages").await;
     assert_error(&bad_path, 400, "bad_request", "non-numeric conversation id");
 
-    assert_eq!(all_messages(&alice, conversation).await, before);
+    assert_eq!(alice.whole_history(conversation).await, before);
     let directory = alice.get("/api/v1/admin/extensions").await;
     assert_eq!(
         directory.body["extensions"].as_array().map(Vec::len),

@@ -1,9 +1,7 @@
 //! Live behaviour over HTTP and WebSocket against the real server: chat,
 //! groups, receipts, typing, resume, and back-pressure on slow clients.
 
-mod common;
-
-use common::{Server, Ws};
+use crate::common::{Client, PATIENCE, Server, Ws};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -117,13 +115,7 @@ async fn group_lifecycle_posts_system_messages() {
     }
 
     // Rename: a system message for everyone.
-    let renamed = alice
-        .call(
-            "PATCH",
-            &format!("/api/v1/conversations/{group}"),
-            Some(json!({"name": "Sales team"})),
-        )
-        .await;
+    let renamed = alice.rename(group, "Sales team").await;
     assert_eq!(renamed.status, 200);
     for ws in [&mut bob_ws, &mut carol_ws] {
         let m = ws.next_of("message.created").await;
@@ -137,12 +129,7 @@ async fn group_lifecycle_posts_system_messages() {
     }
 
     // Add Dan: he is told, and can now read the history.
-    let added = alice
-        .post(
-            &format!("/api/v1/conversations/{group}/participants"),
-            json!({"extension_ids": [dan.id]}),
-        )
-        .await;
+    let added = alice.add_participants(group, &[dan.id]).await;
     assert_eq!(added.status, 200);
     let m = dan_ws.next_of("message.created").await;
     assert_eq!(m["data"]["message"]["text"], "Alice Archer added Dan Diaz");
@@ -161,13 +148,7 @@ async fn group_lifecycle_posts_system_messages() {
     );
 
     // Remove Carol: she learns of it, then is no longer a participant.
-    let removed = alice
-        .call(
-            "DELETE",
-            &format!("/api/v1/conversations/{group}/participants/{}", carol.id),
-            None,
-        )
-        .await;
+    let removed = alice.remove_participant(group, carol.id).await;
     assert_eq!(removed.status, 200);
     let m = carol_ws
         .next_message("Alice Archer removed Carol Chen")
@@ -187,24 +168,16 @@ async fn group_lifecycle_posts_system_messages() {
             .status,
         404
     );
-    assert_eq!(carol.send_status(group, "let me in").await, 404);
+    assert_eq!(send_status(&carol, group, "let me in").await, 404);
 
     // Bob leaves.
-    let left = bob
-        .post(&format!("/api/v1/conversations/{group}/leave"), json!({}))
-        .await;
+    let left = bob.leave(group).await;
     assert_eq!(left.status, 204);
     dan_ws.next_message("Bob Baker left the group").await;
 
     // Direct chats cannot be renamed.
     let direct = alice.direct_with(bob.id).await;
-    let refused = alice
-        .call(
-            "PATCH",
-            &format!("/api/v1/conversations/{direct}"),
-            Some(json!({"name": "nope"})),
-        )
-        .await;
+    let refused = alice.rename(direct, "nope").await;
     assert_eq!(refused.status, 422);
 }
 
@@ -392,13 +365,7 @@ async fn a_client_that_stops_reading_is_cut_off_while_others_keep_receiving() {
     let alice = server.sign_in("101").await;
     let bob = server.sign_in("102").await;
     let carol = server.sign_in("103").await;
-    let created = alice
-        .post(
-            "/api/v1/conversations/group",
-            json!({"name": "Busy", "member_ids": [bob.id, carol.id]}),
-        )
-        .await;
-    let group = created.body["conversation"]["id"].as_i64().expect("id");
+    let group = alice.create_group("Busy", &[bob.id, carol.id]).await;
 
     // Bob's socket never reads; Carol's reads everything.
     let stalled = bob.ws(None).await;
@@ -427,11 +394,8 @@ async fn a_client_that_stops_reading_is_cut_off_while_others_keep_receiving() {
     // whatever the socket buffers held.
     let mut stalled = stalled;
     let ended = loop {
-        match tokio::time::timeout(
-            common::PATIENCE,
-            futures_util::StreamExt::next(&mut stalled.stream),
-        )
-        .await
+        match tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut stalled.stream))
+            .await
         {
             Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))))
             | Ok(None)
@@ -469,30 +433,23 @@ async fn a_client_that_stops_reading_is_cut_off_while_others_keep_receiving() {
     );
 }
 
-trait SendStatus {
-    async fn send_status(&self, conversation: i64, text: &str) -> u16;
-}
-
-impl SendStatus for common::Client {
-    async fn send_status(&self, conversation: i64, text: &str) -> u16 {
-        self.post(
+/// The status of a send (without an idempotency key) by `client`.
+async fn send_status(client: &Client, conversation: i64, text: &str) -> u16 {
+    client
+        .post(
             &format!("/api/v1/conversations/{conversation}/messages"),
             json!({"text": text}),
         )
         .await
         .status
-    }
 }
 
 /// The close code and reason the server ends a socket with.
 async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
     loop {
-        match tokio::time::timeout(
-            common::PATIENCE,
-            futures_util::StreamExt::next(&mut ws.stream),
-        )
-        .await
-        .expect("the socket is closed")
+        match tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut ws.stream))
+            .await
+            .expect("the socket is closed")
         {
             Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
                 return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));

@@ -1,0 +1,27 @@
+//! What every topic shares: the real server on a loopback port with a
+//! temporary data directory (`server`), a signed-in client and its WebSocket
+//! (`client`, `ws`), requests with any credential (`request`) and the
+//! catalogue of endpoints the authorization tests walk (`catalogue`).
+
+mod catalogue;
+mod client;
+mod request;
+mod server;
+mod ws;
+
+pub use catalogue::{
+    PUBLIC_ROUTES, admin_endpoints, admin_endpoints_by_id, conversation_endpoints, every_endpoint,
+    own_endpoints,
+};
+pub use client::{Answer, Client, answer, assert_error, uuid_like};
+pub use request::{Cred, Endpoint, Payload, bearer};
+pub use server::Server;
+pub use ws::Ws;
+
+use std::time::Duration;
+
+pub const PASSWORD: &str = "test-password";
+/// How long a test waits for something that should happen; generous, since
+/// CI machines are slow. Never a synchronization sleep: waits end as soon
+/// as the event arrives.
+pub const PATIENCE: Duration = Duration::from_secs(20);

@@ -1,0 +1,136 @@
+//! The real `switchboard` binary, started on a loopback port with a
+//! temporary data directory and stopped when the test ends.
+
+use super::{Answer, Client, PASSWORD, answer};
+use serde_json::json;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// A fresh server with the demo organization (extensions 101–105, ids 1–5).
+    pub fn start() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let data_dir = temp.path().to_path_buf();
+        let mut s = Self::start_on(&data_dir, "127.0.0.1:0");
+        s._temp = Some(temp);
+        s
+    }
+
+    /// Starts the server on an existing data directory (for restarts).
+    pub fn start_on(data_dir: &Path, listen: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--demo",
+                "--demo-password",
+                PASSWORD,
+            ])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start switchboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            _temp: None,
+        }
+    }
+
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    pub async fn sign_in(&self, extension: &str) -> Client {
+        self.sign_in_to("demo", extension, PASSWORD).await
+    }
+
+    pub async fn sign_in_to(&self, org: &str, extension: &str, password: &str) -> Client {
+        let signed = self.sign_in_answer(org, extension, password).await;
+        assert_eq!(signed.status, 200, "sign-in of {org}/{extension} failed");
+        Client {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            token: signed.body["token"].as_str().expect("token").to_owned(),
+            id: signed.body["extension"]["id"].as_i64().expect("id"),
+        }
+    }
+
+    /// Signs in and returns the whole answer (token, CSRF token, headers),
+    /// whatever it is.
+    pub async fn sign_in_answer(&self, org: &str, extension: &str, password: &str) -> Answer {
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/sign-in", self.base))
+            .json(&json!({"organization": org, "extension": extension, "password": password}))
+            .send()
+            .await
+            .expect("sign-in request");
+        answer(res).await
+    }
+
+    /// Runs `switchboard admin …` against this server's data directory.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .output()
+            .expect("run admin");
+        assert!(
+            out.status.success(),
+            "admin {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and returns at once; the caller watches the shutdown
+    /// and waits for the exit.
+    pub fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

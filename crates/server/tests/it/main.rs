@@ -1,0 +1,10 @@
+//! The server's integration tests: each starts the real `switchboard`
+//! binary on port 0 with a temporary data directory and talks HTTP and
+//! WebSocket to it as a client does. One binary, one module per topic, and
+//! one `common` harness that every topic shares.
+
+mod authorization;
+mod common;
+mod crash;
+mod live;
+mod validation;
