@@ -208,7 +208,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let mut options = SqliteOptions::new(config.database_path());
-    options.synchronous = config.sqlite_synchronous;
+    options.synchronous = config.database.sqlite_synchronous;
     let store = Arc::new(SqliteStore::open(options)?);
     let passwords = auth::PasswordWorkers::start(PASSWORD_THREADS)?;
     let seeded = if config.demo {
