@@ -1,12 +1,21 @@
-//! Configuration: defaults, then a TOML file, then `SWITCHBOARD_*`
+//! Configuration: built-in defaults, then a TOML file, then `SWITCHBOARD_*`
 //! environment variables, then command-line flags, each overriding the one
-//! before. Validated once at start; a bad value names its key.
+//! before. The layers are merged by one `figment` overlay and extracted into
+//! one typed tree, [`Config`]; a key is declared once, as a field of that tree
+//! (and, when it has a flag, once more as an `Option` in [`ServeArgs`]).
+//! Values are parsed and validated in one place, at start, and a bad value
+//! names its key and where it was set.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
-use serde::Deserialize;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 use switchboard_store::Synchronous;
 
@@ -25,89 +34,113 @@ impl Secret {
     }
 }
 
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
     }
 }
 
-impl std::str::FromStr for Secret {
+impl FromStr for Secret {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(Self(s.to_owned()))
     }
 }
 
-/// Flags of `switchboard serve`; each also reads its environment variable.
-#[derive(Debug, Args, Default)]
-pub struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "SWITCHBOARD_CONFIG")]
-    pub config: Option<PathBuf>,
+/// The configuration the server runs with: parsed, validated, typed.
+///
+/// Every key is optional in every layer; [`Config::default`] holds the
+/// built-in defaults. Unknown keys are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
     /// Address and port to listen on (port 0 picks a free one).
-    #[arg(long, env = "SWITCHBOARD_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    #[serde(deserialize_with = "parsed")]
+    pub listen: SocketAddr,
     /// Where the database (and later attachments) live.
-    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Create a demo organization with five extensions when the data
-    /// directory holds none.
-    #[arg(long, env = "SWITCHBOARD_DEMO", num_args = 0..=1, default_missing_value = "true")]
-    pub demo: Option<bool>,
+    pub data_dir: PathBuf,
+    /// Create the demo organization when the database has none.
+    #[serde(deserialize_with = "parsed")]
+    pub demo: bool,
     /// Password of the demo extensions (random when not given).
-    #[arg(long, env = "SWITCHBOARD_DEMO_PASSWORD", hide_env_values = true)]
     pub demo_password: Option<Secret>,
-    /// SQLite durability: "normal" (survives a crash) or "full" (survives
-    /// power loss, slower).
-    #[arg(long, env = "SWITCHBOARD_SQLITE_SYNCHRONOUS")]
-    pub sqlite_synchronous: Option<String>,
-    /// How long a sign-in lasts, in hours.
-    #[arg(long, env = "SWITCHBOARD_SESSION_TTL_HOURS")]
-    pub session_ttl_hours: Option<u64>,
-    /// Mark cookies Secure (set when the portal is served over HTTPS).
-    #[arg(long, env = "SWITCHBOARD_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true")]
-    pub secure_cookies: Option<bool>,
+    /// How long a sign-in lasts; the key is `session_ttl_hours`.
+    #[serde(rename = "session_ttl_hours", deserialize_with = "hours")]
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure` (when the portal is served over HTTPS).
+    #[serde(deserialize_with = "parsed")]
+    pub secure_cookies: bool,
     /// Log filter, e.g. "info" or "switchboard=debug".
-    #[arg(long, env = "SWITCHBOARD_LOG")]
-    pub log: Option<String>,
-    /// Log format: "text" or "json".
-    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT")]
-    pub log_format: Option<String>,
+    pub log: String,
+    /// `text` or `json`.
+    #[serde(deserialize_with = "parsed")]
+    pub log_format: LogFormat,
+    /// `[database]`. Its `sqlite_synchronous` is also accepted at top level,
+    /// where it was documented first (see [`LEGACY_FLAT_KEYS`]).
+    pub database: DatabaseConfig,
+    // Sections to come, each a field of its own section type here:
+    // - `bus: BusConfig` for `[bus]`: the in-process bus or NATS (URL).
+    // - `carriers: BTreeMap<String, CarrierConfig>` for `[carriers.<name>]`:
+    //   one table per SMS carrier account (credentials as `Secret`).
+    // - `push: PushConfig` for `[push.apns]` (key id, team, key as `Secret`).
+    // - `sip: SipConfig` for `[sip]`.
+    // Their environment variables are `SWITCHBOARD_<SECTION>__<KEY>`; a
+    // section needs no flag.
 }
 
-/// The file layer: every key optional, unknown keys refused.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    data_dir: Option<PathBuf>,
-    demo: Option<bool>,
-    demo_password: Option<Secret>,
-    sqlite_synchronous: Option<String>,
-    session_ttl_hours: Option<u64>,
-    secure_cookies: Option<bool>,
-    log: Option<String>,
-    log_format: Option<String>,
+/// `[database]`: where and how messages are stored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// SQLite durability: `normal` (survives a crash) or `full` (survives
+    /// power loss, slower).
+    #[serde(deserialize_with = "synchronous")]
+    pub sqlite_synchronous: Synchronous,
+    // `url` goes here when both backends are compiled in: the scheme
+    // (`sqlite:` or `postgres:`) chooses the store at run time.
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
+    #[default]
     Text,
     Json,
 }
 
-/// The validated configuration the server runs with.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub listen: SocketAddr,
-    pub data_dir: PathBuf,
-    pub demo: bool,
-    pub demo_password: Option<Secret>,
-    pub sqlite_synchronous: Synchronous,
-    pub session_ttl: Duration,
-    pub secure_cookies: bool,
-    pub log: String,
-    pub log_format: LogFormat,
+impl FromStr for LogFormat {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(r#"expected "text" or "json""#),
+        }
+    }
+}
+
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
+
+/// Longest sign-in `session_ttl_hours` accepts: a year.
+const MAX_SESSION_TTL_HOURS: u64 = 24 * 365;
+
+impl Default for Config {
+    /// The built-in defaults, the lowest layer.
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            data_dir: PathBuf::from("./data"),
+            demo: false,
+            demo_password: None,
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            secure_cookies: false,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            database: DatabaseConfig::default(),
+        }
+    }
 }
 
 impl Config {
@@ -120,115 +153,622 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("switchboard.db")
 }
 
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// What `switchboard serve --help` says about the other layers.
+pub const LAYERS_HELP: &str = "\
+Every flag can also be set by an environment variable, SWITCHBOARD_ and the
+flag's name in capitals with '_' for '-' (e.g. SWITCHBOARD_DATA_DIR), or by
+the same key in the --config TOML file. Keys in a section of the file use
+SWITCHBOARD_<SECTION>__<KEY> (e.g. SWITCHBOARD_DATABASE__SQLITE_SYNCHRONOUS).
+Flags override the environment, which overrides the file.";
+
+/// Flags of `switchboard serve`. Each field but `config` is a key of
+/// [`Config`] under the same name, and is serialized into the overlay only
+/// when given; its value is parsed with the other layers' values.
+#[derive(Debug, Args, Default, Serialize)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on (port 0 picks a free one) [default: 127.0.0.1:8080].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Where the database (and later attachments) live [default: ./data].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Create a demo organization with five extensions when the data
+    /// directory holds none.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<bool>,
+    /// Password of the demo extensions (random when not given).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
+    pub demo_password: Option<Secret>,
+    /// SQLite durability: "normal" (survives a crash) or "full" (survives
+    /// power loss, slower). In the file, also `[database] sqlite_synchronous`.
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sqlite_synchronous: Option<String>,
+    /// How long a sign-in lasts, in hours [default: 720].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_ttl_hours: Option<String>,
+    /// Mark cookies Secure (set when the portal is served over HTTPS).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_cookies: Option<bool>,
+    /// Log filter, e.g. "info" or "switchboard=debug" [default: info].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// Log format: "text" or "json" [default: text].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+/// The demo password flag goes into the overlay as its plain text; nothing
+/// else serializes a [`Secret`].
+fn expose<S: Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    secret.as_ref().map(Secret::expose).serialize(s)
+}
 
 impl ServeArgs {
-    /// Merges the layers. Flags and environment come through clap (flags
-    /// win); the file fills what neither set; defaults fill the rest.
+    /// Merges the layers (file, the process environment, these flags) and
+    /// validates the result.
     pub fn resolve(self) -> anyhow::Result<Config> {
+        let env = std::env::vars_os()
+            .filter(|(name, _)| name.to_string_lossy().starts_with(ENV_PREFIX))
+            .map(|(name, value)| {
+                let name = name.to_string_lossy().into_owned();
+                (name, value.to_string_lossy().into_owned())
+            });
+        self.resolve_with_env(env)
+    }
+
+    /// [`ServeArgs::resolve`] with the environment given, so tests need not
+    /// touch the process's.
+    fn resolve_with_env(
+        self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str::<FileConfig>(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
+                Layer::new(
+                    LayerKind::File(path.display().to_string()),
+                    Toml::string(&text).data(),
+                )
             }
-            None => FileConfig::default(),
+            None => Layer::new(LayerKind::File(String::new()), Ok(Map::new())),
         };
-        let synchronous = self
-            .sqlite_synchronous
-            .or(file.sqlite_synchronous)
-            .unwrap_or_else(|| "normal".into());
-        let Some(sqlite_synchronous) = Synchronous::parse(&synchronous) else {
-            bail!("sqlite_synchronous: expected \"normal\" or \"full\", got {synchronous:?}");
+        let env = Layer::new(LayerKind::Env, Ok(Profile::Default.collect(env_dict(env))));
+        let flags = Layer::new(LayerKind::Flags, Serialized::defaults(&self).data());
+        Figment::new()
+            .merge(file)
+            .merge(env)
+            .merge(flags)
+            .extract::<Config>()
+            .map_err(describe)
+    }
+}
+
+const ENV_PREFIX: &str = "SWITCHBOARD_";
+
+/// The `SWITCHBOARD_*` variables as a tree: `SWITCHBOARD_LOG` is `log`,
+/// `SWITCHBOARD_DATABASE__SQLITE_SYNCHRONOUS` is `database.sqlite_synchronous`.
+///
+/// Values are kept verbatim, as strings (a password `0123` stays `0123`);
+/// typed keys parse them. Top-level names that are not flags of `serve` are
+/// left alone: other programs share the prefix (`SWITCHBOARD_BIN`,
+/// `SWITCHBOARD_NEW_PASSWORD`) and `SWITCHBOARD_CONFIG` names the file. A
+/// name with `__` is meant for a section and must be a known key.
+fn env_dict(env: impl IntoIterator<Item = (String, String)>) -> Dict {
+    let flags = ServeArgs::augment_args(clap::Command::new("serve"));
+    let is_key = |key: &str| {
+        key != "config"
+            && flags
+                .get_arguments()
+                .any(|arg| arg.get_id().as_str() == key)
+    };
+    let mut dict = Dict::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
         };
-        let log_format = match self
-            .log_format
-            .or(file.log_format)
-            .unwrap_or_else(|| "text".into())
-            .as_str()
-        {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => bail!("log_format: expected \"text\" or \"json\", got {other:?}"),
-        };
-        let ttl_hours = self
-            .session_ttl_hours
-            .or(file.session_ttl_hours)
-            .unwrap_or(24 * 30);
-        if ttl_hours == 0 || ttl_hours > 24 * 365 {
-            bail!("session_ttl_hours: must be between 1 and 8760, got {ttl_hours}");
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            continue;
         }
-        let listen = match self.listen.or(file.listen) {
-            Some(l) => l,
-            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        if !key.contains('.') && !is_key(&key) {
+            continue;
+        }
+        insert(&mut dict, &key, value);
+    }
+    dict
+}
+
+/// Inserts `value` at the dotted `key`, making the sections on the way.
+fn insert(dict: &mut Dict, key: &str, value: String) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), Value::from(value));
+        }
+        Some((section, rest)) => {
+            let entry = dict
+                .entry(section.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                // `SWITCHBOARD_X` and `SWITCHBOARD_X__Y` both set: the
+                // section wins, and `x` then fails to parse, naming itself.
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, table) = entry {
+                insert(table, rest, value);
+            }
+        }
+    }
+}
+
+/// Keys documented at top level that live in a section of [`Config`]: each
+/// layer moves them there before the layers are merged, so a flag or an
+/// environment variable overrides the file whichever spelling each uses.
+const LEGACY_FLAT_KEYS: &[(&str, &str)] = &[("sqlite_synchronous", "database")];
+
+#[derive(Clone)]
+enum LayerKind {
+    /// The TOML file, by its path.
+    File(String),
+    Env,
+    Flags,
+}
+
+/// One layer of the overlay, read once, with its flat keys moved into their
+/// sections; its metadata names a key as that layer spells it.
+struct Layer {
+    kind: LayerKind,
+    data: Result<Map<Profile, Dict>, figment::Error>,
+    /// The flat keys this layer used, for naming them in errors.
+    moved: Vec<&'static str>,
+}
+
+impl Layer {
+    fn new(kind: LayerKind, data: Result<Map<Profile, Dict>, figment::Error>) -> Self {
+        let mut moved = Vec::new();
+        let data = match data {
+            Ok(mut profiles) => profiles
+                .values_mut()
+                .try_for_each(|dict| move_flat_keys(&kind, dict, &mut moved))
+                .map(|()| profiles)
+                .map_err(figment::Error::from),
+            Err(e) => Err(e),
         };
-        Ok(Config {
-            listen,
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./data")),
-            demo: self.demo.or(file.demo).unwrap_or(false),
-            demo_password: self.demo_password.or(file.demo_password),
-            sqlite_synchronous,
-            session_ttl: Duration::from_secs(ttl_hours * 3600),
-            secure_cookies: self.secure_cookies.or(file.secure_cookies).unwrap_or(false),
-            log: self.log.or(file.log).unwrap_or_else(|| "info".into()),
-            log_format,
+        Self { kind, data, moved }
+    }
+}
+
+/// Moves this layer's [`LEGACY_FLAT_KEYS`] into their sections, noting
+/// which it used; a layer may not use both spellings of one key.
+fn move_flat_keys(
+    kind: &LayerKind,
+    dict: &mut Dict,
+    moved: &mut Vec<&'static str>,
+) -> Result<(), String> {
+    for &(key, section) in LEGACY_FLAT_KEYS {
+        let Some(value) = dict.remove(key) else {
+            continue;
+        };
+        let table = dict
+            .entry(section.to_owned())
+            .or_insert_with(|| Value::from(Dict::new()));
+        let Value::Dict(_, table) = table else {
+            return Err(format!("{section}: expected a table ({})", kind.name()));
+        };
+        if table.contains_key(key) {
+            return Err(format!(
+                "{key}: set both at top level and in [{section}] ({}); keep one",
+                kind.name()
+            ));
+        }
+        table.insert(key.to_owned(), value);
+        moved.push(key);
+    }
+    Ok(())
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        let moved = self.moved.clone();
+        Metadata::named(self.kind.name())
+            .interpolater(move |_: &Profile, path: &[&str]| written_key(&moved, path))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.data.clone()
+    }
+}
+
+impl LayerKind {
+    const ENV: &str = "environment";
+    const FLAGS: &str = "flags";
+
+    fn name(&self) -> String {
+        match self {
+            Self::File(path) => format!("config file {path}"),
+            Self::Env => Self::ENV.to_owned(),
+            Self::Flags => Self::FLAGS.to_owned(),
+        }
+    }
+}
+
+/// A key as the layer spells it: `database.sqlite_synchronous`, or
+/// `sqlite_synchronous` when the layer used the flat key.
+fn written_key(moved: &[&str], path: &[&str]) -> String {
+    if let [section, key] = path
+        && moved.contains(key)
+        && LEGACY_FLAT_KEYS.contains(&(*key, *section))
+    {
+        return (*key).to_owned();
+    }
+    path.join(".")
+}
+
+/// Where a key was set, for an error: the file, the variable or the flag.
+fn where_set(layer: &str, key: &str) -> String {
+    match layer {
+        LayerKind::ENV => format!(
+            "{ENV_PREFIX}{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        ),
+        LayerKind::FLAGS => format!("--{}", key.replace('_', "-")),
+        file => file.to_owned(),
+    }
+}
+
+/// One line per bad key: `key: what is wrong (where it was set)`.
+fn describe(errors: figment::Error) -> anyhow::Error {
+    use figment::error::Kind;
+    let lines: Vec<String> = errors
+        .into_iter()
+        .map(|e| {
+            let mut path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+            let message = match &e.kind {
+                Kind::UnknownField(field, _) => {
+                    if path.last() != Some(&field.as_str()) {
+                        path.push(field);
+                    }
+                    "unknown key".to_owned()
+                }
+                Kind::Message(m) => m.clone(),
+                other => other.to_string(),
+            };
+            if path.is_empty() {
+                return message;
+            }
+            match &e.metadata {
+                Some(md) => {
+                    let key = md.interpolate(&e.profile.clone().unwrap_or_default(), &path);
+                    format!("{key}: {message} ({})", where_set(&md.name, &key))
+                }
+                None => format!("{}: {message}", path.join(".")),
+            }
         })
+        .collect();
+    anyhow::anyhow!("invalid configuration: {}", lines.join("; "))
+}
+
+/// A scalar parsed with `FromStr` from its text, whatever the layer gave:
+/// a TOML boolean or number, or a string from a variable or a flag. The
+/// error repeats the value.
+fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let text = d.deserialize_any(ScalarText)?;
+    text.parse()
+        .map_err(|e| serde::de::Error::custom(format!("{e}, got {text:?}")))
+}
+
+fn synchronous<'de, D: Deserializer<'de>>(d: D) -> Result<Synchronous, D::Error> {
+    let text = d.deserialize_any(ScalarText)?;
+    Synchronous::parse(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(r#"expected "normal" or "full", got {text:?}"#))
+    })
+}
+
+fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let hours: u64 = parsed(d)?;
+    if hours == 0 || hours > MAX_SESSION_TTL_HOURS {
+        return Err(serde::de::Error::custom(format!(
+            "must be between 1 and {MAX_SESSION_TTL_HOURS}, got {hours}"
+        )));
+    }
+    Ok(Duration::from_secs(hours * 3600))
+}
+
+/// Reads a string, boolean or number as its text.
+struct ScalarText;
+
+impl serde::de::Visitor<'_> for ScalarText {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, a boolean or a number")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::FromArgMatches;
 
-    #[test]
-    fn flags_override_the_file_and_defaults_fill_the_rest() {
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("switchboard.toml");
-        std::fs::write(
-            &path,
-            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/sb\"\nsqlite_synchronous = \"full\"\n",
-        )
-        .expect("write");
-        let config = ServeArgs {
-            config: Some(path),
-            listen: Some("127.0.0.1:7000".parse().expect("addr")),
-            ..ServeArgs::default()
-        }
-        .resolve()
-        .expect("valid");
-        assert_eq!(config.listen.port(), 7000, "the flag wins over the file");
+        std::fs::write(&path, text).expect("write");
+        (dir, path)
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// `switchboard serve ARGS` as clap parses it.
+    fn flags(args: &[&str]) -> ServeArgs {
+        let command = ServeArgs::augment_args(clap::Command::new("serve").no_binary_name(true));
+        let matches = command.try_get_matches_from(args).expect("flags parse");
+        ServeArgs::from_arg_matches(&matches).expect("flags")
+    }
+
+    fn error(args: ServeArgs, vars: &[(&str, &str)]) -> String {
+        let err = args.resolve_with_env(env(vars)).expect_err("invalid");
+        format!("{err:#}")
+    }
+
+    #[test]
+    fn defaults_fill_what_no_layer_sets() {
+        let config = ServeArgs::default()
+            .resolve_with_env(Vec::new())
+            .expect("valid");
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert!(!config.demo);
+        assert!(config.demo_password.is_none());
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Normal);
+        assert_eq!(config.session_ttl, Duration::from_secs(720 * 3600));
+        assert!(!config.secure_cookies);
+        assert_eq!(config.log, "info");
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_override_env_which_overrides_the_file() {
+        let (_dir, path) = file(
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/file\"\nlog = \"debug\"\n\
+             log_format = \"json\"\nsession_ttl_hours = 48\n",
+        );
+        let mut args = flags(&["--log", "trace"]);
+        args.config = Some(path);
+        let config = args
+            .resolve_with_env(env(&[
+                ("SWITCHBOARD_DATA_DIR", "/srv/env"),
+                ("SWITCHBOARD_LOG", "warn"),
+            ]))
+            .expect("valid");
+        assert_eq!(config.log, "trace", "the flag wins over env and file");
         assert_eq!(
             config.data_dir,
-            PathBuf::from("/srv/sb"),
-            "the file wins over the default"
+            PathBuf::from("/srv/env"),
+            "env wins over the file"
         );
-        assert_eq!(config.sqlite_synchronous, Synchronous::Full);
+        assert_eq!(config.listen.port(), 9000, "the file wins over the default");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.session_ttl, Duration::from_secs(48 * 3600));
+        assert!(!config.demo, "the default fills the rest");
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_read_flat_or_in_its_section_by_every_layer() {
+        let (_dir, path) = file("[database]\nsqlite_synchronous = \"full\"\n");
+        let from_file = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let config = from_file.resolve_with_env(Vec::new()).expect("valid");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Full);
+
+        // A flat variable overrides the sectioned file key, and the other way.
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = args
+            .resolve_with_env(env(&[("SWITCHBOARD_SQLITE_SYNCHRONOUS", "normal")]))
+            .expect("valid");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Normal);
+
+        let (_dir, path) = file("sqlite_synchronous = \"normal\"\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = args
+            .resolve_with_env(env(&[("SWITCHBOARD_DATABASE__SQLITE_SYNCHRONOUS", "full")]))
+            .expect("valid");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Full);
+
+        let config = flags(&["--sqlite-synchronous", "full"])
+            .resolve_with_env(env(&[(
+                "SWITCHBOARD_DATABASE__SQLITE_SYNCHRONOUS",
+                "normal",
+            )]))
+            .expect("valid");
+        assert_eq!(config.database.sqlite_synchronous, Synchronous::Full);
+
+        let (_dir, path) =
+            file("sqlite_synchronous = \"full\"\n[database]\nsqlite_synchronous = \"normal\"\n");
+        let both = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(error(both, &[]).contains("sqlite_synchronous: set both"));
+    }
+
+    #[test]
+    fn bare_flags_and_env_values_are_taken_as_written() {
+        let config = flags(&["--demo", "--secure-cookies", "--listen", "127.0.0.1:0"])
+            .resolve_with_env(env(&[
+                ("SWITCHBOARD_DEMO_PASSWORD", " 0123 "),
+                ("SWITCHBOARD_SESSION_TTL_HOURS", "2"),
+                ("SWITCHBOARD_LOG", "info,switchboard=debug"),
+            ]))
+            .expect("valid");
+        assert!(config.demo && config.secure_cookies);
+        assert_eq!(config.listen.port(), 0);
+        let password = config.demo_password.as_ref().map(Secret::expose);
+        assert_eq!(password, Some(" 0123 "));
+        assert_eq!(config.session_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(config.log, "info,switchboard=debug");
+
+        let config = flags(&["--demo", "false"])
+            .resolve_with_env(env(&[
+                ("SWITCHBOARD_DEMO", "true"),
+                ("SWITCHBOARD_SECURE_COOKIES", "true"),
+            ]))
+            .expect("valid");
+        assert!(!config.demo, "the flag's false wins over the variable");
+        assert!(config.secure_cookies);
+    }
+
+    #[test]
+    fn other_programs_variables_and_the_file_variable_are_not_keys() {
+        let config = ServeArgs::default()
+            .resolve_with_env(env(&[
+                ("SWITCHBOARD_CONFIG", "/nowhere.toml"),
+                ("SWITCHBOARD_BIN", "target/debug/switchboard"),
+                ("SWITCHBOARD_NEW_PASSWORD", "x"),
+                ("SWITCHBOARD_LOADGEN_ADMIN_PASSWORD", "y"),
+                ("OTHER_LOG", "trace"),
+            ]))
+            .expect("ignored");
         assert_eq!(config.log, "info");
     }
 
     #[test]
-    fn unknown_keys_and_bad_values_are_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "listn = \"x\"\n").expect("write");
-        let err = ServeArgs {
+    fn unknown_keys_are_named() {
+        let (_dir, path) = file("listn = \"x\"\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let message = error(args, &[]);
+        assert!(message.contains("listn: unknown key"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+
+        let (_dir, path) = file("[database]\nurll = \"sqlite:x\"\n");
+        let args = ServeArgs {
             config: Some(path),
             ..ServeArgs::default()
-        }
-        .resolve()
-        .expect_err("unknown key");
-        assert!(format!("{err:#}").contains("listn"));
+        };
+        assert!(error(args, &[]).contains("database.urll: unknown key"));
 
-        let err = ServeArgs {
-            sqlite_synchronous: Some("sometimes".into()),
+        let message = error(ServeArgs::default(), &[("SWITCHBOARD_DATABASE__URLL", "x")]);
+        assert!(
+            message.contains("database.urll: unknown key (SWITCHBOARD_DATABASE__URLL)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named_with_where_they_were_set() {
+        let message = error(
+            ServeArgs::default(),
+            &[("SWITCHBOARD_SQLITE_SYNCHRONOUS", "sometimes")],
+        );
+        assert!(
+            message.contains(
+                r#"sqlite_synchronous: expected "normal" or "full", got "sometimes" (SWITCHBOARD_SQLITE_SYNCHRONOUS)"#
+            ),
+            "{message}"
+        );
+        let message = error(flags(&["--sqlite-synchronous", "sometimes"]), &[]);
+        assert!(message.contains("(--sqlite-synchronous)"), "{message}");
+        let message = error(
+            ServeArgs::default(),
+            &[("SWITCHBOARD_DATABASE__SQLITE_SYNCHRONOUS", "x")],
+        );
+        assert!(
+            message.contains("database.sqlite_synchronous: expected"),
+            "{message}"
+        );
+
+        let message = error(flags(&["--log-format", "xml"]), &[]);
+        assert!(
+            message.contains(r#"log_format: expected "text" or "json", got "xml" (--log-format)"#),
+            "{message}"
+        );
+        let message = error(flags(&["--listen", "nowhere"]), &[]);
+        assert!(message.contains("listen: "), "{message}");
+        let message = error(ServeArgs::default(), &[("SWITCHBOARD_DEMO", "yes")]);
+        assert!(message.contains("demo: "), "{message}");
+
+        let (_dir, path) = file("session_ttl_hours = 0\n");
+        let args = ServeArgs {
+            config: Some(path),
             ..ServeArgs::default()
-        }
-        .resolve()
-        .expect_err("bad value");
-        assert!(err.to_string().contains("sqlite_synchronous"));
+        };
+        let message = error(args, &[]);
+        assert!(
+            message.contains("session_ttl_hours: must be between 1 and 8760, got 0"),
+            "{message}"
+        );
+
+        let args = ServeArgs {
+            config: Some(PathBuf::from("/nonexistent/switchboard.toml")),
+            ..ServeArgs::default()
+        };
+        assert!(error(args, &[]).contains("cannot read config file"));
+    }
+
+    #[test]
+    fn debug_output_redacts_the_demo_password() {
+        let config = flags(&["--demo-password", "hunter2-demo"])
+            .resolve_with_env(Vec::new())
+            .expect("valid");
+        assert_eq!(
+            config.demo_password.as_ref().map(Secret::expose),
+            Some("hunter2-demo")
+        );
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2-demo"), "{debug}");
+        assert!(debug.contains("<redacted>"), "{debug}");
     }
 }

@@ -92,7 +92,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         )
     })?;
     let mut options = SqliteOptions::new(config.database_path());
-    options.synchronous = config.sqlite_synchronous;
+    options.synchronous = config.database.sqlite_synchronous;
     let store = Arc::new(SqliteStore::open(options)?);
     let passwords = auth::PasswordWorkers::start(PASSWORD_THREADS)?;
     let seeded = if config.demo {

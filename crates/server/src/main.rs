@@ -25,6 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (flags override SWITCHBOARD_* variables, which override the --config file).
+    #[command(after_help = switchboard::config::LAYERS_HELP)]
     Serve(ServeArgs),
     /// Manage organizations and extensions on a data directory.
     Admin(AdminArgs),
