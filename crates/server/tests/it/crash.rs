@@ -256,7 +256,7 @@ async fn sigterm_closes_websockets_with_going_away_and_exits_zero() {
         }
     }
 
-    let status = server.child.wait().expect("wait");
+    let status = server.wait();
     assert!(status.success(), "exit status {status:?}");
 
     // The data is intact for the next start.

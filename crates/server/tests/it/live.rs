@@ -3,7 +3,7 @@
 
 use crate::common::{Client, PATIENCE, Server, Ws};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn message_texts_until(ws: &mut Ws, last_text: &str) -> Vec<String> {
     let mut texts = Vec::new();
@@ -253,7 +253,7 @@ async fn read_receipts_reach_the_sender_and_my_other_devices() {
 
 #[tokio::test]
 async fn typing_shows_to_others_expires_and_clears_on_send() {
-    let server = Server::start();
+    let server = Server::in_process().await;
     let alice = server.sign_in("101").await;
     let bob = server.sign_in("102").await;
     let conversation = alice.direct_with(bob.id).await;
@@ -263,17 +263,32 @@ async fn typing_shows_to_others_expires_and_clears_on_send() {
     alice_ws
         .send(json!({"type": "typing", "conversation_id": conversation}))
         .await;
-    let started = Instant::now();
     let on = bob_ws.next_of("typing").await;
     assert_eq!(on["data"]["active"], true);
     assert_eq!(on["data"]["extension_id"], alice.id);
     assert!(on.get("cursor").is_none(), "typing is ephemeral");
-    let off = bob_ws.next_of("typing").await;
-    assert_eq!(off["data"]["active"], false);
-    assert!(
-        started.elapsed() >= Duration::from_secs(4),
-        "the indicator lasts about five seconds after the last frame"
+
+    // The indicator outlives four seconds without a new typing frame ...
+    server.clock().advance(Duration::from_secs(4));
+    alice.send(conversation, "probe").await;
+    let next = bob_ws.next_frame().await.expect("frame");
+    assert_eq!(
+        next["type"], "message.created",
+        "no expiry before five seconds"
     );
+    assert_eq!(
+        bob_ws.next_of("typing").await["data"]["active"],
+        false,
+        "the send itself clears the indicator"
+    );
+    // ... and ends five seconds after the last one.
+    alice_ws
+        .send(json!({"type": "typing", "conversation_id": conversation}))
+        .await;
+    assert_eq!(bob_ws.next_of("typing").await["data"]["active"], true);
+    server.clock().advance(Duration::from_secs(5));
+    let off = bob_ws.next_of("typing").await;
+    assert_eq!(off["data"]["active"], false, "expired after five seconds");
 
     // The typist never sees their own indicator: the next frame Alice gets
     // is Bob's message, not a typing frame.

@@ -1,14 +1,21 @@
 //! The real `switchboard` binary, started on a loopback port with a
-//! temporary data directory and stopped when the test ends.
+//! temporary data directory and stopped when the test ends; or, for time
+//! rules, the same server started in-process with a clock the test drives.
 
 use super::{Answer, Client, PASSWORD, answer};
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use switchboard::clock::{Clock, ManualClock, SystemClock};
+use switchboard::config::{Config, Secret};
 
 pub struct Server {
-    pub child: Child,
+    /// The server process; `None` when it runs in-process.
+    child: Option<Child>,
+    /// The server's clock, when it runs in-process.
+    pub clock: Option<Arc<ManualClock>>,
     pub base: String,
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -56,11 +63,45 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self {
-            child,
+            child: Some(child),
+            clock: None,
             base,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
         }
+    }
+
+    /// A fresh server with the demo organization, running in this process
+    /// on a [`ManualClock`] that starts at the current time.
+    pub async fn in_process() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let clock = Arc::new(ManualClock::new(SystemClock.now()));
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: temp.path().to_path_buf(),
+            demo: true,
+            demo_password: Some(Secret::new(PASSWORD.to_owned())),
+            ..Config::default()
+        };
+        let running = switchboard::start(config, clock.clone())
+            .await
+            .expect("start the server in-process");
+        Self {
+            child: None,
+            clock: Some(clock),
+            base: format!("http://{}", running.addr),
+            data_dir: temp.path().to_path_buf(),
+            _temp: Some(temp),
+        }
+    }
+
+    /// The clock of an in-process server.
+    pub fn clock(&self) -> &ManualClock {
+        self.clock.as_deref().expect("an in-process server")
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("a server process")
     }
 
     pub fn addr(&self) -> String {
@@ -112,14 +153,25 @@ impl Server {
     }
 
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Waits for the server process to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child().wait().expect("wait for the server")
     }
 
     /// Sends SIGTERM and returns at once; the caller watches the shutdown
     /// and waits for the exit.
     pub fn sigterm(&self) {
-        let pid = self.child.id().to_string();
+        let pid = self
+            .child
+            .as_ref()
+            .expect("a server process")
+            .id()
+            .to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
             .status()
@@ -130,7 +182,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
