@@ -7,7 +7,7 @@ use switchboard::config::ServeArgs;
 
 /// mimalloc rather than glibc's allocator: every send allocates on one
 /// thread and frees on another, which glibc's per-thread arenas do slowly and
-/// with memory they keep; see BENCHMARKS.md for what it changed.
+/// with memory they keep.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
