@@ -3,9 +3,10 @@
 //! This crate holds identifiers, validated values ("parse, don't validate"),
 //! conversations and their membership rules, system messages, the events the
 //! server publishes and who hears them (`delivery`), sessions as other nodes
-//! may name them, cursor ordering and the typing state machine. It performs
-//! no I/O, reads no clock (callers pass `now`) and must never depend on tokio,
-//! sqlx, rusqlite, axum, reqwest or any other crate that does; CI checks that.
+//! may name them, phone numbers (`phone`), SMS segments and opt-out keywords (`sms`), cursor ordering
+//! and the typing state machine. It performs no I/O, reads no clock (callers
+//! pass `now`) and must never depend on tokio, sqlx, rusqlite, axum, reqwest
+//! or any other crate that does; CI checks that.
 
 pub mod conversation;
 pub mod cursor;
@@ -13,7 +14,9 @@ pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod message;
+pub mod phone;
 pub mod session;
+pub mod sms;
 pub mod system;
 pub mod time;
 pub mod typing;
