@@ -1,10 +1,10 @@
-//! Who hears about what: the delivery plan, one rule at a time.
-//!
-//! The store records each event with the extensions that get it live; the
-//! rules choosing them are product rules, so they live here and the store
-//! only applies them.
+//! Who hears about what, by which channel: the audience of a group change,
+//! the delivery plan of a message (live to extensions, texts to outside
+//! numbers) and where a text from outside lands. These are product rules,
+//! so they live here; the store and the services only apply them.
 
-use crate::ExtensionId;
+use crate::phone::E164;
+use crate::{ConversationId, ConversationKind, ExtensionId, Timestamp};
 
 /// Who hears about a change to a group: everyone who was or now is a
 /// participant. Those leaving (removed, or gone of their own accord) are
@@ -21,6 +21,121 @@ pub fn group_change_audience(before: &[ExtensionId], joining: &[ExtensionId]) ->
         }
     }
     audience
+}
+
+/// Who wrote a message, as the delivery plan needs to know them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    /// A colleague, by id and the name others see.
+    Extension { id: ExtensionId, name: String },
+    /// Someone outside, by number and the name we know them by (a contact,
+    /// else their number formatted for the organization).
+    External { number: E164, name: String },
+    /// A lifecycle line (renamed, joined, claimed …): never texted.
+    System,
+}
+
+/// One text to an outside number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    pub from: E164,
+    pub to: E164,
+    pub body: String,
+}
+
+/// Who gets a message, and by which channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Extensions that get it live on their devices.
+    pub live: Vec<ExtensionId>,
+    /// Texts to send, one per outside participant.
+    pub texts: Vec<Text>,
+}
+
+/// The participants of a conversation, for planning one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Participants<'a> {
+    pub kind: ConversationKind,
+    pub extensions: &'a [ExtensionId],
+    pub externals: &'a [E164],
+    /// The number texts go out from: the SMS conversation's or the mixed
+    /// group's business number.
+    pub business_number: Option<&'a E164>,
+}
+
+/// The delivery plan of one message. Every extension gets it live. Every
+/// outside participant but the sender gets it as a text from the business
+/// number: in an SMS or queue conversation as written (the business is
+/// speaking), in a group prefixed with the sender's name (`Alice: …`) so a
+/// group read on a phone makes sense. System lines are never texted.
+pub fn plan(participants: Participants<'_>, sender: &Sender, body: &str) -> Plan {
+    let live = participants.extensions.to_vec();
+    let Some(from) = participants.business_number else {
+        return Plan {
+            live,
+            texts: Vec::new(),
+        };
+    };
+    let (name, own_number) = match sender {
+        Sender::System => {
+            return Plan {
+                live,
+                texts: Vec::new(),
+            };
+        }
+        Sender::Extension { name, .. } => (name.as_str(), None),
+        Sender::External { number, name } => (name.as_str(), Some(number)),
+    };
+    let body = match participants.kind {
+        ConversationKind::Group => format!("{name}: {body}"),
+        ConversationKind::Direct | ConversationKind::Sms | ConversationKind::Queue => {
+            body.to_owned()
+        }
+    };
+    let texts = participants
+        .externals
+        .iter()
+        .filter(|to| Some(*to) != own_number)
+        .map(|to| Text {
+            from: from.clone(),
+            to: to.clone(),
+            body: body.clone(),
+        })
+        .collect();
+    Plan { live, texts }
+}
+
+/// An open group on a business number, as inbound routing sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenGroup {
+    pub id: ConversationId,
+    pub externals: Vec<E164>,
+    pub last_activity_at: Timestamp,
+}
+
+/// Where a text from outside lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inbound {
+    /// In this group, which the sender belongs to.
+    Group(ConversationId),
+    /// In the SMS conversation of this pair of numbers (opened if need be).
+    Sms,
+}
+
+/// Where a text from `from` to a business number lands, given the open
+/// groups on that number: the most recently active group the sender belongs
+/// to (the lower id on a tie, so the choice is stable), else the SMS
+/// conversation of the pair.
+pub fn route_inbound(from: &E164, groups: &[OpenGroup]) -> Inbound {
+    groups
+        .iter()
+        .filter(|g| g.externals.contains(from))
+        .max_by(|a, b| {
+            a.last_activity_at
+                .cmp(&b.last_activity_at)
+                .then(b.id.0.cmp(&a.id.0))
+        })
+        .map_or(Inbound::Sms, |g| Inbound::Group(g.id))
 }
 
 #[cfg(test)]
@@ -86,6 +201,150 @@ mod tests {
         assert_eq!(
             group_change_audience(&[e(1), e(2)], &[e(2), e(3), e(3)]),
             [e(1), e(2), e(3)]
+        );
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn n(s: &str) -> E164 {
+        E164::parse_strict(s).expect("a valid number")
+    }
+
+    fn alice() -> Sender {
+        Sender::Extension {
+            id: ExtensionId(1),
+            name: "Alice".into(),
+        }
+    }
+
+    #[test]
+    fn in_a_mixed_group_extensions_get_it_live_and_externals_a_prefixed_text() {
+        let business = n("+14155550100");
+        let externals = [n("+14155552671"), n("+442079460958")];
+        let plan = plan(
+            Participants {
+                kind: ConversationKind::Group,
+                extensions: &[ExtensionId(1), ExtensionId(2)],
+                externals: &externals,
+                business_number: Some(&business),
+            },
+            &alice(),
+            "Lunch at one?",
+        );
+        assert_eq!(plan.live, vec![ExtensionId(1), ExtensionId(2)]);
+        assert_eq!(plan.texts.len(), 2);
+        for (text, to) in plan.texts.iter().zip(&externals) {
+            assert_eq!(text.from, business);
+            assert_eq!(&text.to, to);
+            assert_eq!(text.body, "Alice: Lunch at one?");
+        }
+    }
+
+    #[test]
+    fn an_external_in_a_group_is_relayed_to_the_others_but_not_back() {
+        let business = n("+14155550100");
+        let bob = n("+14155552671");
+        let carol = n("+442079460958");
+        let externals = [bob.clone(), carol.clone()];
+        let plan = plan(
+            Participants {
+                kind: ConversationKind::Group,
+                extensions: &[ExtensionId(1)],
+                externals: &externals,
+                business_number: Some(&business),
+            },
+            &Sender::External {
+                number: bob,
+                name: "Bob".into(),
+            },
+            "On my way",
+        );
+        assert_eq!(plan.live, vec![ExtensionId(1)]);
+        assert_eq!(
+            plan.texts,
+            vec![Text {
+                from: business,
+                to: carol,
+                body: "Bob: On my way".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn in_an_sms_conversation_the_business_speaks_without_a_prefix() {
+        let business = n("+14155550100");
+        let customer = [n("+14155552671")];
+        let plan = plan(
+            Participants {
+                kind: ConversationKind::Sms,
+                extensions: &[ExtensionId(1), ExtensionId(3)],
+                externals: &customer,
+                business_number: Some(&business),
+            },
+            &alice(),
+            "Your order shipped",
+        );
+        assert_eq!(plan.texts.len(), 1);
+        assert_eq!(plan.texts[0].body, "Your order shipped");
+    }
+
+    #[test]
+    fn system_lines_and_chats_without_externals_are_never_texted() {
+        let business = n("+14155550100");
+        let customer = [n("+14155552671")];
+        let with_customer = Participants {
+            kind: ConversationKind::Group,
+            extensions: &[ExtensionId(1)],
+            externals: &customer,
+            business_number: Some(&business),
+        };
+        assert!(
+            plan(with_customer, &Sender::System, "renamed")
+                .texts
+                .is_empty()
+        );
+        let chat = Participants {
+            kind: ConversationKind::Direct,
+            extensions: &[ExtensionId(1), ExtensionId(2)],
+            externals: &[],
+            business_number: None,
+        };
+        let plan = plan(chat, &alice(), "hi");
+        assert_eq!(plan.live.len(), 2);
+        assert!(plan.texts.is_empty());
+    }
+
+    #[test]
+    fn an_inbound_text_lands_in_the_most_recently_active_group_of_its_sender() {
+        let bob = n("+14155552671");
+        let group = |id, externals: Vec<E164>, at| OpenGroup {
+            id: ConversationId(id),
+            externals,
+            last_activity_at: Timestamp(at),
+        };
+        let groups = [
+            group(1, vec![bob.clone()], 100),
+            group(2, vec![bob.clone(), n("+442079460958")], 300),
+            group(3, vec![n("+442079460958")], 900),
+        ];
+        assert_eq!(
+            route_inbound(&bob, &groups),
+            Inbound::Group(ConversationId(2))
+        );
+        let stranger = n("+14155550123");
+        assert_eq!(route_inbound(&stranger, &groups), Inbound::Sms);
+        assert_eq!(route_inbound(&bob, &[]), Inbound::Sms);
+        // A tie goes to the older group, whatever the order given.
+        let tied = [
+            group(7, vec![bob.clone()], 5),
+            group(4, vec![bob.clone()], 5),
+        ];
+        assert_eq!(
+            route_inbound(&bob, &tied),
+            Inbound::Group(ConversationId(4))
         );
     }
 }

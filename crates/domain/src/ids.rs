@@ -36,3 +36,11 @@ id_type!(
     /// messages by id orders them by when they were stored.
     MessageId
 );
+id_type!(
+    /// A business number of an organization.
+    NumberId
+);
+id_type!(
+    /// A carrier connection: one carrier account's credentials.
+    ConnectionId
+);

@@ -8,6 +8,7 @@
 //! pass `now`) and must never depend on tokio, sqlx, rusqlite, axum, reqwest
 //! or any other crate that does; CI checks that.
 
+pub mod carrier;
 pub mod conversation;
 pub mod cursor;
 pub mod delivery;
@@ -22,10 +23,11 @@ pub mod time;
 pub mod typing;
 pub mod values;
 
+pub use carrier::CarrierKind;
 pub use conversation::{Conversation, ConversationKind, GroupChange, MembershipError};
 pub use cursor::{Cursor, ReplayGate};
 pub use event::{Audience, EndedSessions, Event, EventKind, UnknownEventKind};
-pub use ids::{ConversationId, ExtensionId, MessageId, OrgId};
+pub use ids::{ConnectionId, ConversationId, ExtensionId, MessageId, NumberId, OrgId};
 pub use message::{HistoryPage, Message, MessageKind, PageDirection};
 pub use session::SessionTag;
 pub use system::SystemAction;

@@ -147,11 +147,12 @@ impl Api {
             .collect())
     }
 
-    /// Imports a CSV directory (all rows or none); answers how many were created.
+    /// Imports a CSV directory (all rows or none) and waits for the import
+    /// job to finish; answers how many were created.
     pub async fn import_extensions(&self, admin: &Session, csv: String) -> Result<u64> {
         #[derive(Deserialize)]
-        struct Created {
-            created: u64,
+        struct Started {
+            job: ImportJob,
         }
         let response = self
             .client
@@ -159,12 +160,42 @@ impl Api {
             .bearer_auth(&admin.token)
             .header(header::CONTENT_TYPE, "text/csv")
             .body(csv)
-            .timeout(Duration::from_secs(600))
             .send()
             .await
             .context("import request")?;
-        let created: Created = expect_json(response, "importing extensions").await?;
-        Ok(created.created)
+        let mut job = expect_json::<Started>(response, "importing extensions")
+            .await?
+            .job;
+        // Hashing every password takes a while; the job says how far it is.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1800);
+        while job.state == "running" {
+            if std::time::Instant::now() > deadline {
+                bail!("the import job did not finish within 30 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let response = self
+                .client
+                .get(self.url(&format!("/admin/jobs/{}", job_id(&job.id))))
+                .bearer_auth(&admin.token)
+                .send()
+                .await
+                .context("import job request")?;
+            job = expect_json::<Started>(response, "following the import")
+                .await?
+                .job;
+        }
+        match job.state.as_str() {
+            "succeeded" => Ok(job.created),
+            _ => bail!(
+                "the import failed: {}{}",
+                job.error.unwrap_or_default(),
+                job.refused
+                    .iter()
+                    .take(3)
+                    .map(|r| format!("; line {}: {}", r.line, r.reason))
+                    .collect::<String>()
+            ),
+        }
     }
 
     pub async fn direct_conversation(&self, session: &Session, peer: i64) -> Result<i64> {
@@ -254,6 +285,29 @@ impl Api {
 }
 
 /// Decodes a successful JSON answer, or turns the uniform error body into an error.
+fn job_id(id: &serde_json::Value) -> String {
+    id.as_str().map_or_else(|| id.to_string(), str::to_owned)
+}
+
+/// An import job as the API shows it.
+#[derive(Deserialize)]
+struct ImportJob {
+    /// A number or a string, as the server chooses.
+    id: serde_json::Value,
+    state: String,
+    #[serde(default)]
+    created: u64,
+    #[serde(default)]
+    refused: Vec<RefusedRow>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RefusedRow {
+    line: u64,
+    reason: String,
+}
+
 async fn expect_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
     what: &str,

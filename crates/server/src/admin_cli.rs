@@ -1,15 +1,18 @@
-//! `switchboard admin …`: manage organizations and extensions from the
-//! command line, directly on the data directory's database (safe while the
+//! `switchboard admin …`: manage organizations, extensions, carrier
+//! connections and business numbers from the command line, directly on the data directory's database (safe while the
 //! server runs: SQLite serializes the writers).
 
 use crate::auth;
-use crate::config::database_path;
+use crate::config::{database_path, secret_key_path};
+use crate::secrets::Sealer;
+use crate::service::carriers::{self, ConnectionDraft};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use switchboard_domain::phone::E164;
 use switchboard_domain::{DisplayName, ExtensionNumber, OrgSlug, Password, Role};
 use switchboard_store::{
-    Directory, Extension, ExtensionUpdate, NewExtension, NewPassword, Org, SqliteOptions,
+    Directory, Extension, ExtensionUpdate, NewExtension, NewPassword, Numbers, Org, SqliteOptions,
     SqliteStore,
 };
 
@@ -82,6 +85,70 @@ enum AdminCommand {
         org: String,
         #[arg(long)]
         number: String,
+    },
+    /// Add a carrier connection (the secret is read from
+    /// SWITCHBOARD_CARRIER_SECRET or --secret, and stored sealed).
+    AddCarrier {
+        #[arg(long)]
+        org: String,
+        /// twilio, telnyx or simulator.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// Twilio's account SID.
+        #[arg(long)]
+        account_sid: Option<String>,
+        /// Telnyx's public key (base64), to check its webhooks.
+        #[arg(long)]
+        public_key: Option<String>,
+        /// The carrier's API base URL, when not the carrier's own.
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Twilio's auth token or Telnyx's API key.
+        #[arg(long, env = "SWITCHBOARD_CARRIER_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// List the carrier connections of an organization.
+    ListCarriers {
+        #[arg(long)]
+        org: String,
+    },
+    /// Add a business number (E.164, e.g. +14155550100).
+    AddNumber {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+        /// The carrier connection (by name) that serves it.
+        #[arg(long)]
+        carrier: Option<String>,
+        /// The number does not send or receive texts.
+        #[arg(long)]
+        no_sms: bool,
+    },
+    /// List the business numbers of an organization.
+    ListNumbers {
+        #[arg(long)]
+        org: String,
+    },
+    /// Let an extension text from a business number.
+    AssignNumber {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        extension: String,
+    },
+    /// Take a business number away from an extension.
+    UnassignNumber {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        number: String,
+        #[arg(long)]
+        extension: String,
     },
 }
 
@@ -219,8 +286,111 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 .await?;
             println!("{} is now an administrator", ext.number);
         }
+        AdminCommand::AddCarrier {
+            org: slug,
+            kind,
+            name,
+            account_sid,
+            public_key,
+            base_url,
+            secret,
+        } => {
+            let org = org(&store, &slug).await?;
+            let sealer = Sealer::from_key_file(&secret_key_path(&args.data_dir))?;
+            let draft = ConnectionDraft {
+                kind: &kind,
+                name: &name,
+                account_sid: account_sid.as_deref(),
+                secret: secret.as_deref(),
+                public_key: public_key.as_deref(),
+                base_url: base_url.as_deref(),
+            };
+            let added = carriers::add_connection(&store, &sealer, org.id, draft)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "added {} connection {} to {}",
+                added.kind.as_str(),
+                added.name,
+                org.slug
+            );
+        }
+        AdminCommand::ListCarriers { org: slug } => {
+            let org = org(&store, &slug).await?;
+            println!("name\tkind\tsettings");
+            for c in store.connections(org.id).await? {
+                println!("{}\t{}\t{}", c.name, c.kind.as_str(), c.settings);
+            }
+        }
+        AdminCommand::AddNumber {
+            org: slug,
+            number,
+            carrier,
+            no_sms,
+        } => {
+            let org = org(&store, &slug).await?;
+            let connection = match carrier {
+                Some(name) => Some(
+                    store
+                        .connections(org.id)
+                        .await?
+                        .into_iter()
+                        .find(|c| c.name == name)
+                        .with_context(|| format!("no carrier connection named {name:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let added = carriers::add_number(&store, org.id, &number, !no_sms, connection)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("added {} to {}", added.number, org.slug);
+        }
+        AdminCommand::ListNumbers { org: slug } => {
+            let org = org(&store, &slug).await?;
+            println!("number\tsms");
+            for n in store.numbers(org.id).await? {
+                println!("{}\t{}", n.number, if n.sms_enabled { "yes" } else { "no" });
+            }
+        }
+        AdminCommand::AssignNumber {
+            org: slug,
+            number,
+            extension: ext,
+        } => {
+            let org = org(&store, &slug).await?;
+            let n = business_number(&store, &org, &number).await?;
+            let ext = extension(&store, &org, &ext).await?;
+            store.assign_number(org.id, n.id, ext.id).await?;
+            println!("{} may text from {}", ext.number, n.number);
+        }
+        AdminCommand::UnassignNumber {
+            org: slug,
+            number,
+            extension: ext,
+        } => {
+            let org = org(&store, &slug).await?;
+            let n = business_number(&store, &org, &number).await?;
+            let ext = extension(&store, &org, &ext).await?;
+            store.unassign_number(org.id, n.id, ext.id).await?;
+            println!("{} no longer texts from {}", ext.number, n.number);
+        }
     }
     Ok(())
+}
+
+async fn business_number(
+    store: &SqliteStore,
+    org: &Org,
+    number: &str,
+) -> anyhow::Result<switchboard_store::BusinessNumber> {
+    let number = E164::parse_strict(number.trim())?;
+    store
+        .numbers(org.id)
+        .await?
+        .into_iter()
+        .find(|n| n.number == number)
+        .with_context(|| format!("{number} is not a business number of {}", org.slug))
 }
 
 async fn set_disabled(

@@ -153,6 +153,12 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("switchboard.db")
 }
 
+/// The key that seals carrier credentials on a single node, created on
+/// first use.
+pub fn secret_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secret.key")
+}
+
 /// What `switchboard serve --help` says about the other layers.
 pub const LAYERS_HELP: &str = "\
 Every flag can also be set by an environment variable, SWITCHBOARD_ and the

@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod http;
 pub mod metrics;
+pub mod secrets;
 pub mod service;
 pub mod workers;
 pub mod ws;

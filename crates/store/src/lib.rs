@@ -2,7 +2,8 @@
 //!
 //! The store's capabilities are traits of their own: [`Directory`]
 //! (organizations, extensions, sessions), [`Conversations`] (chats, messages,
-//! read positions) and [`EventLog`] (listeners and replay). [`Store`] is all
+//! read positions), [`EventLog`] (listeners and replay) and [`Numbers`]
+//! (business numbers and carrier connections). [`Store`] is all
 //! of them, the one handle the server holds. Every change that matters is one
 //! transaction that also records the events it causes, each with its cursor,
 //! so that nothing is announced that was not committed and a client can
@@ -13,7 +14,12 @@
 
 #[cfg(feature = "contract")]
 pub mod contract;
+mod numbers;
 pub mod sqlite;
+
+pub use numbers::{
+    BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers, OwnNumber,
+};
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -376,6 +382,6 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 /// Every capability: the one handle the server holds (`Arc<dyn Store>`).
-pub trait Store: Directory + Conversations + EventLog {}
+pub trait Store: Directory + Conversations + EventLog + Numbers {}
 
-impl<T: Directory + Conversations + EventLog> Store for T {}
+impl<T: Directory + Conversations + EventLog + Numbers> Store for T {}

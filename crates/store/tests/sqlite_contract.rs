@@ -107,6 +107,18 @@ contract_tests! {
         refused_changes_and_replayed_sends_are_not_heard,
         listeners_hear_sessions_end_and_extensions_change,
     ],
+    numbers: [
+        a_number_belongs_to_one_organization_only,
+        numbers_are_listed_per_organization_by_number,
+        a_number_is_found_by_its_e164_form_for_inbound_texts,
+        a_connection_is_used_only_by_numbers_of_its_organization,
+        a_connection_name_is_unique_in_its_organization,
+        assigned_numbers_are_the_ones_an_extension_texts_from,
+        the_first_sms_number_becomes_the_default_and_another_can_be_chosen,
+        taking_a_number_away_passes_the_default_on,
+        a_number_that_stops_texting_is_nobodys_default,
+        numbers_and_extensions_of_another_organization_cannot_be_assigned,
+    ],
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

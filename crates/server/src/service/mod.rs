@@ -3,6 +3,7 @@
 //! map its result; the rules live in the domain and the state in the store.
 //! Nothing here knows HTTP or WebSocket frames.
 
+pub mod carriers;
 pub mod directory;
 pub mod messaging;
 pub mod sessions;

@@ -26,6 +26,7 @@ pub mod conversations;
 pub mod directory;
 pub mod listeners;
 pub mod messages;
+pub mod numbers;
 pub mod replay;
 
 use crate::{
@@ -47,6 +48,7 @@ pub async fn run_all(store: &dyn Store) {
     messages::run_all(store).await;
     replay::run_all(store).await;
     listeners::run_all(store).await;
+    numbers::run_all(store).await;
 }
 
 // ---------------------------------------------------------------------------

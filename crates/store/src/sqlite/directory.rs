@@ -48,7 +48,7 @@ fn extension_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Extension> {
     })
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
+pub(super) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(
         e,
         rusqlite::Error::SqliteFailure(f, _)

@@ -33,6 +33,7 @@ mod conversations;
 mod directory;
 mod events;
 mod messages;
+mod numbers;
 mod options;
 mod read_pool;
 mod recent_sends;

@@ -105,6 +105,39 @@ const MIGRATIONS: &[&str] = &[
     r#"
     DROP INDEX messages_by_idempotency_key;
     "#,
+    // 3: business numbers, the extensions that text from them, and the
+    // carrier connections serving them. Credentials arrive sealed by the
+    // server.
+    r#"
+    CREATE TABLE carrier_connections (
+        id             INTEGER PRIMARY KEY,
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        kind           TEXT NOT NULL CHECK (kind IN ('twilio', 'telnyx', 'simulator')),
+        name           TEXT NOT NULL,
+        settings       TEXT NOT NULL,
+        sealed_secret  BLOB NOT NULL,
+        created_at     INTEGER NOT NULL,
+        UNIQUE (org_id, name)
+    );
+
+    CREATE TABLE business_numbers (
+        id             INTEGER PRIMARY KEY,
+        org_id         INTEGER NOT NULL REFERENCES organizations(id),
+        number         TEXT NOT NULL UNIQUE,
+        sms_enabled    INTEGER NOT NULL,
+        connection_id  INTEGER REFERENCES carrier_connections(id),
+        created_at     INTEGER NOT NULL
+    );
+    CREATE INDEX business_numbers_by_org ON business_numbers (org_id, number);
+
+    CREATE TABLE number_assignments (
+        number_id     INTEGER NOT NULL REFERENCES business_numbers(id),
+        extension_id  INTEGER NOT NULL REFERENCES extensions(id),
+        is_default    INTEGER NOT NULL,
+        PRIMARY KEY (number_id, extension_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX number_assignments_by_extension ON number_assignments (extension_id, number_id);
+    "#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

@@ -33,6 +33,8 @@ impl RecordsEvents for () {}
 impl RecordsEvents for Org {}
 impl RecordsEvents for Extension {}
 impl RecordsEvents for Vec<Extension> {}
+impl RecordsEvents for crate::CarrierConnection {}
+impl RecordsEvents for crate::BusinessNumber {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
