@@ -315,11 +315,9 @@ impl JobProgress {
     /// percentage moves, so a large job sends about a hundred frames, not
     /// one per row.
     pub fn advance(&mut self, done: usize) {
-        let percent = if self.total == 0 {
-            100
-        } else {
-            done.min(self.total) * 100 / self.total
-        };
+        let percent = (done.min(self.total) * 100)
+            .checked_div(self.total)
+            .unwrap_or(100);
         let tell = percent != self.percent;
         self.percent = percent;
         self.shared.update(self.org, &self.id, |job| {
