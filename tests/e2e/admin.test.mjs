@@ -107,6 +107,57 @@ test('an administrator creates an extension that can sign in and chat', { timeou
   await frank.context.close();
 });
 
+test('a CSV import shows a progress bar, then what it created or the rows it refused', { timeout: 180_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice-import' });
+  await signIn(alice.page, DEMO.alice);
+  await alice.page.getByRole('link', { name: /Admin/ }).click();
+  await alice.page.getByRole('heading', { name: 'Administration' }).waitFor();
+  await alice.page.locator('tr[data-number="105"]').waitFor();
+
+  // Every value the progress bar shows while it is visible, in order.
+  await alice.page.evaluate(() => {
+    window.progressSeen = [];
+    const bar = document.querySelector('[role="progressbar"]');
+    new MutationObserver(() => {
+      if (!bar.closest('[hidden]')) window.progressSeen.push(Number(bar.getAttribute('aria-valuenow')));
+    }).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+  });
+
+  const rows = Array.from({ length: 150 }, (_, i) => `${500 + i},Bulk Person ${i},bulk-secret-${i}`);
+  await alice.page.getByLabel('or paste the CSV').fill(`number,name,password\n${rows.join('\n')}`);
+  await alice.page.getByRole('button', { name: 'Import' }).click();
+  await alice.page.waitForFunction(() => window.progressSeen.some((v) => v > 0 && v < 100));
+  await screenshot(alice.page, 'admin', '06-import-progress');
+  await alice.page.getByText('Created 150 extensions.').waitFor({ timeout: 150_000 });
+  const seen = await alice.page.evaluate(() => window.progressSeen);
+  assert.ok(seen.every((v, i) => i === 0 || v >= seen[i - 1]), `progress only moves forward: ${seen}`);
+  assert.equal(await alice.page.getByRole('progressbar').count(), 0, 'the bar is gone once the import is over');
+  await alice.page.locator('tr[data-number="649"]', { hasText: 'Bulk Person 149' }).waitFor();
+  await screenshot(alice.page, 'admin', '07-import-created');
+
+  // Taken numbers: nothing is created and every refused row is listed with
+  // its reason; the keyboard reaches the explanation. Started from the
+  // keyboard too.
+  await alice.page.getByLabel('or paste the CSV').fill('number,name,password\n700,New Person,new-secret-1\n500,Bulk Again,new-secret-2\n701,Other Person,new-secret-3\n105,Erin Again,new-secret-4');
+  await alice.page.getByRole('button', { name: 'Import' }).focus();
+  await alice.page.keyboard.press('Enter');
+  const refused = alice.page.getByRole('table', { name: '2 rows were refused; nothing was created' });
+  await refused.waitFor();
+  const cells = await refused.locator('tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  assert.deepEqual(cells, [
+    ['3', '500', 'extension 500 already exists'],
+    ['5', '105', 'extension 105 already exists'],
+  ]);
+  assert.equal(await alice.page.evaluate(() => document.activeElement?.textContent), '2 rows were refused; nothing was created');
+  await screenshot(alice.page, 'admin', '08-import-refused');
+  const list = await alice.context.request.get('/api/v1/admin/extensions');
+  const numbers = (await list.json()).extensions.map((e) => e.number);
+  assert.ok(!numbers.includes('700') && !numbers.includes('701'), 'nothing of the refused file was created');
+
+  assertNoBrowserErrors(alice);
+  await alice.context.close();
+});
+
 test('a member sees no Admin tab and the API refuses them', { timeout: 60_000 }, async () => {
   const bob = await openUser(browser, server, { label: 'bob' });
   await signIn(bob.page, DEMO.bob);

@@ -1,11 +1,12 @@
 //! The server's shared state: one handle to each part (store, bus, gateway,
-//! typing, clock, auth helpers), built once and handed to every handler,
+//! typing, jobs, clock, auth helpers), built once and handed to every handler,
 //! connection and worker.
 
 use crate::auth::{PasswordWorkers, SessionCache, SignInLimiter};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::workers::jobs::JobRunner;
 use crate::workers::typing::TypingHandle;
 use crate::ws::Gateway;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ pub struct App {
     pub bus: Arc<dyn Bus>,
     pub gateway: Arc<Gateway>,
     pub typing: TypingHandle,
+    /// Bulk work running after its request was answered (CSV imports).
+    pub jobs: JobRunner,
     pub clock: Arc<dyn Clock>,
     pub limiter: SignInLimiter,
     pub passwords: PasswordWorkers,
@@ -89,11 +92,18 @@ impl App {
             shutdown.clone(),
             &tasks,
         );
+        let jobs = JobRunner::new(
+            Arc::clone(&bus),
+            Arc::clone(&clock),
+            tasks.clone(),
+            shutdown.clone(),
+        );
         Arc::new(Self {
             store,
             bus,
             gateway,
             typing,
+            jobs,
             clock,
             limiter: SignInLimiter::new(
                 SIGN_IN_WINDOW,

@@ -175,19 +175,137 @@ export function createAdmin(app) {
   });
 
   // ---- CSV import ----
+  // The server checks the file at once and answers with a job; the job is
+  // followed by `job.updated` frames, and polled when they may not come.
   const csvFile = h('input', { type: 'file', accept: '.csv,text/csv' });
   const csvText = h('textarea', { rows: '5', class: 'mono', placeholder: 'number,name,password,role\n106,Frank Fox,changeme,member' });
   const csvError = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const csvStatus = h('p', { class: 'form-status', role: 'status' });
   const csvButton = h('button', { class: 'button primary', type: 'submit' }, icon('upload', { size: 16 }), 'Import');
+  const progressFill = h('div', { class: 'progress-fill' });
+  const progressBar = h('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Import progress', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, progressFill);
+  const progressText = h('p', { class: 'progress-text' });
+  const progress = h('div', { class: 'import-progress', hidden: true }, progressText, progressBar);
+  const csvResult = h('div', { class: 'import-result', hidden: true });
   csvFile.addEventListener('change', async () => {
     const file = csvFile.files?.[0];
     if (file) csvText.value = await file.text();
   });
-  const csvForm = h('form', { class: 'stack', novalidate: true, 'aria-label': 'Import extensions from CSV' }, field('CSV file', csvFile), field('or paste the CSV', csvText, 'Header: number,name,password and optionally role. All rows are created, or none.'), csvError, h('div', { class: 'form-actions' }, csvButton, csvStatus));
+  const csvForm = h('form', { class: 'stack', novalidate: true, 'aria-label': 'Import extensions from CSV' }, field('CSV file', csvFile), field('or paste the CSV', csvText, 'Header: number,name,password and optionally role. All rows are created, or none.'), csvError, h('div', { class: 'form-actions' }, csvButton, csvStatus), progress, csvResult);
+
+  const POLL_WHILE_LIVE_MS = 5000; // frames carry progress; polling only catches a missed end
+  const POLL_WHILE_OFFLINE_MS = 1000;
+  let importJob = null; // the job being followed
+  let pollTimer = null;
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+  function schedulePoll() {
+    clearTimeout(pollTimer);
+    if (!importJob || importJob.state !== 'running') return;
+    const id = importJob.id;
+    pollTimer = setTimeout(async () => {
+      try {
+        const data = await api.get(`/admin/jobs/${encodeURIComponent(id)}`);
+        if (data?.job) showJob(data.job);
+        else schedulePoll();
+      } catch (err) {
+        if (importJob?.id !== id) return;
+        if (err.isNetwork) {
+          schedulePoll();
+          return;
+        }
+        // The job is gone (the server restarted): say what is known.
+        finishImport();
+        csvError.textContent = err.status === 404 ? 'The server lost track of the import (it may have restarted). Check the extensions below before importing again.' : describeError(err, 'Could not follow the import.');
+        csvError.hidden = false;
+        load();
+      }
+    }, app.socket.isOpen ? POLL_WHILE_LIVE_MS : POLL_WHILE_OFFLINE_MS);
+  }
+
+  function showProgress(job) {
+    const percent = job.total ? Math.floor((Math.min(job.done, job.total) * 100) / job.total) : 0;
+    progress.hidden = false;
+    progressBar.setAttribute('aria-valuenow', String(percent));
+    progressBar.setAttribute('aria-valuetext', `${job.done} of ${job.total} rows`);
+    progressFill.style.width = `${percent}%`;
+    progressText.textContent = `Importing ${plural(job.total, 'extension', 'extensions')}: ${job.done} of ${job.total} prepared…`;
+  }
+
+  function finishImport() {
+    clearTimeout(pollTimer);
+    importJob = null;
+    progress.hidden = true;
+    // A disabled button drops the keyboard focus; give it back.
+    const focusLost = document.activeElement === csvButton || document.activeElement === document.body;
+    csvButton.disabled = false;
+    csvButton.classList.remove('busy');
+    csvButton.removeAttribute('aria-busy');
+    if (focusLost && csvButton.isConnected) csvButton.focus();
+  }
+
+  function showJob(job) {
+    if (!importJob || job.id !== importJob.id) return;
+    // Frames and polls may cross: a late one never undoes progress.
+    if (job.state === 'running' && job.done < importJob.done) return;
+    importJob = job;
+    if (job.state === 'running') {
+      showProgress(job);
+      schedulePoll();
+      return;
+    }
+    finishImport();
+    if (job.state === 'succeeded') {
+      csvStatus.textContent = `Created ${plural(job.created, 'extension', 'extensions')}.`;
+      csvText.value = '';
+      csvFile.value = '';
+      load();
+      app.loadDirectory();
+      return;
+    }
+    if (job.refused?.length) {
+      showRefused(job);
+      return;
+    }
+    csvError.textContent = job.error || 'The import failed; nothing was created.';
+    csvError.hidden = false;
+  }
+
+  function showRefused(job) {
+    const headingId = uid('refused');
+    const heading = h('h3', { class: 'import-result-title', id: headingId, tabindex: '-1' }, `${plural(job.refused.length, 'row was', 'rows were')} refused; nothing was created`);
+    const rows = job.refused.map((row) => h('tr', null, h('td', { class: 'mono' }, String(row.line)), h('td', { class: 'mono' }, row.number), h('td', null, row.reason)));
+    const table = h(
+      'table',
+      { class: 'table refused-table', 'aria-labelledby': headingId },
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Line'), h('th', { scope: 'col' }, 'Ext.'), h('th', { scope: 'col' }, 'Reason'))),
+      h('tbody', null, rows),
+    );
+    replace(csvResult, heading, h('p', { class: 'field-hint' }, 'Fix or remove these rows, then import the file again.'), h('div', { class: 'table-wrap' }, table));
+    csvResult.hidden = false;
+    csvStatus.textContent = 'The import was refused.';
+    // Keyboard and screen reader users land on the explanation.
+    heading.focus();
+  }
+
+  // The latest frame of recent jobs: a small import's frames can arrive
+  // before the answer that names its job.
+  const recentJobs = new Map();
+  const offFrames = app.socket.on('frame', (frame) => {
+    const job = frame.type === 'job.updated' ? frame.data?.job : null;
+    if (!job?.id) return;
+    recentJobs.delete(job.id);
+    recentJobs.set(job.id, job);
+    if (recentJobs.size > 4) recentJobs.delete(recentJobs.keys().next().value);
+    showJob(job);
+  });
+
   csvForm.addEventListener('submit', async (event) => {
     event.preventDefault();
+    if (importJob) return;
     csvError.hidden = true;
+    csvResult.hidden = true;
+    replace(csvResult);
     csvStatus.textContent = '';
     const text = csvText.value.trim();
     if (!text) {
@@ -195,17 +313,30 @@ export function createAdmin(app) {
       csvError.hidden = false;
       return;
     }
+    let job;
     try {
       const data = await withBusy(csvButton, () => api.post('/admin/extensions/import', `${text}\n`, { contentType: 'text/csv' }));
-      csvStatus.textContent = `Created ${data?.created ?? 0} extension${data?.created === 1 ? '' : 's'}.`;
-      csvText.value = '';
-      csvFile.value = '';
-      await load();
-      app.loadDirectory();
+      job = data?.job;
     } catch (err) {
       csvError.textContent = describeError(err, 'The import failed.');
       csvError.hidden = false;
+      return;
     }
+    if (!job) {
+      csvError.textContent = 'The server did not say how the import went. Check the extensions below.';
+      csvError.hidden = false;
+      load();
+      return;
+    }
+    // The button stays busy until the job ends.
+    csvButton.disabled = true;
+    csvButton.classList.add('busy');
+    csvButton.setAttribute('aria-busy', 'true');
+    importJob = job;
+    showProgress(job);
+    csvStatus.textContent = `Import started: ${plural(job.total, 'row', 'rows')}.`;
+    const early = recentJobs.get(job.id);
+    showJob(early && (early.state !== 'running' || early.done > job.done) ? early : job);
   });
 
   // ---- alert tone ----
@@ -260,5 +391,11 @@ export function createAdmin(app) {
 
   load();
   loadTone();
-  return { el, destroy() {} };
+  return {
+    el,
+    destroy() {
+      offFrames();
+      clearTimeout(pollTimer);
+    },
+  };
 }

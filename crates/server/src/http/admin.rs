@@ -6,7 +6,8 @@ use super::extract::Params;
 use crate::app::App;
 use crate::auth::Authed;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
-use crate::service::directory::{self, ExtensionChanges, ExtensionDraft};
+use crate::service::directory::{self, ExtensionChanges, ExtensionDraft, ImportRow};
+use crate::workers::jobs::Job;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -116,15 +117,11 @@ pub async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Imported {
-    created: usize,
-}
-
 /// Largest CSV import accepted, in bytes.
 pub const MAX_IMPORT_BYTES: usize = 2 * 1024 * 1024;
-/// Most rows in one import.
-const MAX_IMPORT_ROWS: usize = 5_000;
+/// Most rows in one import: a large organization in one file. The work
+/// runs as a job, so the size of a file no longer holds a request open.
+const MAX_IMPORT_ROWS: usize = 20_000;
 
 #[derive(Deserialize)]
 struct CsvRow {
@@ -135,18 +132,36 @@ struct CsvRow {
     role: Option<String>,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobBody {
+    job: Job,
+}
+
 /// Imports extensions from CSV (`number,name,password[,role]` with that
-/// header line). All rows are created, or none.
+/// header line) as a job. The file is checked at once (a malformed file or
+/// an invalid row is refused with 422 naming its line); then the answer is
+/// `202` with the job, which creates every extension or none: a number
+/// already taken refuses the whole import, listing every such row.
+/// Follow it at the `Location` given, or by `job.updated` frames on the
+/// WebSocket.
 #[utoipa::path(post, path = "/api/v1/admin/extensions/import", tag = "admin",
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 200, body = Imported), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 202, description = "The import runs as this job", body = JobBody,
+            headers(("Location" = String, description = "The job, to poll"))),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 409, description = "An import is already running for the organization", body = ErrorBody),
+        (status = 413, description = "The file is larger than 2 MiB", body = ErrorBody),
+        (status = 415, description = "Not sent as text/csv", body = ErrorBody),
+        (status = 422, description = "A line of the file is not valid", body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
 pub async fn import_extensions(
     State(app): State<Arc<App>>,
     auth: Authed,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> ApiResult<Json<Imported>> {
+) -> ApiResult<(StatusCode, [(header::HeaderName, String); 1], Json<JobBody>)> {
     auth.require_admin()?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -159,9 +174,23 @@ pub async fn import_extensions(
             "send the CSV with Content-Type: text/csv",
         ));
     }
+    let rows = parse_import(&body)?;
+    let job = directory::start_import(&app, &auth.session.extension, rows)?;
+    tracing::info!(admin = %auth.session.extension.id, job = %job.id, rows = job.total, "import started");
+    let location = format!("/api/v1/admin/jobs/{}", job.id);
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(JobBody { job }),
+    ))
+}
+
+/// Reads the whole CSV before anything runs: the header, every row, and
+/// numbers appearing twice; the first fault is refused naming its line.
+fn parse_import(body: &[u8]) -> ApiResult<Vec<ImportRow>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(body.as_ref());
+        .from_reader(body);
     let headers = reader
         .headers()
         .map_err(|e| ApiError::validation(format!("line 1: {e}")))?
@@ -173,34 +202,55 @@ pub async fn import_extensions(
             )));
         }
     }
-    let mut parsed = Vec::new();
+    let mut rows = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
         let line = i + 2;
         let row = row.map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
-        let p = ExtensionDraft::parse(&row.number, &row.name, &row.password, row.role.as_deref())
-            .map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
-        if !seen.insert(p.number.clone()) {
+        let draft =
+            ExtensionDraft::parse(&row.number, &row.name, &row.password, row.role.as_deref())
+                .map_err(|e| ApiError::validation(format!("line {line}: {e}")))?;
+        if !seen.insert(draft.number.clone()) {
             return Err(ApiError::validation(format!(
                 "line {line}: extension {} appears twice",
-                p.number
+                draft.number
             )));
         }
-        parsed.push(p);
-        if parsed.len() > MAX_IMPORT_ROWS {
+        rows.push(ImportRow { line, draft });
+        if rows.len() > MAX_IMPORT_ROWS {
             return Err(ApiError::validation(format!(
                 "at most {MAX_IMPORT_ROWS} rows per import"
             )));
         }
     }
-    if parsed.is_empty() {
+    if rows.is_empty() {
         return Err(ApiError::validation("the CSV has no rows"));
     }
-    let created = directory::create_extensions(&app, auth.session.org.id, parsed)
-        .await?
-        .len();
-    tracing::info!(admin = %auth.session.extension.id, created, "extensions imported");
-    Ok(Json(Imported { created }))
+    Ok(rows)
+}
+
+/// A job of my organization: its state, progress and result. Jobs are kept
+/// in the server's memory for an hour after they finish; after a restart
+/// they are gone (404).
+#[utoipa::path(get, path = "/api/v1/admin/jobs/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The job's id, as the import answered it")),
+    responses(
+        (status = 200, description = "The job", body = JobBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 404, description = "No such job in my organization, or no longer kept", body = ErrorBody)),
+    security(("bearer" = []), ("cookie" = [])))]
+pub async fn job(
+    State(app): State<Arc<App>>,
+    auth: Authed,
+    Params(id): Params<String>,
+) -> ApiResult<Json<JobBody>> {
+    auth.require_admin()?;
+    let job = app
+        .jobs
+        .get(auth.session.org.id, &id)
+        .ok_or_else(|| ApiError::not_found("the job"))?;
+    Ok(Json(JobBody { job }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

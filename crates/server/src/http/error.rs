@@ -184,6 +184,14 @@ impl From<crate::service::ServiceError> for ApiError {
             ServiceError::RateLimited { retry_after_secs } => Self::rate_limited(retry_after_secs),
             ServiceError::Forbidden(message) => Self::forbidden(message),
             ServiceError::Refused(message) => Self::validation(message),
+            ServiceError::JobRunning { job } => Self::new(
+                StatusCode::CONFLICT,
+                "job_running",
+                format!(
+                    "an import is already running for your organization (job {job}); \
+                     wait for it to finish, then import again"
+                ),
+            ),
         }
     }
 }

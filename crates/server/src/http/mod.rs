@@ -91,6 +91,7 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
                     admin::MAX_IMPORT_BYTES,
                 )),
         )
+        .routes(routes!(admin::job))
         .routes(routes!(admin::organization, admin::update_organization))
         .split_for_parts()
 }

@@ -5,10 +5,14 @@
 
 use super::{ServiceError, ServiceResult};
 use crate::app::App;
+use crate::workers::jobs::{Job, JobKind, JobOutcome, JobProgress, RefusedRow};
+use futures_util::StreamExt;
+use std::collections::HashSet;
+use std::sync::Arc;
 use switchboard_domain::{
     AlertTone, DisplayName, ExtensionId, ExtensionNumber, InvalidValue, OrgId, Password, Role,
 };
-use switchboard_store::{Extension, ExtensionUpdate, NewExtension, NewPassword, Org};
+use switchboard_store::{Extension, ExtensionUpdate, NewExtension, NewPassword, Org, StoreError};
 
 /// An extension to create, validated but with its password not yet hashed.
 pub struct ExtensionDraft {
@@ -62,6 +66,165 @@ pub async fn create_extensions(
         .store
         .create_extensions(org, new, app.clock.now())
         .await?)
+}
+
+/// A row of a CSV import, validated, with the line it came from.
+pub struct ImportRow {
+    /// The line of the CSV, counting the header as line 1.
+    pub line: usize,
+    pub draft: ExtensionDraft,
+}
+
+/// Passwords one import has on the password threads at once: enough to keep
+/// them busy, few enough that a sign-in waits behind only a few import
+/// hashes instead of the whole file.
+const IMPORT_HASHES_IN_FLIGHT: usize = 4;
+
+const IMPORT_INTERRUPTED: &str =
+    "the server shut down before the import finished; nothing was created, import the file again";
+
+/// Starts importing `rows` (validated, with distinct numbers) into the
+/// administrator's organization as a job, and answers it as it starts.
+///
+/// The outcome is all or nothing: numbers already taken are checked before
+/// any password is hashed, and when a row is refused the job fails listing
+/// every refused row and creates none; otherwise the passwords are hashed
+/// and every extension is created in one transaction. A failure part-way
+/// (shutdown, the store) creates nothing and says so.
+pub fn start_import(app: &Arc<App>, admin: &Extension, rows: Vec<ImportRow>) -> ServiceResult<Job> {
+    let org = admin.org_id;
+    let admin_id = admin.id;
+    let worker = Arc::clone(app);
+    app.jobs
+        .start(
+            org,
+            admin_id,
+            JobKind::ExtensionImport,
+            rows.len(),
+            move |progress| async move {
+                let outcome = import(&worker, org, rows, progress).await;
+                match &outcome {
+                    JobOutcome::Succeeded { created } => {
+                        tracing::info!(admin = %admin_id, created, "extensions imported");
+                    }
+                    JobOutcome::Refused(rows) => {
+                        tracing::info!(admin = %admin_id, refused = rows.len(), "import refused");
+                    }
+                    JobOutcome::Failed(reason) => {
+                        tracing::warn!(admin = %admin_id, %reason, "import failed");
+                    }
+                }
+                outcome
+            },
+        )
+        .map_err(|busy| ServiceError::JobRunning { job: busy.running })
+}
+
+async fn import(
+    app: &App,
+    org: OrgId,
+    rows: Vec<ImportRow>,
+    mut progress: JobProgress,
+) -> JobOutcome {
+    match taken_rows(app, org, &rows).await {
+        Ok(refused) if !refused.is_empty() => return JobOutcome::Refused(refused),
+        Ok(_) => {}
+        Err(outcome) => return outcome,
+    }
+
+    let mut hashes = Vec::with_capacity(rows.len());
+    let passwords: Vec<Password> = rows.iter().map(|r| r.draft.password.clone()).collect();
+    let workers = app.passwords.clone();
+    let mut hashing = futures_util::stream::iter(passwords)
+        .map(move |password| {
+            let workers = workers.clone();
+            async move { workers.hash(password).await }
+        })
+        .buffered(IMPORT_HASHES_IN_FLIGHT);
+    let stopping = progress.stopping();
+    tokio::pin!(stopping);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut stopping => return JobOutcome::Failed(IMPORT_INTERRUPTED.to_owned()),
+            next = hashing.next() => match next {
+                Some(Ok(hash)) => {
+                    hashes.push(hash);
+                    progress.advance(hashes.len());
+                }
+                Some(Err(_)) => {
+                    return JobOutcome::Failed(
+                        "the passwords could not be hashed; nothing was created".to_owned(),
+                    );
+                }
+                None => break,
+            }
+        }
+    }
+    drop(hashing);
+    // Past this point the transaction is not abandoned: once queued it may
+    // commit, and the job must not claim otherwise.
+    if progress.is_stopping() {
+        return JobOutcome::Failed(IMPORT_INTERRUPTED.to_owned());
+    }
+
+    let new = rows
+        .iter()
+        .zip(hashes)
+        .map(|(row, password_hash)| NewExtension {
+            number: row.draft.number.clone(),
+            name: row.draft.name.clone(),
+            role: row.draft.role,
+            password_hash,
+        })
+        .collect();
+    match app.store.create_extensions(org, new, app.clock.now()).await {
+        Ok(created) => JobOutcome::Succeeded {
+            created: created.len(),
+        },
+        // Someone took a number while the passwords were hashed.
+        Err(StoreError::Conflict(message)) => match taken_rows(app, org, &rows).await {
+            Ok(refused) if !refused.is_empty() => JobOutcome::Refused(refused),
+            Ok(_) => JobOutcome::Failed(format!("{message}; nothing was created")),
+            Err(outcome) => outcome,
+        },
+        Err(e) => store_failure(&e),
+    }
+}
+
+/// The rows whose number is already taken in the organization.
+async fn taken_rows(
+    app: &App,
+    org: OrgId,
+    rows: &[ImportRow],
+) -> Result<Vec<RefusedRow>, JobOutcome> {
+    let existing = app
+        .store
+        .list_extensions(org)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let taken: HashSet<&str> = existing.iter().map(|e| e.number.as_str()).collect();
+    Ok(rows
+        .iter()
+        .filter(|row| taken.contains(row.draft.number.as_str()))
+        .map(|row| RefusedRow {
+            line: row.line,
+            number: row.draft.number.as_str().to_owned(),
+            reason: format!("extension {} already exists", row.draft.number),
+        })
+        .collect())
+}
+
+fn store_failure(e: &StoreError) -> JobOutcome {
+    if matches!(e, StoreError::Closed) {
+        return JobOutcome::Failed(IMPORT_INTERRUPTED.to_owned());
+    }
+    tracing::error!(error = %e, "import: store failure");
+    JobOutcome::Failed(
+        "the extensions could not be stored; nothing was created. Try again, and tell your \
+         administrator if it keeps happening"
+            .to_owned(),
+    )
 }
 
 /// What an administrator asks to change about an extension.

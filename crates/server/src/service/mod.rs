@@ -36,6 +36,9 @@ pub enum ServiceError {
     /// A request that breaks a rule of the organization.
     #[error("{0}")]
     Refused(&'static str),
+    /// The organization already runs as many jobs as it may; one of them.
+    #[error("an import is already running")]
+    JobRunning { job: String },
     /// Our fault; the cause was logged where it happened.
     #[error("internal error")]
     Internal,

@@ -73,6 +73,13 @@ pub fn typing_frame(change: TypingChange) -> Bytes {
     ))
 }
 
+/// A job's progress or result, for the administrator who started it;
+/// ephemeral like typing, never replayed.
+pub fn job_frame(job: &crate::workers::jobs::Job) -> Bytes {
+    let frame = serde_json::json!({"type": "job.updated", "data": {"job": job}});
+    Bytes::from(frame.to_string())
+}
+
 /// Replay is over; live events follow from `cursor`.
 pub fn ready_frame(cursor: Cursor) -> String {
     format!(r#"{{"type":"ready","cursor":"{cursor}"}}"#)

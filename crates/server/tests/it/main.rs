@@ -6,5 +6,6 @@
 mod authorization;
 mod common;
 mod crash;
+mod jobs;
 mod live;
 mod validation;

@@ -360,6 +360,7 @@ fn served_paths() -> Vec<(&'static str, &'static str)> {
         ("patch", "/api/v1/admin/extensions/{id}"),
         ("post", "/api/v1/admin/extensions/{id}/password"),
         ("post", "/api/v1/admin/extensions/import"),
+        ("get", "/api/v1/admin/jobs/{id}"),
         ("get", "/api/v1/admin/organization"),
         ("patch", "/api/v1/admin/organization"),
     ]

@@ -110,7 +110,8 @@ async fn members_get_403_on_every_admin_endpoint() {
 }
 
 /// A route as "METHOD /path/{}/…": upper-case method, no query, and every
-/// parameter (a `{name}` template or a concrete number) written `{}`.
+/// parameter (a `{name}` template, a concrete number or a job id of 32
+/// hexadecimal digits) written `{}`.
 fn route(method: &str, path: &str) -> String {
     let path = path.split('?').next().unwrap_or_default();
     let segments: Vec<&str> = path
@@ -118,7 +119,12 @@ fn route(method: &str, path: &str) -> String {
         .map(|segment| {
             let template = segment.starts_with('{') && segment.ends_with('}');
             let number = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
-            if template || number { "{}" } else { segment }
+            let job = segment.len() == 32 && segment.bytes().all(|b| b.is_ascii_hexdigit());
+            if template || number || job {
+                "{}"
+            } else {
+                segment
+            }
         })
         .collect();
     format!("{} {}", method.to_ascii_uppercase(), segments.join("/"))

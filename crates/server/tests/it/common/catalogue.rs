@@ -10,6 +10,9 @@ use serde_json::json;
 /// writes them; every other documented route is in the catalogue.
 pub const PUBLIC_ROUTES: [(&str, &str); 1] = [("POST", "/api/v1/auth/sign-in")];
 
+/// A job id of the right form that no job has.
+pub const UNKNOWN_JOB: &str = "0123456789abcdef0123456789abcdef";
+
 /// Every endpoint: mine, conversation `c`'s and the administrators', with
 /// `ext` wherever an extension is addressed.
 pub fn every_endpoint(c: i64, ext: i64) -> Vec<Endpoint> {
@@ -127,6 +130,11 @@ pub fn admin_endpoints(ext: i64) -> Vec<Endpoint> {
             Payload::Csv(
                 "number,name,password,role\n191,Imported Intruder,intruder-password,admin\n",
             ),
+        ),
+        Endpoint::new(
+            "GET",
+            format!("/api/v1/admin/jobs/{UNKNOWN_JOB}"),
+            Payload::Empty,
         ),
         Endpoint::new("GET", "/api/v1/admin/organization", Payload::Empty),
         Endpoint::new(
