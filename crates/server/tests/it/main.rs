@@ -7,4 +7,5 @@ mod authorization;
 mod common;
 mod crash;
 mod live;
+mod protocol;
 mod validation;
