@@ -379,6 +379,14 @@ pub trait EventLog: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
     /// The newest cursor recorded.
     async fn latest_cursor(&self) -> Result<Cursor>;
+    /// Whether `cursor` is one this log handed out and can replay from:
+    /// [`Cursor::START`], or a cursor it recorded. A client resuming from
+    /// any other cursor got it from a history this log does not have (it
+    /// was forged, or the database was restored from an older backup) and
+    /// must reload. Each run of a log (each opening of the store) begins
+    /// beyond every cursor an earlier run may have handed out, so a cursor
+    /// lost with a restore never comes back to name another event.
+    async fn holds(&self, cursor: Cursor) -> Result<bool>;
 }
 
 /// Every capability: the one handle the server holds (`Arc<dyn Store>`).

@@ -93,6 +93,7 @@ contract_tests! {
     ],
     replay: [
         latest_cursor_is_the_newest_event,
+        the_log_holds_the_start_and_its_cursors_and_nothing_past_them,
         founders_replay_everything_with_the_recorded_payloads,
         another_extensions_unread_count_is_not_replayed,
         a_newcomer_replays_its_membership_period_only,
@@ -146,4 +147,61 @@ async fn data_survives_reopening() {
     assert!(store.org_by_slug(&slug).await.expect("look-up").is_some());
     // A reopened store keeps meeting the contract: cursors continue.
     contract::run_all(&store).await;
+}
+
+/// The files of a database: itself, its WAL and its shared memory.
+fn copy_database(from: &std::path::Path, to: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let source = from.with_file_name(format!("switchboard.db{suffix}"));
+        if source.exists() {
+            std::fs::copy(
+                &source,
+                to.with_file_name(format!("switchboard.db{suffix}")),
+            )
+            .expect("copy a database file");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_backup_never_hands_out_a_lost_cursor_again() {
+    use switchboard_domain::{DisplayName, OrgSlug};
+    use switchboard_store::{Directory, EventLog};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("switchboard.db");
+    let backup_dir = tempfile::tempdir().expect("temp dir");
+    let backup = backup_dir.path().join("switchboard.db");
+    let org = |slug: &str| {
+        (
+            OrgSlug::parse(slug).expect("slug"),
+            DisplayName::parse("Org").expect("name"),
+        )
+    };
+    {
+        let store = SqliteStore::open(SqliteOptions::new(&path)).expect("open");
+        let (slug, name) = org("before-backup");
+        store.create_org(&slug, &name).await.expect("create org");
+    }
+    copy_database(&path, &backup);
+    // After the backup the log goes on, and a client keeps its cursor.
+    let lost = {
+        let store = SqliteStore::open(SqliteOptions::new(&path)).expect("reopen");
+        let (slug, name) = org("after-backup");
+        store.create_org(&slug, &name).await.expect("create org");
+        store.latest_cursor().await.expect("latest")
+    };
+    // The operator restores the backup; the log goes on from there.
+    let restored = SqliteStore::open(SqliteOptions::new(&backup)).expect("open the backup");
+    assert!(
+        !restored.holds(lost).await.expect("holds"),
+        "a cursor lost with the restore is not held"
+    );
+    let (slug, name) = org("after-restore");
+    restored.create_org(&slug, &name).await.expect("create org");
+    let next = restored.latest_cursor().await.expect("latest");
+    assert!(next > lost, "new events come after every lost cursor");
+    assert!(
+        !restored.holds(lost).await.expect("holds"),
+        "a lost cursor is never handed out again"
+    );
 }

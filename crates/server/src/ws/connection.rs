@@ -1,6 +1,7 @@
 //! One task per WebSocket connection: replay, then a loop in which reads,
 //! queued events and the answers to sends take turns, writing what is due
-//! together in one batch.
+//! together in one batch; last, the closing handshake when the server ends
+//! the connection.
 
 use super::frames::{self, ClientFrame, SendFrame, error_frame};
 use super::hub::{Outgoing, StopReason};
@@ -13,14 +14,90 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use futures_util::stream::FuturesUnordered;
 use futures_util::task::AtomicWaker;
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 use switchboard_domain::{Cursor, EventKind, ReplayGate};
+use tungstenite::error::{CapacityError, ProtocolError};
 
 /// Sends of one connection being stored at once; past this the connection
 /// stops reading until one finishes.
 const SENDS_IN_FLIGHT: usize = 64;
+
+/// How long the server waits, once it has decided to close a connection,
+/// for its Close frame to be written and the client's to come back.
+const CLOSING_BOUND: Duration = Duration::from_secs(2);
+
+/// The largest frame still read (and discarded) after it was refused as too
+/// large: reading it lets the closing handshake finish, but the codec
+/// buffers the whole frame to skip it, so a larger one ends the connection
+/// at once.
+const DRAINABLE_FRAME: usize = 1024 * 1024;
+
+/// How the server ends a connection: a Close frame with this code and
+/// reason, then the closing handshake.
+struct Closing {
+    code: u16,
+    reason: Utf8Bytes,
+    /// Whether what the client sends after the fault can still be read,
+    /// so the server can wait for its Close.
+    readable: bool,
+}
+
+impl Closing {
+    fn new(code: u16, reason: impl Into<Utf8Bytes>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+            readable: true,
+        }
+    }
+}
+
+/// The answer to a frame that breaks RFC 6455 (section 7.4.1 lists the
+/// codes); `None` when the connection itself failed or the client left, and
+/// there is nobody to tell.
+fn protocol_close(error: &axum::Error) -> Option<Closing> {
+    let error = error.source()?.downcast_ref::<tungstenite::Error>()?;
+    match error {
+        tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+            Some(Closing {
+                readable: *size <= DRAINABLE_FRAME,
+                ..Closing::new(
+                    close_code::SIZE,
+                    close_reason(format!(
+                        "frame of {size} bytes; at most {max_size} are accepted"
+                    )),
+                )
+            })
+        }
+        tungstenite::Error::Utf8(_) => Some(Closing::new(
+            close_code::INVALID,
+            "a text frame is not valid UTF-8",
+        )),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        tungstenite::Error::Protocol(e) => Some(Closing::new(
+            close_code::PROTOCOL,
+            close_reason(e.to_string()),
+        )),
+        _ => None,
+    }
+}
+
+/// A close reason fits in a control frame: 123 bytes at most.
+fn close_reason(mut reason: String) -> Utf8Bytes {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+    }
+    reason.into()
+}
 
 /// Whether a connection's socket may have something to read. The loop polls
 /// the WebSocket only then: each poll zero-fills tungstenite's read buffer
@@ -76,7 +153,9 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
         .register(me, auth.token_hash.tag(), &app.shutdown);
     app.metrics.ws_connections.inc();
 
-    let result = async {
+    // `Ok(None)`: the client closed; `Ok(Some(_))`: the server closes;
+    // `Err(_)`: the connection failed and there is nobody to tell.
+    let ending: Result<Option<Closing>, String> = async {
         // Live events are already queued for us; now catch up from the store.
         let mut gate = replay::catch_up(&app, me, from, &mut socket).await?;
 
@@ -94,20 +173,9 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
         loop {
             tokio::select! {
                 biased;
-                () = &mut stopped => {
-                    let (code, reason) = match stop.reason() {
-                        StopReason::ShuttingDown => (close_code::AWAY, "server shutting down"),
-                        StopReason::TooSlow => (close_code::POLICY, "too slow"),
-                        StopReason::SessionEnded => (SESSION_ENDED, "session ended"),
-                    };
-                    let _ = socket.send(Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    }))).await;
-                    return Ok(());
-                }
+                () = &mut stopped => return Ok(Some(stop_closing(stop.reason()))),
                 out = rx.recv() => {
-                    let Some(out) = out else { return Ok(()) };
+                    let Some(out) = out else { return Err("the gateway dropped the connection".to_owned()) };
                     batch.extend(admitted(&mut gate, out));
                 }
                 Some(answer) = sending.next(), if !sending.is_empty() => batch.push(Utf8Bytes::from(answer)),
@@ -129,9 +197,13 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
                                 }
                             }
                         }
-                        Some(Ok(Message::Close(_))) | None => return Ok(()),
-                        Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(e.to_string()),
+                        // Only text frames carry JSON; the connection stays
+                        // open, as for a text frame that is not a frame we know.
+                        Some(Ok(Message::Binary(_))) => batch.push(Utf8Bytes::from_static(frames::BINARY_REFUSED)),
+                        // Pings are answered by the codec itself.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => return Ok(None),
+                        Some(Err(e)) => return protocol_close(&e).map(Some).ok_or_else(|| e.to_string()),
                     }
                 }
             }
@@ -146,7 +218,8 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
             }
             // A client that stopped reading blocks this write once the
             // socket buffers fill; its queue then overflows and the
-            // connection is dropped without waiting further.
+            // connection is closed, waiting no longer than the closing
+            // handshake's bound.
             let write = async {
                 for text in batch.drain(..) {
                     socket.feed(Message::Text(text)).await?;
@@ -155,17 +228,75 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
             };
             tokio::select! {
                 written = write => written.map_err(|e| e.to_string())?,
-                () = &mut stopped => return Err(format!("{:?} while writing", stop.reason())),
+                () = &mut stopped => return Ok(Some(stop_closing(stop.reason()))),
             }
         }
     }
     .await;
 
-    if let Err(reason) = result {
+    // Nothing more is delivered to a connection that is closing.
+    app.gateway.unregister(me, conn_id);
+    let outcome = match ending {
+        Ok(Some(closing)) => {
+            let code = closing.code;
+            close(&mut socket, closing)
+                .await
+                .map_err(|e| format!("closing with {code}: {e}"))
+        }
+        // The codec queued the answer to the client's Close; send it.
+        Ok(None) => tokio::time::timeout(CLOSING_BOUND, socket.flush())
+            .await
+            .map_err(|_| "answering the client's Close timed out".to_owned())
+            .and_then(|flushed| flushed.map_err(|e| e.to_string())),
+        Err(reason) => Err(reason),
+    };
+    if let Err(reason) = outcome {
         tracing::debug!(extension = %me, conn = conn_id, %reason, "websocket ended");
     }
-    app.gateway.unregister(me, conn_id);
     app.metrics.ws_connections.dec();
+}
+
+/// How a connection told to stop is closed.
+fn stop_closing(reason: StopReason) -> Closing {
+    match reason {
+        StopReason::ShuttingDown => Closing::new(close_code::AWAY, "server shutting down"),
+        StopReason::TooSlow => Closing::new(close_code::POLICY, "too slow"),
+        StopReason::SessionEnded => Closing::new(SESSION_ENDED, "session ended"),
+    }
+}
+
+/// Sends the Close frame, then reads and discards what the client still
+/// sends until its Close arrives, within [`CLOSING_BOUND`]. Dropping a
+/// connection with the client's frames unread resets it, and a reset can
+/// destroy the Close frame before the client reads it: the client would see
+/// an abnormal closure (1006) instead of the code.
+async fn close(socket: &mut WebSocket, closing: Closing) -> Result<(), String> {
+    let readable = closing.readable;
+    let handshake = async {
+        socket
+            .send(Message::Close(Some(CloseFrame {
+                code: closing.code,
+                reason: closing.reason,
+            })))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !readable {
+            return Ok(());
+        }
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Message::Close(_)) => return Ok(()),
+                Ok(_) => {}
+                // Another bad frame after the first: skip it too.
+                Err(e) if protocol_close(&e).is_some_and(|c| c.readable) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(CLOSING_BOUND, handshake)
+        .await
+        .map_err(|_| "the client did not answer the Close in time".to_owned())?
 }
 
 /// The frame of a queued event, unless replay already sent it.
@@ -221,4 +352,53 @@ async fn handle_client_frame(app: &App, auth: &Authed, frame: ClientFrame) -> Op
         let e = ApiError::from(e);
         error_frame(e.code, &e.message, None)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closing_for(error: tungstenite::Error) -> Option<(u16, bool)> {
+        protocol_close(&axum::Error::new(error)).map(|c| (c.code, c.readable))
+    }
+
+    fn too_long(size: usize) -> tungstenite::Error {
+        tungstenite::Error::Capacity(CapacityError::MessageTooLong {
+            size,
+            max_size: 1000,
+        })
+    }
+
+    #[test]
+    fn each_protocol_fault_has_its_close_code() {
+        use tungstenite::Error;
+        assert_eq!(closing_for(Error::Utf8("bad".into())), Some((1007, true)));
+        assert_eq!(closing_for(too_long(2000)), Some((1009, true)));
+        assert_eq!(
+            closing_for(too_long(DRAINABLE_FRAME + 1)),
+            Some((1009, false)),
+            "a frame too large to skip is not read"
+        );
+        assert_eq!(
+            closing_for(Error::Protocol(ProtocolError::NonZeroReservedBits)),
+            Some((1002, true))
+        );
+        assert_eq!(
+            closing_for(Error::Protocol(ProtocolError::UnmaskedFrameFromClient)),
+            Some((1002, true))
+        );
+        assert_eq!(
+            closing_for(Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)),
+            None,
+            "a client that vanished is not told"
+        );
+        assert_eq!(closing_for(Error::ConnectionClosed), None);
+    }
+
+    #[test]
+    fn a_close_reason_fits_a_control_frame() {
+        let reason = close_reason("é".repeat(100));
+        assert!(reason.len() <= 123);
+        assert!(reason.as_str().chars().all(|c| c == 'é'));
+    }
 }

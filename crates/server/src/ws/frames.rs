@@ -92,6 +92,9 @@ pub fn resync_frame(cursor: Cursor) -> String {
 
 pub const PONG: &str = r#"{"type":"pong"}"#;
 
+/// The answer to a binary frame: every client frame is JSON text.
+pub const BINARY_REFUSED: &str = r#"{"type":"error","data":{"code":"bad_request","message":"binary frames are not accepted: send each frame as text carrying JSON"}}"#;
+
 pub fn error_frame(code: &str, message: &str, idempotency_key: Option<&str>) -> String {
     let mut data = serde_json::json!({"code": code, "message": message});
     if let Some(key) = idempotency_key {

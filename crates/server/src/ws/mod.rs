@@ -20,6 +20,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 use switchboard_domain::Cursor;
+use switchboard_domain::values::{MAX_IDEMPOTENCY_KEY_LEN, MAX_MESSAGE_CHARS};
 
 /// Close code when the session was signed out, its password changed or its
 /// extension disabled: the client should go back to sign-in, not reconnect.
@@ -30,9 +31,18 @@ pub struct WsParams {
     cursor: Option<String>,
 }
 
-/// Largest client frame accepted: a send carries up to 10,000 characters,
-/// like the REST body limit.
-const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Largest client frame accepted: room for a `send` of the longest text and
+/// key even when every character is written as a `\u` escape, twelve bytes
+/// for a character outside the Basic Multilingual Plane (a surrogate pair),
+/// as many JSON encoders do; the rest of the frame, whose fields are short,
+/// gets a generous allowance.
+const MAX_CLIENT_FRAME: usize =
+    (MAX_MESSAGE_CHARS + MAX_IDEMPOTENCY_KEY_LEN) * ESCAPED_CHAR + FRAME_ALLOWANCE;
+/// The longest JSON form of one character: `\uD83D\uDE00`.
+const ESCAPED_CHAR: usize = 12;
+/// The type, conversation id and field names of a frame, escaped too, and
+/// whitespace between them.
+const FRAME_ALLOWANCE: usize = 4 * 1024;
 /// Read in small chunks: most client frames are tiny, and an idle
 /// connection should cost little.
 const READ_BUFFER: usize = 4096;

@@ -13,7 +13,11 @@ const REPLAY_BATCH: u32 = 500;
 const REPLAY_LIMIT: usize = 20_000;
 
 /// Sends what `me` missed after `from` (nothing without a cursor), then the
-/// `ready` frame; returns the gate that live events must pass.
+/// `ready` frame; returns the gate that live events must pass. A cursor the
+/// log did not hand out (forged, or from a history lost with a restore of an
+/// older backup) cannot be replayed from: the client is told to `resync`
+/// and continues from the newest cursor, so it never waits for events
+/// beyond it that will never come.
 pub(super) async fn catch_up(
     app: &App,
     me: ExtensionId,
@@ -22,6 +26,17 @@ pub(super) async fn catch_up(
 ) -> Result<ReplayGate, String> {
     let latest = app.store.latest_cursor().await.map_err(|e| e.to_string())?;
     let mut gate = ReplayGate::new(from.unwrap_or(latest));
+    let honoured = match from {
+        Some(from) => app.store.holds(from).await.map_err(|e| e.to_string())?,
+        None => true,
+    };
+    let from = if honoured {
+        from
+    } else {
+        send(socket, resync_frame(latest)).await?;
+        gate = ReplayGate::new(latest);
+        None
+    };
     if let Some(from) = from {
         let mut replayed = 0usize;
         loop {

@@ -8,4 +8,5 @@ mod common;
 mod crash;
 mod jobs;
 mod live;
+mod protocol;
 mod validation;

@@ -8,6 +8,7 @@ use switchboard_domain::{EndedSessions, EventKind, GroupChange};
 
 pub(super) async fn run_all(store: &dyn Store) {
     latest_cursor_is_the_newest_event(store).await;
+    the_log_holds_the_start_and_its_cursors_and_nothing_past_them(store).await;
     founders_replay_everything_with_the_recorded_payloads(store).await;
     another_extensions_unread_count_is_not_replayed(store).await;
     a_newcomer_replays_its_membership_period_only(store).await;
@@ -140,6 +141,29 @@ pub async fn latest_cursor_is_the_newest_event(store: &dyn Store) {
         store.latest_cursor().await.expect("latest"),
         s.b_read.last().expect("events").cursor,
         "latest_cursor is the newest event"
+    );
+}
+
+pub async fn the_log_holds_the_start_and_its_cursors_and_nothing_past_them(store: &dyn Store) {
+    let s = story(store).await;
+    let holds = async |cursor: Cursor| store.holds(cursor).await.expect("holds");
+    assert!(holds(Cursor::START).await, "the start is always held");
+    for e in s.created.iter().chain(&s.removed).chain(&s.b_read) {
+        assert!(
+            holds(e.cursor).await,
+            "a recorded cursor {} is held",
+            e.cursor
+        );
+    }
+    let latest = store.latest_cursor().await.expect("latest");
+    assert!(holds(latest).await, "the latest cursor is held");
+    assert!(
+        !holds(Cursor(latest.0 + 1)).await,
+        "a cursor past the latest is not held"
+    );
+    assert!(
+        !holds(Cursor(i64::MAX)).await,
+        "a forged cursor is not held"
     );
 }
 

@@ -15,6 +15,34 @@ pub(super) fn next_seq(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// Starts a new run of the log as the store opens: the next cursor is at
+/// least the current time in microseconds. Cursors grow by one per event,
+/// far slower than the clock, so no cursor an earlier run handed out (even
+/// one this database never saw, when it was restored from an older backup)
+/// is ever handed out again, and [`holds`] recognises it as foreign. A row
+/// with no audience marks the place; no client ever replays it.
+pub(super) fn begin_run(conn: &Connection) -> Result<()> {
+    conn.execute(
+        "INSERT INTO events (seq, kind, payload, created_at)
+         SELECT max(coalesce(max(seq), 0) + 1, CAST(unixepoch('subsec') * 1000000 AS INTEGER)),
+                'log.run', '{}', CAST(unixepoch('subsec') * 1000 AS INTEGER)
+         FROM events",
+        [],
+    )?;
+    Ok(())
+}
+
+/// Whether `cursor` is one this log handed out: the start, or a position it
+/// holds (every cursor a client is given names a row of the log).
+fn holds(conn: &Connection, cursor: Cursor) -> Result<bool> {
+    if cursor == Cursor::START {
+        return Ok(true);
+    }
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE seq = ?1)")?
+        .query_row([cursor.0], |r| r.get(0))?)
+}
+
 /// Appends `event` to the log, to be heard live by `recipients`.
 pub(super) fn record(
     conn: &Connection,
@@ -119,5 +147,9 @@ impl EventLog for SqliteStore {
 
     async fn latest_cursor(&self) -> Result<Cursor> {
         self.read(latest_cursor).await
+    }
+
+    async fn holds(&self, cursor: Cursor) -> Result<bool> {
+        self.read(move |c| holds(c, cursor)).await
     }
 }

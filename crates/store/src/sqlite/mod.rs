@@ -101,6 +101,7 @@ impl SqliteStore {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = open_connection(&options.path, write_flags, options.synchronous)?;
         schema::migrate(&conn)?;
+        events::begin_run(&conn)?;
         let recent_sends = RecentSends::load(&conn, options.idempotency)?;
         checkpoint::leave_checkpoints_to_the_checkpointer(&conn)?;
         let wal = Arc::new(WalState::default());
