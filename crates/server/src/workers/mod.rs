@@ -3,4 +3,5 @@
 //! app's clock. Workers that act on durable state (the SMS outbox, queue
 //! timeouts) expose a `run_once(now)` step so tests can drive them.
 
+pub mod sessions;
 pub mod typing;
