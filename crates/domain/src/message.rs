@@ -19,6 +19,12 @@ impl MessageKind {
             Self::System => "system",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Text, Self::System]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
 }
 
 /// A stored message as every participant sees it.

@@ -92,6 +92,41 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Characters that render as nothing besides white space: zero-width,
+/// formatting, filler and selector characters, as inclusive ranges.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{034F}', '\u{034F}'),   // combining grapheme joiner
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark
+    ('\u{115F}', '\u{1160}'),   // Hangul choseong and jungseong fillers
+    ('\u{17B4}', '\u{17B5}'),   // Khmer inherent vowels
+    ('\u{180B}', '\u{180F}'),   // Mongolian selectors and vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero-width space, joiners, direction marks
+    ('\u{202A}', '\u{202E}'),   // direction embeddings and overrides
+    ('\u{2060}', '\u{206F}'),   // word joiner, invisible operators, isolates
+    ('\u{2800}', '\u{2800}'),   // Braille pattern blank
+    ('\u{3164}', '\u{3164}'),   // Hangul filler
+    ('\u{FE00}', '\u{FE0F}'),   // variation selectors
+    ('\u{FEFF}', '\u{FEFF}'),   // zero-width no-break space
+    ('\u{FFA0}', '\u{FFA0}'),   // halfwidth Hangul filler
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical format controls
+    ('\u{E0000}', '\u{E007F}'), // tags
+    ('\u{E0100}', '\u{E01EF}'), // variation selectors supplement
+];
+
+/// Whether a character leaves no mark of its own: a text made only of such
+/// characters looks empty.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace() || INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// Whether text would look empty: nothing in it but invisible characters.
+pub fn shows_nothing(s: &str) -> bool {
+    s.chars().all(is_invisible)
+}
+
 impl OrgSlug {
     pub fn parse(input: &str) -> Result<Self, InvalidValue> {
         let s = input.trim().to_ascii_lowercase();
@@ -120,8 +155,11 @@ impl ExtensionNumber {
 
 fn parse_name(field: &'static str, input: &str) -> Result<String, InvalidValue> {
     let s = input.trim();
-    if s.is_empty() {
-        return Err(InvalidValue::new(field, "must not be empty"));
+    if shows_nothing(s) {
+        return Err(InvalidValue::new(
+            field,
+            "must not be empty or only invisible characters",
+        ));
     }
     let chars = s.chars().count();
     if chars > MAX_NAME_CHARS {
@@ -155,8 +193,11 @@ impl MessageText {
     /// Keeps the text as typed (leading spaces and line breaks matter in a
     /// message) but refuses text that shows nothing.
     pub fn parse(input: &str) -> Result<Self, InvalidValue> {
-        if input.trim().is_empty() {
-            return Err(InvalidValue::new("text", "must not be empty"));
+        if shows_nothing(input) {
+            return Err(InvalidValue::new(
+                "text",
+                "must not be empty or only invisible characters",
+            ));
         }
         let chars = input.chars().count();
         if chars > MAX_MESSAGE_CHARS {
@@ -255,6 +296,16 @@ impl Role {
         }
     }
 
+    /// The role as written by [`Role::as_str`] and nothing else: for
+    /// values this system wrote itself (a database column).
+    pub fn from_canonical(s: &str) -> Option<Self> {
+        [Role::Member, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
+    /// A role as a client wrote it, in any case and with spaces around;
+    /// decisions are made on the result, never on the spelling.
     pub fn parse(input: &str) -> Result<Self, InvalidValue> {
         match input.trim().to_ascii_lowercase().as_str() {
             "member" | "" => Ok(Role::Member),
@@ -318,6 +369,59 @@ mod tests {
         assert!(MessageText::parse("bell\u{7}").is_err());
     }
 
+    /// Characters that render as nothing, white space among them.
+    fn invisible_char() -> impl Strategy<Value = char> {
+        proptest::sample::select(vec![
+            ' ',
+            '\n',
+            '\t',
+            '\u{A0}',
+            '\u{3000}',
+            '\u{AD}',
+            '\u{34F}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2061}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{2800}',
+            '\u{3164}',
+            '\u{FE0F}',
+            '\u{FEFF}',
+            '\u{E0001}',
+            '\u{E0020}',
+            '\u{E0100}',
+        ])
+    }
+
+    #[test]
+    fn text_that_shows_nothing_is_refused() {
+        for blank in [
+            "\u{200B}",
+            "\u{FEFF}\u{200D}",
+            " \u{2060} \n",
+            "\u{AD}",
+            "\u{FE0F}",
+        ] {
+            assert!(MessageText::parse(blank).is_err(), "{blank:?}");
+            assert!(DisplayName::parse(blank).is_err(), "{blank:?}");
+            assert!(ConversationName::parse(blank).is_err(), "{blank:?}");
+        }
+        // Joiners inside visible text are kept: they shape emoji and scripts.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        assert_eq!(
+            MessageText::parse(family).expect("visible").as_str(),
+            family
+        );
+        assert!(MessageText::parse("\u{2764}\u{FE0F}").is_ok());
+    }
+
     #[test]
     fn names_are_trimmed_and_bounded() {
         assert_eq!(DisplayName::parse("  Alice  ").unwrap().as_str(), "Alice");
@@ -325,6 +429,19 @@ mod tests {
         assert!(ConversationName::parse(&"x".repeat(101)).is_err());
         assert!(DisplayName::parse("").is_err());
         assert!(DisplayName::parse("tab\there").is_err());
+    }
+
+    #[test]
+    fn every_spelling_of_a_role_is_that_role() {
+        for member in ["member", " Member", "MEMBER", "mEmBeR\t"] {
+            assert_eq!(Role::parse(member), Ok(Role::Member), "{member:?}");
+        }
+        for admin in ["admin", "Admin ", "ADMIN"] {
+            assert_eq!(Role::parse(admin), Ok(Role::Admin), "{admin:?}");
+        }
+        assert!(Role::parse("administrator").is_err());
+        assert_eq!(Role::from_canonical("admin"), Some(Role::Admin));
+        assert_eq!(Role::from_canonical("Admin"), None);
     }
 
     #[test]
@@ -350,6 +467,31 @@ mod tests {
             prop_assume!(!s.trim().is_empty());
             let parsed = MessageText::parse(&s).unwrap();
             prop_assert_eq!(parsed.as_str(), s.as_str());
+        }
+
+        #[test]
+        fn text_of_only_invisible_characters_is_refused_like_empty_text(
+            invisible in proptest::collection::vec(invisible_char(), 0..40),
+            visible in proptest::char::range('!', '~'),
+            at in any::<proptest::sample::Index>(),
+        ) {
+            let blank: String = invisible.iter().collect();
+            for refused in [
+                MessageText::parse(&blank).map(|_| ()),
+                DisplayName::parse(&blank).map(|_| ()),
+                ConversationName::parse(&blank).map(|_| ()),
+            ] {
+                let e = refused.expect_err("shows nothing");
+                prop_assert!(e.reason.contains("empty"), "{}", e.reason);
+            }
+            // One visible character among them is a text.
+            let mut shown = invisible.clone();
+            shown.insert(at.index(invisible.len() + 1), visible);
+            let shown: String = shown.into_iter().collect();
+            prop_assert!(MessageText::parse(&shown).is_ok(), "{:?}", shown);
+            if !shown.chars().any(char::is_control) {
+                prop_assert!(ConversationName::parse(&shown).is_ok(), "{:?}", shown);
+            }
         }
 
         #[test]

@@ -86,6 +86,16 @@ impl App {
                 gateway.stop_all();
             }
         });
+        crate::workers::sessions::spawn(
+            crate::workers::sessions::SessionCheck {
+                store: Arc::clone(&store),
+                gateway: Arc::clone(&gateway),
+                cache: Arc::clone(&sessions),
+            },
+            Arc::clone(&clock),
+            shutdown.clone(),
+            &tasks,
+        );
         let typing = crate::workers::typing::spawn(
             Arc::clone(&bus),
             Arc::clone(&clock),

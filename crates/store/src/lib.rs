@@ -302,7 +302,9 @@ pub trait Directory: Send + Sync + 'static {
     async fn list_extensions(&self, org: OrgId) -> Result<Vec<Extension>>;
     /// Changes what `update` gives and records
     /// [`Event::ExtensionChanged`]: ending every session when the extension
-    /// is disabled (its sessions are revoked), none otherwise.
+    /// is disabled (its sessions are revoked), none otherwise. A change that
+    /// would leave an organization that had an enabled administrator without
+    /// one is a conflict and changes nothing.
     async fn update_extension(
         &self,
         org: OrgId,
@@ -316,6 +318,13 @@ pub trait Directory: Send + Sync + 'static {
     async fn create_session(&self, session: NewSession) -> Result<()>;
     /// The session if it exists, has not expired and its extension is enabled.
     async fn session(&self, token: &TokenHash, now: Timestamp) -> Result<Option<Session>>;
+    /// Of the sessions named by `tags`, those still live at `now` (they
+    /// exist, have not expired and their extension is enabled), in one
+    /// look-up however many are asked about. Servers use it to end the
+    /// WebSockets of sessions ended where they could not hear it (the admin
+    /// command line on the same database) or expired.
+    async fn live_sessions(&self, tags: Vec<SessionTag>, now: Timestamp)
+    -> Result<Vec<SessionTag>>;
     /// Ends the session and records [`Event::SessionEnded`] with its tag;
     /// a session that does not exist records nothing.
     async fn revoke_session(&self, token: &TokenHash) -> Result<Committed<()>>;

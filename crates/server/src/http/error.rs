@@ -81,6 +81,16 @@ impl ApiError {
         )
     }
 
+    /// The body is over the limit of its endpoint.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this endpoint accepts \
+             (64 KiB; 128 KiB for a message, 2 MiB for a CSV import)",
+        )
+    }
+
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             retry_after: Some(retry_after_secs.max(1)),
@@ -149,11 +159,7 @@ impl From<StoreError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         match r.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than 64 KiB",
-            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
             StatusCode::UNPROCESSABLE_ENTITY => Self::validation(r.body_text()),
             _ => Self::bad_request(r.body_text()),
         }

@@ -5,6 +5,7 @@
 //! handlers' annotations as the routes are registered.
 
 mod admin;
+pub mod bodies;
 mod conversations;
 pub mod error;
 pub mod extract;
@@ -78,7 +79,11 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(conversations::add_participants))
         .routes(routes!(conversations::remove_participant))
         .routes(routes!(conversations::leave))
-        .routes(routes!(conversations::history, conversations::send))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(conversations::history, conversations::send))
+                .layer(DefaultBodyLimit::max(bodies::MAX_MESSAGE_BODY_BYTES)),
+        )
         .routes(routes!(conversations::mark_read))
         .routes(routes!(conversations::receipts))
         .routes(routes!(admin::list_extensions, admin::create_extension))
@@ -87,17 +92,14 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(admin::import_extensions))
-                .layer(axum::extract::DefaultBodyLimit::max(
-                    admin::MAX_IMPORT_BYTES,
-                )),
+                .layer(DefaultBodyLimit::max(admin::MAX_IMPORT_BYTES)),
         )
         .routes(routes!(admin::job))
         .routes(routes!(admin::organization, admin::update_organization))
         .split_for_parts()
 }
 
-/// Largest request body accepted by the JSON API.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub use bodies::MAX_BODY_BYTES;
 
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
     media-src 'self' blob:; style-src 'self'; script-src 'self'; connect-src 'self'; \
@@ -133,6 +135,8 @@ pub fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(bodies::payload_too_large_as_json))
+        .layer(middleware::from_fn(bodies::close_if_body_unread))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,

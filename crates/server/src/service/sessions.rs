@@ -23,7 +23,8 @@ pub struct SignedIn {
 
 /// Checks the credentials under the failed-sign-in limit and opens a
 /// session. A wrong organization, number or password all fail alike, and
-/// take as long.
+/// take as long. The attempt is counted before the password is checked, so
+/// concurrent guesses cannot outrun the limit.
 pub async fn sign_in(
     app: &App,
     credentials: Credentials<'_>,
@@ -34,29 +35,31 @@ pub async fn sign_in(
     let number = ExtensionNumber::parse(credentials.extension).map_err(invalid)?;
     let password = Password::parse_attempt(credentials.password).map_err(invalid)?;
     let account = format!("{slug}/{number}");
-    if let Err(retry_after_secs) = app.limiter.check(&account, address, app.clock.now()) {
-        return Err(ServiceError::RateLimited { retry_after_secs });
-    }
+    let attempt = app
+        .limiter
+        .attempt(&account, address, app.clock.now())
+        .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
 
-    let org = app.store.org_by_slug(&slug).await?;
-    let found = match &org {
-        Some(org) => app.store.extension_for_sign_in(org.id, &number).await?,
-        None => None,
-    };
-    let stored = found.as_ref().map(|(_, hash)| hash.clone());
-    let verified = app.passwords.verify(password, stored).await?;
-    let (Some(org), Some((extension, _)), true) = (org, found, verified) else {
-        app.limiter.failed(&account, address, app.clock.now());
-        tracing::info!(%account, %address, "failed sign-in");
-        return Err(ServiceError::InvalidCredentials);
+    let (org, extension) = match verify(app, &slug, &number, password).await {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            // The attempt stays counted as a failure.
+            drop(attempt);
+            tracing::info!(%account, %address, "failed sign-in");
+            return Err(ServiceError::InvalidCredentials);
+        }
+        Err(e) => {
+            app.limiter.undecided(attempt);
+            return Err(e);
+        }
     };
     if extension.disabled {
-        app.limiter.failed(&account, address, app.clock.now());
+        drop(attempt);
         return Err(ServiceError::Forbidden(
             "this extension is disabled; ask an administrator",
         ));
     }
-    app.limiter.succeeded(&account);
+    app.limiter.succeeded(attempt);
 
     let token = auth::new_token().map_err(|e| {
         tracing::error!(error = %e, "cannot make a session token");
@@ -78,6 +81,26 @@ pub async fn sign_in(
         expires_at,
         extension,
         org,
+    })
+}
+
+/// The organization and extension if the password is theirs.
+async fn verify(
+    app: &App,
+    slug: &OrgSlug,
+    number: &ExtensionNumber,
+    password: Password,
+) -> ServiceResult<Option<(Org, Extension)>> {
+    let org = app.store.org_by_slug(slug).await?;
+    let found = match &org {
+        Some(org) => app.store.extension_for_sign_in(org.id, number).await?,
+        None => None,
+    };
+    let stored = found.as_ref().map(|(_, hash)| hash.clone());
+    let verified = app.passwords.verify(password, stored).await?;
+    Ok(match (org, found, verified) {
+        (Some(org), Some((extension, _)), true) => Some((org, extension)),
+        _ => None,
     })
 }
 

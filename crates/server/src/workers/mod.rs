@@ -4,4 +4,5 @@
 //! timeouts) expose a `run_once(now)` step so tests can drive them.
 
 pub mod jobs;
+pub mod sessions;
 pub mod typing;

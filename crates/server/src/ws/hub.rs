@@ -146,8 +146,29 @@ impl Gateway {
         (id, rx, stop)
     }
 
-    /// Closes the connections of one session (it was signed out).
-    fn end_session(&self, ext: ExtensionId, session: SessionTag) {
+    /// The session of every connection open on this node, with its
+    /// extension; a session with several connections is listed once.
+    pub fn open_sessions(&self) -> Vec<(ExtensionId, SessionTag)> {
+        let connections = self.connections.read();
+        let mut open: Vec<(ExtensionId, SessionTag)> = Vec::new();
+        for (ext, list) in connections.iter() {
+            for c in list {
+                if !open
+                    .iter()
+                    .rev()
+                    .take_while(|(e, _)| e == ext)
+                    .any(|(_, s)| *s == c.session)
+                {
+                    open.push((*ext, c.session));
+                }
+            }
+        }
+        open
+    }
+
+    /// Closes the connections of one session with 4401: it was signed out,
+    /// expired, or ended where this node could not hear it.
+    pub fn end_session(&self, ext: ExtensionId, session: SessionTag) {
         if let Some(list) = self.connections.read().get(&ext) {
             for c in list.iter().filter(|c| c.session == session) {
                 c.stop.request(StopReason::SessionEnded);

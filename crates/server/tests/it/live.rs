@@ -613,3 +613,83 @@ async fn frames_that_arrive_together_are_all_read_between_deliveries() {
     let sent = alice_ws.next_of("sent").await;
     assert_eq!(sent["data"]["message"]["text"], "after the deliveries");
 }
+
+/// A send frame written straight to the socket, whatever state it is in.
+async fn try_send_frame(ws: &mut Ws, conversation: i64, text: &str) {
+    use futures_util::SinkExt;
+    let frame = json!({"type": "send", "conversation_id": conversation, "text": text, "idempotency_key": crate::common::uuid_like()});
+    let _ = ws
+        .stream
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            frame.to_string().into(),
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn the_command_line_disabling_or_resetting_an_extension_closes_its_websockets() {
+    use switchboard::workers::sessions::CHECK_INTERVAL;
+    let server = Server::in_process().await;
+    let alice = server.sign_in("101").await;
+    let bob = server.sign_in("102").await;
+    let carol = server.sign_in("103").await;
+    let with_bob = alice.direct_with(bob.id).await;
+    let with_carol = alice.direct_with(carol.id).await;
+    let mut alice_ws = alice.ws(None).await;
+    let mut bob_ws = bob.ws(None).await;
+    let mut carol_ws = carol.ws(None).await;
+
+    // Another process commits these: no event reaches this server.
+    server.admin(&["disable-extension", "--org", "demo", "--number", "102"]);
+    server.admin(&["reset-password", "--org", "demo", "--number", "103"]);
+    // The next check of open sockets, at most one interval away, ends both.
+    server.clock().advance(CHECK_INTERVAL);
+    assert_eq!(
+        close_of(&mut bob_ws).await,
+        Some((4401, "session ended".to_owned()))
+    );
+    assert_eq!(
+        close_of(&mut carol_ws).await,
+        Some((4401, "session ended".to_owned()))
+    );
+    try_send_frame(&mut bob_ws, with_bob, "still listening?").await;
+    try_send_frame(&mut carol_ws, with_carol, "still talking?").await;
+    assert_eq!(bob.get("/api/v1/me").await.status, 401);
+    assert_eq!(carol.get("/api/v1/me").await.status, 401);
+
+    // Alice's socket is untouched, and nothing the others sent was stored.
+    alice_ws.send(json!({"type": "ping"})).await;
+    assert_eq!(alice_ws.next_of("pong").await["type"], "pong");
+    for conversation in [with_bob, with_carol] {
+        alice.send(conversation, "anyone there?").await;
+        let texts: Vec<_> = alice
+            .whole_history(conversation)
+            .await
+            .iter()
+            .map(|m| m["text"].clone())
+            .collect();
+        assert_eq!(texts, [json!("anyone there?")]);
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_closes_when_its_session_expires() {
+    use switchboard::config::Config;
+    let server = Server::in_process().await;
+    let ttl = Config::default().session_ttl;
+    let bob = server.sign_in("102").await;
+    let mut bob_ws = bob.ws(None).await;
+    server.clock().advance(ttl - Duration::from_secs(60));
+    let alice = server.sign_in("101").await;
+    let mut alice_ws = alice.ws(None).await;
+
+    // Bob's session expires; Alice's, signed in later, lives on.
+    server.clock().advance(Duration::from_secs(60));
+    assert_eq!(
+        close_of(&mut bob_ws).await,
+        Some((4401, "session ended".to_owned()))
+    );
+    assert_eq!(bob.get("/api/v1/me").await.status, 401);
+    alice_ws.send(json!({"type": "ping"})).await;
+    assert_eq!(alice_ws.next_of("pong").await["type"], "pong");
+}

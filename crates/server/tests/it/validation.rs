@@ -125,15 +125,96 @@ async fn group_names_are_limited_to_one_hundred_characters() {
     assert_eq!(renamed.status, 200, "{}", renamed.body);
 }
 
+/// JSON as the most cautious encoders write it: every character of every
+/// string a `\u` escape, and those outside the Basic Multilingual Plane an
+/// escaped surrogate pair.
+fn escaped_json(fields: &[(&str, &str)]) -> String {
+    fn escaped(s: &str) -> String {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+        out.push('"');
+        out
+    }
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|(k, v)| format!("{}: {}", escaped(k), escaped(v)))
+        .collect();
+    format!("{{ {} }}", fields.join(", "))
+}
+
 #[tokio::test]
-async fn bodies_over_64_kib_are_refused_and_change_nothing() {
+async fn the_longest_message_fits_whatever_its_json_escapes() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let conversation = alice.direct_with(2).await;
+    let path = format!("/api/v1/conversations/{conversation}/messages");
+
+    // Each character outside the BMP is 12 bytes escaped: 120,000 in all.
+    let longest = "\u{1F600}".repeat(10_000);
+    let key = "k".repeat(128);
+    let body = escaped_json(&[("text", &longest), ("idempotency_key", &key)]);
+    assert!(body.len() > 120_000, "{}", body.len());
+    let sent = raw(&alice, "POST", &path, "application/json", body.into_bytes()).await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    assert_eq!(sent.body["message"]["text"], longest.as_str());
+
+    // One character more is refused for its length, not for its bytes.
+    let longer = format!("{longest}a");
+    let body = escaped_json(&[("text", &longer), ("idempotency_key", &uuid_like())]);
+    let refused = raw(&alice, "POST", &path, "application/json", body.into_bytes()).await;
+    assert_error(
+        &refused,
+        422,
+        "validation_failed",
+        "10,001 escaped characters",
+    );
+}
+
+#[tokio::test]
+async fn text_that_shows_nothing_is_refused_like_empty_text() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let conversation = alice.direct_with(2).await;
+    let before = alice.whole_history(conversation).await;
+    for blank in [
+        "\u{200B}",
+        "\u{FEFF}\u{200D}\u{2060}",
+        " \u{00AD}\n\u{FE0F} ",
+    ] {
+        let sent = send_text(&alice, conversation, blank).await;
+        assert_error(&sent, 422, "validation_failed", &format!("text {blank:?}"));
+        let group = alice
+            .post(
+                "/api/v1/conversations/group",
+                json!({"name": blank, "member_ids": [2]}),
+            )
+            .await;
+        assert_error(&group, 422, "validation_failed", &format!("name {blank:?}"));
+    }
+    assert_eq!(alice.whole_history(conversation).await, before);
+    assert_eq!(
+        alice.get("/api/v1/conversations").await.body["conversations"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "no group was created"
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_and_change_nothing() {
     let server = Server::start();
     let alice = server.sign_in("101").await;
     let conversation = alice.direct_with(2).await;
     alice.send(conversation, "before").await;
     let before = alice.whole_history(conversation).await;
 
-    let body = json!({"text": "x".repeat(70 * 1024), "idempotency_key": uuid_like()});
+    let body = json!({"text": "x".repeat(200 * 1024), "idempotency_key": uuid_like()});
     let big = raw(
         &alice,
         "POST",
@@ -142,7 +223,7 @@ async fn bodies_over_64_kib_are_refused_and_change_nothing() {
         body.to_string().into_bytes(),
     )
     .await;
-    assert_error(&big, 413, "payload_too_large", "70 KiB body");
+    assert_error(&big, 413, "payload_too_large", "200 KiB send");
 
     let group = raw(
         &alice,
@@ -507,4 +588,98 @@ async fn health_readiness_and_metrics() {
         ),
         "latency is recorded by route:\n{text}"
     );
+}
+
+#[tokio::test]
+async fn a_csv_import_over_the_limit_gets_the_json_error_shape() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let before = alice.get("/api/v1/admin/extensions").await.body;
+    let mut csv = String::from("number,name,password\n");
+    let mut n = 1000u32;
+    while csv.len() <= 2 * 1024 * 1024 {
+        csv.push_str(&format!("{n},Person {n},a long enough password\n"));
+        n += 1;
+    }
+    let a = raw(
+        &alice,
+        "POST",
+        "/api/v1/admin/extensions/import",
+        "text/csv",
+        csv.into_bytes(),
+    )
+    .await;
+    assert_error(&a, 413, "payload_too_large", "a CSV import over 2 MiB");
+    assert!(
+        a.headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json")),
+        "{:?}",
+        a.headers
+    );
+    assert_eq!(alice.get("/api/v1/admin/extensions").await.body, before);
+}
+
+/// Reads one HTTP/1.1 answer from `stream`: its head (lower-cased) and body.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            if got.len() >= end + 4 + length {
+                return (head, got[end + 4..end + 4 + length].to_vec());
+            }
+        }
+        let n = tokio::time::timeout(crate::common::PATIENCE, stream.read(&mut chunk))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before a whole answer: {got:?}");
+        got.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_leaves_the_connection_usable_or_closes_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start();
+    let mut stream = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    let body = vec![b' '; 60 * 1024];
+    let head = format!(
+        "POST /api/v1/conversations/1/messages HTTP/1.1\r\nHost: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.addr(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(&body[..1024]).await.expect("write part");
+    let (answer_head, answer_body) = read_answer(&mut stream).await;
+    assert!(answer_head.starts_with("http/1.1 401"), "{answer_head}");
+    let error: Value = serde_json::from_slice(&answer_body).expect("JSON");
+    assert_eq!(error["error"]["code"], "unauthenticated");
+
+    if answer_head.lines().any(|l| l == "connection: close") {
+        // Said so: the server closes, and the client knows to reconnect.
+        let mut rest = [0u8; 64];
+        let closed = tokio::time::timeout(crate::common::PATIENCE, stream.read(&mut rest))
+            .await
+            .expect("closed in time");
+        assert!(matches!(closed, Ok(0) | Err(_)), "{closed:?}");
+    } else {
+        // Kept alive: the rest of the body and a next request are served.
+        stream.write_all(&body[1024..]).await.expect("write rest");
+        let next = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr());
+        stream.write_all(next.as_bytes()).await.expect("write next");
+        let (next_head, _) = read_answer(&mut stream).await;
+        assert!(next_head.starts_with("http/1.1 200"), "{next_head}");
+    }
 }

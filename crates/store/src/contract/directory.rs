@@ -17,12 +17,14 @@ pub(super) async fn run_all(store: &dyn Store) {
     extension_look_ups_stay_inside_the_organization(store).await;
     an_update_changes_only_what_is_given(store).await;
     an_update_through_another_organization_is_not_found(store).await;
+    an_organization_keeps_an_enabled_administrator(store).await;
     a_password_hash_changes_inside_its_organization_only(store).await;
     another_organization_has_its_own_extensions(store).await;
     a_session_lives_until_it_expires(store).await;
     a_revoked_session_is_gone_and_revoking_twice_is_fine(store).await;
     a_password_change_keeps_only_the_session_asked_for(store).await;
     a_disabled_extension_has_no_live_session(store).await;
+    live_sessions_are_those_not_revoked_expired_or_disabled(store).await;
     revoking_a_session_records_session_ended_with_its_tag(store).await;
     revoking_no_session_records_nothing(store).await;
     disabling_an_extension_records_extension_changed_ending_every_session(store).await;
@@ -281,6 +283,47 @@ pub async fn an_update_changes_only_what_is_given(store: &dyn Store) {
     );
 }
 
+pub async fn an_organization_keeps_an_enabled_administrator(store: &dyn Store) {
+    let t = team(store, "ext", 2).await;
+    let (first, second) = (t.id(0), t.id(1));
+    let role = |role| ExtensionUpdate {
+        role: Some(role),
+        ..ExtensionUpdate::default()
+    };
+    for last_admin_goes in [
+        store
+            .update_extension(t.org.id, first, role(Role::Member))
+            .await,
+        set_disabled(store, t.org.id, first, true).await,
+    ] {
+        assert!(
+            matches!(last_admin_goes, Err(StoreError::Conflict(_))),
+            "the last enabled administrator stays: {last_admin_goes:?}"
+        );
+    }
+    let unchanged = store.extension(t.org.id, first).await.expect("extension");
+    assert_eq!(unchanged.as_ref(), Some(&t.people[0]), "nothing changed");
+
+    // With a second administrator, either may go, but not both.
+    store
+        .update_extension(t.org.id, second, role(Role::Admin))
+        .await
+        .expect("promote");
+    disable(store, t.org.id, first).await;
+    let demoted = store
+        .update_extension(t.org.id, second, role(Role::Member))
+        .await;
+    assert!(
+        matches!(demoted, Err(StoreError::Conflict(_))),
+        "{demoted:?}"
+    );
+    // Members come and go as before.
+    let members = team(store, "ext", 2).await;
+    set_disabled(store, members.org.id, members.id(1), true)
+        .await
+        .expect("disable a member");
+}
+
 pub async fn an_update_through_another_organization_is_not_found(store: &dyn Store) {
     let t = team(store, "ext", 3).await;
     let other = team(store, "ext-other", 1).await;
@@ -452,6 +495,53 @@ pub async fn a_disabled_extension_has_no_live_session(store: &dyn Store) {
     );
     let after = sign_in(store, b, at(40)).await;
     assert!(is_live(store, &after, at(20)).await);
+}
+
+pub async fn live_sessions_are_those_not_revoked_expired_or_disabled(store: &dyn Store) {
+    let t = team(store, "sessions", 3).await;
+    let (a, b, c) = (t.id(0), t.id(1), t.id(2));
+    let live = sign_in(store, a, at(10)).await;
+    let expiring = new_token();
+    store
+        .create_session(NewSession {
+            token: expiring.clone(),
+            extension: a,
+            now: at(10),
+            expires_at: at(100),
+        })
+        .await
+        .expect("create session");
+    let revoked = sign_in(store, b, at(10)).await;
+    store.revoke_session(&revoked).await.expect("revoke");
+    let of_disabled = sign_in(store, c, at(10)).await;
+    disable(store, t.org.id, c).await;
+    let unknown = new_token();
+
+    let asked = [&live, &expiring, &revoked, &of_disabled, &unknown].map(TokenHash::tag);
+    let answer = |now| async move {
+        let live = store
+            .live_sessions(asked.to_vec(), now)
+            .await
+            .expect("live_sessions");
+        live.into_iter().collect::<std::collections::HashSet<_>>()
+    };
+    assert_eq!(
+        answer(at(50)).await,
+        [live.tag(), expiring.tag()].into(),
+        "live: not revoked, not expired, extension enabled"
+    );
+    assert_eq!(
+        answer(at(100)).await,
+        [live.tag()].into(),
+        "a session is over at its expiry"
+    );
+    assert!(
+        store
+            .live_sessions(Vec::new(), at(50))
+            .await
+            .expect("live_sessions")
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
 use switchboard_domain::{
     AlertTone, DisplayName, EndedSessions, Event, ExtensionId, ExtensionNumber, OrgId, OrgSlug,
-    Role, Timestamp,
+    Role, SessionTag, Timestamp,
 };
 
 const ORG_COLUMNS: &str = "id, slug, name, alert_tone";
@@ -26,7 +26,18 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
         id: OrgId(row.get(0)?),
         slug: row.get(1)?,
         name: row.get(2)?,
-        alert_tone: AlertTone::parse(&tone).unwrap_or(AlertTone::Chime),
+        alert_tone: tone_from_column(&tone, 3)?,
+    })
+}
+
+/// The stored tone: only the spellings this store writes are tones.
+fn tone_from_column(tone: &str, column: usize) -> rusqlite::Result<AlertTone> {
+    AlertTone::parse(tone).map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("unknown alert tone {tone:?}").into(),
+        )
     })
 }
 
@@ -38,11 +49,13 @@ fn extension_from_row(row: &Row<'_>, at: usize) -> rusqlite::Result<Extension> {
         org_id: OrgId(row.get(at + 1)?),
         number: row.get(at + 2)?,
         name: row.get(at + 3)?,
-        role: if role == "admin" {
-            Role::Admin
-        } else {
-            Role::Member
-        },
+        role: Role::from_canonical(&role).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                at + 4,
+                rusqlite::types::Type::Text,
+                format!("unknown role {role:?}").into(),
+            )
+        })?,
         disabled: row.get(at + 5)?,
         alert_muted: row.get(at + 6)?,
     })
@@ -181,6 +194,12 @@ fn update_extension(
     id: ExtensionId,
     update: &ExtensionUpdate,
 ) -> Result<Committed<Extension>> {
+    let was_enabled_admin: Option<bool> = conn
+        .prepare_cached(
+            "SELECT role = ?3 AND disabled = 0 FROM extensions WHERE id = ?1 AND org_id = ?2",
+        )?
+        .query_row(params![id.0, org.0, Role::Admin.as_str()], |r| r.get(0))
+        .optional()?;
     let ext = conn
         .query_row(
             &format!(
@@ -204,6 +223,15 @@ fn update_extension(
         )
         .optional()?
         .ok_or(StoreError::NotFound("extension"))?;
+    // Checked after the change, in its transaction: two administrators
+    // demoting each other at once cannot both succeed.
+    let took_away_admin =
+        was_enabled_admin == Some(true) && (ext.role != Role::Admin || ext.disabled);
+    if took_away_admin && !has_enabled_admin(conn, org)? {
+        return Err(StoreError::Conflict(
+            "an organization must keep an enabled administrator; make another one first".into(),
+        ));
+    }
     // A disabled extension keeps no session.
     let sessions_ended = if ext.disabled {
         conn.execute("DELETE FROM sessions WHERE extension_id = ?1", [id.0])?;
@@ -216,6 +244,15 @@ fn update_extension(
         value: ext,
         events: vec![event],
     })
+}
+
+fn has_enabled_admin(conn: &Connection, org: OrgId) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM extensions
+                            WHERE org_id = ?1 AND role = ?2 AND disabled = 0)",
+        )?
+        .query_row(params![org.0, Role::Admin.as_str()], |r| r.get(0))?)
 }
 
 /// Records that extension `id` changed, for its own servers' eyes.
@@ -299,11 +336,39 @@ fn session(conn: &Connection, token: &TokenHash, now: Timestamp) -> Result<Optio
                     id: OrgId(r.get(8)?),
                     slug: r.get(9)?,
                     name: r.get(10)?,
-                    alert_tone: AlertTone::parse(&tone).unwrap_or(AlertTone::Chime),
+                    alert_tone: tone_from_column(&tone, 11)?,
                 },
             })
         })
         .optional()?)
+}
+
+fn live_sessions(
+    conn: &Connection,
+    tags: &[SessionTag],
+    now: Timestamp,
+) -> Result<Vec<SessionTag>> {
+    let tags_json = serde_json::to_string(tags)
+        .map_err(|e| StoreError::Backend(format!("cannot list session tags: {e}")))?;
+    // A tag is the first half of a token hash: every hash that starts with
+    // it lies between the tag and the tag followed by sixteen 0xff bytes,
+    // a range the primary key answers.
+    let mut statement = conn.prepare_cached(
+        "SELECT t.value FROM json_each(?1) t
+         WHERE EXISTS (
+             SELECT 1 FROM sessions s JOIN extensions e ON e.id = s.extension_id
+             WHERE s.token_hash BETWEEN unhex(t.value)
+                   AND unhex(t.value || 'ffffffffffffffffffffffffffffffff')
+               AND s.expires_at > ?2 AND e.disabled = 0)",
+    )?;
+    let live = statement
+        .query_map(params![tags_json, now.0], |r| r.get::<_, String>(0))?
+        .filter_map(|hex| match hex {
+            Ok(hex) => SessionTag::parse_hex(&hex).map(Ok),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(live)
 }
 
 fn revoke_session(conn: &Connection, token: &TokenHash) -> Result<Committed<()>> {
@@ -402,6 +467,17 @@ impl Directory for SqliteStore {
     async fn session(&self, token: &TokenHash, now: Timestamp) -> Result<Option<Session>> {
         let token = token.clone();
         self.read(move |c| session(c, &token, now)).await
+    }
+
+    async fn live_sessions(
+        &self,
+        tags: Vec<SessionTag>,
+        now: Timestamp,
+    ) -> Result<Vec<SessionTag>> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| live_sessions(c, &tags, now)).await
     }
 
     async fn revoke_session(&self, token: &TokenHash) -> Result<Committed<()>> {

@@ -33,11 +33,13 @@ pub(super) fn message_from_row(row: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: MessageId(row.get(0)?),
         conversation_id: ConversationId(row.get(1)?),
-        kind: if kind == "system" {
-            MessageKind::System
-        } else {
-            MessageKind::Text
-        },
+        kind: MessageKind::parse(&kind).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                format!("unknown message kind {kind:?}").into(),
+            )
+        })?,
         sender,
         text: row.get(6)?,
         system: system.and_then(|s| serde_json::from_str(&s).ok()),

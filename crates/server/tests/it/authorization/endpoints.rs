@@ -170,3 +170,30 @@ async fn the_catalogue_holds_exactly_the_routes_of_the_openapi_document() {
          in the catalogue but not documented: {not_documented:#?}"
     );
 }
+
+#[tokio::test]
+async fn no_spelling_of_a_role_lets_an_administrator_demote_themself() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let path = format!("/api/v1/admin/extensions/{}", alice.id);
+    for spelling in ["member", " Member", "MEMBER", "Member\t", ""] {
+        let a = alice
+            .call("PATCH", &path, Some(serde_json::json!({"role": spelling})))
+            .await;
+        assert_error(&a, 422, "validation_failed", &format!("role {spelling:?}"));
+    }
+    let a = alice
+        .call("PATCH", &path, Some(serde_json::json!({"disabled": true})))
+        .await;
+    assert_error(&a, 422, "validation_failed", "disabling oneself");
+    let extensions = alice.get("/api/v1/admin/extensions").await;
+    assert_eq!(extensions.status, 200, "alice is still an administrator");
+    let admins: Vec<&Value> = extensions.body["extensions"]
+        .as_array()
+        .expect("extensions")
+        .iter()
+        .filter(|e| e["role"] == "admin" && e["disabled"] == false)
+        .collect();
+    assert_eq!(admins.len(), 1, "the organization keeps its administrator");
+    assert_eq!(admins[0]["id"], alice.id);
+}
