@@ -357,24 +357,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             org: slug,
             number,
             extension: ext,
-        } => {
-            let org = org(&store, &slug).await?;
-            let n = business_number(&store, &org, &number).await?;
-            let ext = extension(&store, &org, &ext).await?;
-            store.assign_number(org.id, n.id, ext.id).await?;
-            println!("{} may text from {}", ext.number, n.number);
-        }
+        } => set_assignment(&store, &slug, &number, &ext, true).await?,
         AdminCommand::UnassignNumber {
             org: slug,
             number,
             extension: ext,
-        } => {
-            let org = org(&store, &slug).await?;
-            let n = business_number(&store, &org, &number).await?;
-            let ext = extension(&store, &org, &ext).await?;
-            store.unassign_number(org.id, n.id, ext.id).await?;
-            println!("{} no longer texts from {}", ext.number, n.number);
-        }
+        } => set_assignment(&store, &slug, &number, &ext, false).await?,
     }
     Ok(())
 }
@@ -391,6 +379,27 @@ async fn business_number(
         .into_iter()
         .find(|n| n.number == number)
         .with_context(|| format!("{number} is not a business number of {}", org.slug))
+}
+
+async fn set_assignment(
+    store: &SqliteStore,
+    slug: &str,
+    number: &str,
+    ext: &str,
+    assigned: bool,
+) -> anyhow::Result<()> {
+    let org = org(store, slug).await?;
+    let n = business_number(store, &org, number).await?;
+    let ext = extension(store, &org, ext).await?;
+    carriers::set_assignment(store, org.id, n.id, ext.id, assigned)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if assigned {
+        println!("{} may text from {}", ext.number, n.number);
+    } else {
+        println!("{} no longer texts from {}", ext.number, n.number);
+    }
+    Ok(())
 }
 
 async fn set_disabled(
