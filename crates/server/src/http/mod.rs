@@ -5,6 +5,7 @@
 //! handlers' annotations as the routes are registered.
 
 mod admin;
+pub mod bodies;
 mod conversations;
 pub mod error;
 pub mod extract;
