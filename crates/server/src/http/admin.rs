@@ -37,11 +37,11 @@ pub async fn list_extensions(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateExtension {
-    number: String,
-    name: String,
-    password: String,
+    pub(super) number: String,
+    pub(super) name: String,
+    pub(super) password: String,
     /// "member" (default) or "admin".
-    role: Option<String>,
+    pub(super) role: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -69,9 +69,9 @@ pub async fn create_extension(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateExtension {
-    name: Option<String>,
-    role: Option<String>,
-    disabled: Option<bool>,
+    pub(super) name: Option<String>,
+    pub(super) role: Option<String>,
+    pub(super) disabled: Option<bool>,
 }
 
 /// Renames, changes the role of, disables or enables an extension.
@@ -99,7 +99,7 @@ pub async fn update_extension(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
-    password: String,
+    pub(super) password: String,
 }
 
 /// Sets a new password for an extension and signs it out everywhere.
@@ -282,7 +282,7 @@ pub async fn organization(auth: Authed) -> ApiResult<Json<OrganizationSettings>>
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
-    alert_tone: String,
+    pub(super) alert_tone: String,
 }
 
 /// Sets the organization's alert tone.

@@ -43,7 +43,7 @@ pub async fn list(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Json<C
 #[serde(deny_unknown_fields)]
 pub struct OpenDirect {
     #[schema(value_type = i64)]
-    extension_id: ExtensionId,
+    pub(super) extension_id: ExtensionId,
 }
 
 /// The direct chat with a colleague: 201 when created, 200 when it existed.
@@ -82,9 +82,9 @@ pub async fn open_direct(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroup {
-    name: String,
+    pub(super) name: String,
     #[schema(value_type = Vec<i64>)]
-    member_ids: Vec<ExtensionId>,
+    pub(super) member_ids: Vec<ExtensionId>,
 }
 
 /// Creates a named group with me and the given members.
@@ -152,7 +152,7 @@ async fn edit(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rename {
-    name: String,
+    pub(super) name: String,
 }
 
 /// Renames a group.
@@ -173,7 +173,7 @@ pub async fn rename(
 #[serde(deny_unknown_fields)]
 pub struct AddParticipants {
     #[schema(value_type = Vec<i64>)]
-    extension_ids: Vec<ExtensionId>,
+    pub(super) extension_ids: Vec<ExtensionId>,
 }
 
 /// Adds colleagues to a group.
@@ -224,11 +224,11 @@ pub async fn leave(
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Messages just before this id (newest page when neither is given).
-    before: Option<i64>,
+    pub(super) before: Option<i64>,
     /// Messages just after this id.
-    after: Option<i64>,
+    pub(super) after: Option<i64>,
     /// 1 to 200, default 50.
-    limit: Option<u32>,
+    pub(super) limit: Option<u32>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -262,10 +262,10 @@ pub async fn history(
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     /// 1 to 10,000 characters.
-    text: String,
+    pub(super) text: String,
     /// Chosen by the client, unique per message; a retry with the same key
     /// returns the original message.
-    idempotency_key: Option<String>,
+    pub(super) idempotency_key: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -310,7 +310,7 @@ pub async fn send(
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     #[schema(value_type = i64)]
-    message_id: MessageId,
+    pub(super) message_id: MessageId,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

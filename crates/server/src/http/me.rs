@@ -43,7 +43,7 @@ pub async fn me(auth: Authed) -> Json<Me> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
-    alert_muted: Option<bool>,
+    pub(super) alert_muted: Option<bool>,
 }
 
 /// Changes my settings.
@@ -64,8 +64,8 @@ pub async fn update_settings(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
-    current_password: String,
-    new_password: String,
+    pub(super) current_password: String,
+    pub(super) new_password: String,
 }
 
 /// Changes my password; my other sessions are signed out.

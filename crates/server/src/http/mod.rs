@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod bodies;
+pub mod request_bodies;
 mod conversations;
 pub mod error;
 pub mod extract;

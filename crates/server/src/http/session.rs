@@ -19,10 +19,10 @@ use switchboard_store::{Extension, Org};
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     /// The organization's short name, e.g. "demo".
-    organization: String,
+    pub(super) organization: String,
     /// Extension number, e.g. "101".
-    extension: String,
-    password: String,
+    pub(super) extension: String,
+    pub(super) password: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -182,7 +182,7 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
                 incoming = next_frame(&mut socket, &interest, &socket_waker), if sending.len() < SENDS_IN_FLIGHT => {
                     match incoming {
                         Some(Ok(Message::Text(text))) => {
-                            match serde_json::from_str::<ClientFrame>(text.as_str()) {
+                            match frames::parse_client_frame(text.as_str()) {
                                 Ok(ClientFrame::Send(frame)) => {
                                     // Stored concurrently; answered once committed.
                                     sending.push(send_message(&app, &auth, frame));

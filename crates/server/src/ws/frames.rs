@@ -10,8 +10,9 @@ use switchboard_domain::typing::TypingChange;
 use switchboard_domain::{ConversationId, Cursor, Message, MessageId};
 use switchboard_store::Recorded;
 
-/// Frames a client may send.
-#[derive(Deserialize)]
+/// Frames a client may send. `Serialize` writes the form that
+/// [`parse_client_frame`] reads back, which the fuzz target checks.
+#[derive(Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ClientFrame {
     Typing {
@@ -26,12 +27,19 @@ pub enum ClientFrame {
 }
 
 /// A message sent over the WebSocket instead of `POST …/messages`.
-#[derive(Deserialize)]
+#[derive(Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendFrame {
     pub conversation_id: ConversationId,
     pub text: String,
     pub idempotency_key: String,
+}
+
+/// Reads a client's text frame. The connection reads every text frame with
+/// this, and so does the `client_frame` fuzz target, so the fuzzer tries the
+/// very code that faces clients.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 /// The WebSocket frame of a durable event: built once, shared by every
@@ -193,6 +201,31 @@ mod tests {
         let built: serde_json::Value = serde_json::from_str(&built).unwrap();
         let encoded: serde_json::Value = serde_json::from_str(&encoded).unwrap();
         assert_eq!(built, encoded);
+    }
+
+    #[test]
+    fn client_frames_read_back_from_their_written_form() {
+        let frames = [
+            ClientFrame::Ping,
+            ClientFrame::Typing {
+                conversation_id: ConversationId(3),
+            },
+            ClientFrame::Read {
+                conversation_id: ConversationId(3),
+                message_id: MessageId(42),
+            },
+            ClientFrame::Send(SendFrame {
+                conversation_id: ConversationId(3),
+                text: "héllo\n".into(),
+                idempotency_key: "k-1".into(),
+            }),
+        ];
+        for frame in frames {
+            let written = serde_json::to_string(&frame).unwrap();
+            assert_eq!(parse_client_frame(&written).unwrap(), frame, "{written}");
+        }
+        assert!(parse_client_frame(r#"{"type":"ping","extra":1}"#).is_err());
+        assert!(parse_client_frame(r#"{"type":"shout"}"#).is_err());
     }
 
     #[test]

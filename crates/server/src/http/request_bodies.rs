@@ -1,0 +1,292 @@
+//! Every JSON request body of the API (and the history query string), read
+//! with the extractor its handler uses and then parsed into the domain
+//! values its use case parses it into, by the same functions, without the
+//! store or the password threads. The `request_bodies` fuzz target feeds it
+//! any bytes: whatever it is given, it answers values or an error the client
+//! could get, and never panics.
+
+use super::admin::{CreateExtension, ResetPassword, UpdateExtension, UpdateOrganization};
+use super::conversations::{
+    AddParticipants, CreateGroup, HistoryQuery, MarkRead, OpenDirect, Rename, SendMessage,
+};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, QueryParams};
+use super::me::{PasswordChange, SettingsUpdate};
+use super::session::SignIn;
+use crate::service::ServiceError;
+use crate::service::directory::ExtensionDraft;
+use axum::http::Uri;
+use serde::de::DeserializeOwned;
+use switchboard_domain::{
+    AlertTone, ConversationName, DisplayName, ExtensionId, ExtensionNumber, HistoryPage,
+    IdempotencyKey, MessageId, MessageText, OrgSlug, Password, Role,
+};
+
+/// An operation of the API that reads a body (or, for `History`, a query
+/// string), named as its handler is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    SignIn,
+    ChangePassword,
+    UpdateSettings,
+    CreateExtension,
+    UpdateExtension,
+    ResetPassword,
+    UpdateOrganization,
+    OpenDirect,
+    CreateGroup,
+    Rename,
+    AddParticipants,
+    History,
+    Send,
+    MarkRead,
+}
+
+impl Route {
+    pub const ALL: [Route; 14] = [
+        Route::SignIn,
+        Route::ChangePassword,
+        Route::UpdateSettings,
+        Route::CreateExtension,
+        Route::UpdateExtension,
+        Route::ResetPassword,
+        Route::UpdateOrganization,
+        Route::OpenDirect,
+        Route::CreateGroup,
+        Route::Rename,
+        Route::AddParticipants,
+        Route::History,
+        Route::Send,
+        Route::MarkRead,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::SignIn => "sign_in",
+            Route::ChangePassword => "change_password",
+            Route::UpdateSettings => "update_settings",
+            Route::CreateExtension => "create_extension",
+            Route::UpdateExtension => "update_extension",
+            Route::ResetPassword => "reset_password",
+            Route::UpdateOrganization => "update_organization",
+            Route::OpenDirect => "open_direct",
+            Route::CreateGroup => "create_group",
+            Route::Rename => "rename",
+            Route::AddParticipants => "add_participants",
+            Route::History => "history",
+            Route::Send => "send",
+            Route::MarkRead => "mark_read",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Route> {
+        Route::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// What a body means once parsed: the values its use case goes on with.
+#[derive(Debug)]
+pub enum Parsed {
+    SignIn {
+        organization: OrgSlug,
+        extension: ExtensionNumber,
+        password: Password,
+    },
+    ChangePassword {
+        current: Password,
+        new: Password,
+    },
+    UpdateSettings {
+        alert_muted: Option<bool>,
+    },
+    CreateExtension {
+        number: ExtensionNumber,
+        name: DisplayName,
+        role: Role,
+        password: Password,
+    },
+    UpdateExtension {
+        name: Option<DisplayName>,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    },
+    ResetPassword(Password),
+    UpdateOrganization(AlertTone),
+    OpenDirect(ExtensionId),
+    CreateGroup {
+        name: ConversationName,
+        members: Vec<ExtensionId>,
+    },
+    Rename(ConversationName),
+    AddParticipants(Vec<ExtensionId>),
+    History(HistoryPage),
+    Send {
+        text: MessageText,
+        idempotency_key: Option<IdempotencyKey>,
+    },
+    MarkRead(MessageId),
+}
+
+fn body<T: DeserializeOwned>(input: &[u8]) -> ApiResult<T> {
+    Body::<T>::from_bytes(input).map(|Body(b)| b)
+}
+
+/// Reads `input` as `route`'s handler would (JSON; for `History` the query
+/// string after `?`) and parses it into domain values as its use case does.
+/// The error is the one the client gets for a body like this one.
+pub fn parse(route: Route, input: &[u8]) -> ApiResult<Parsed> {
+    Ok(match route {
+        Route::SignIn => {
+            // A malformed credential fails like a wrong one (sessions::sign_in).
+            let b: SignIn = body(input)?;
+            let invalid = |_| ApiError::from(ServiceError::InvalidCredentials);
+            Parsed::SignIn {
+                organization: OrgSlug::parse(&b.organization).map_err(invalid)?,
+                extension: ExtensionNumber::parse(&b.extension).map_err(invalid)?,
+                password: Password::parse_attempt(&b.password).map_err(invalid)?,
+            }
+        }
+        Route::ChangePassword => {
+            // As sessions::change_password: the new password is judged
+            // first, and an impossible current one is simply wrong.
+            let b: PasswordChange = body(input)?;
+            let new = Password::parse_new(&b.new_password)?;
+            let current = Password::parse_attempt(&b.current_password).map_err(|_| {
+                ApiError::from(ServiceError::Forbidden("the current password is not right"))
+            })?;
+            Parsed::ChangePassword { current, new }
+        }
+        Route::UpdateSettings => {
+            let b: SettingsUpdate = body(input)?;
+            Parsed::UpdateSettings {
+                alert_muted: b.alert_muted,
+            }
+        }
+        Route::CreateExtension => {
+            let b: CreateExtension = body(input)?;
+            let d = ExtensionDraft::parse(&b.number, &b.name, &b.password, b.role.as_deref())?;
+            Parsed::CreateExtension {
+                number: d.number,
+                name: d.name,
+                role: d.role,
+                password: d.password,
+            }
+        }
+        Route::UpdateExtension => {
+            // As directory::update_extension.
+            let b: UpdateExtension = body(input)?;
+            Parsed::UpdateExtension {
+                name: b.name.as_deref().map(DisplayName::parse).transpose()?,
+                role: b.role.as_deref().map(Role::parse).transpose()?,
+                disabled: b.disabled,
+            }
+        }
+        Route::ResetPassword => {
+            let b: ResetPassword = body(input)?;
+            Parsed::ResetPassword(Password::parse_new(&b.password)?)
+        }
+        Route::UpdateOrganization => {
+            let b: UpdateOrganization = body(input)?;
+            Parsed::UpdateOrganization(AlertTone::parse(&b.alert_tone)?)
+        }
+        Route::OpenDirect => Parsed::OpenDirect(body::<OpenDirect>(input)?.extension_id),
+        Route::CreateGroup => {
+            let b: CreateGroup = body(input)?;
+            Parsed::CreateGroup {
+                name: ConversationName::parse(&b.name)?,
+                members: b.member_ids,
+            }
+        }
+        Route::Rename => Parsed::Rename(ConversationName::parse(&body::<Rename>(input)?.name)?),
+        Route::AddParticipants => {
+            Parsed::AddParticipants(body::<AddParticipants>(input)?.extension_ids)
+        }
+        Route::History => {
+            // A request line hyper cannot read never reaches the handler;
+            // it is answered 400 like a bad query string.
+            let mut target = b"/api/v1/conversations/1/messages?".to_vec();
+            target.extend_from_slice(input);
+            let uri = Uri::try_from(target)
+                .map_err(|_| ApiError::bad_request("the request target is not a valid URI"))?;
+            let QueryParams(q) = QueryParams::<HistoryQuery>::from_uri(&uri)?;
+            Parsed::History(HistoryPage::parse(q.before, q.after, q.limit)?)
+        }
+        Route::Send => {
+            // As messaging::post_message.
+            let b: SendMessage = body(input)?;
+            Parsed::Send {
+                text: MessageText::parse(&b.text)?,
+                idempotency_key: b
+                    .idempotency_key
+                    .as_deref()
+                    .map(IdempotencyKey::parse)
+                    .transpose()?,
+            }
+        }
+        Route::MarkRead => Parsed::MarkRead(body::<MarkRead>(input)?.message_id),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn every_route_has_its_own_name() {
+        for route in Route::ALL {
+            assert_eq!(Route::by_name(route.name()), Some(route));
+        }
+    }
+
+    #[test]
+    fn bodies_parse_into_domain_values_or_client_errors() {
+        let sent = parse(Route::Send, br#"{"text":" hi ","idempotency_key":"k-1"}"#).unwrap();
+        let Parsed::Send {
+            text,
+            idempotency_key,
+        } = sent
+        else {
+            panic!("a send body parses as a send");
+        };
+        assert_eq!(text.as_str(), " hi ");
+        assert_eq!(
+            idempotency_key.map(IdempotencyKey::into_string),
+            Some("k-1".into())
+        );
+
+        let page = parse(Route::History, b"before=9&limit=5").unwrap();
+        assert!(matches!(page, Parsed::History(p) if p.limit == 5));
+
+        let refused: [(Route, &[u8], StatusCode); 7] = [
+            (Route::Send, b"{", StatusCode::BAD_REQUEST),
+            (
+                Route::Send,
+                br#"{"text":1}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Route::Send,
+                br#"{"text":"  "}"#,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Route::SignIn,
+                br#"{"organization":"-","extension":"1","password":"x"}"#,
+                StatusCode::UNAUTHORIZED,
+            ),
+            (Route::History, b"limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+            (Route::History, b"limit=x", StatusCode::BAD_REQUEST),
+            (Route::History, b"a b", StatusCode::BAD_REQUEST),
+        ];
+        for (route, input, status) in refused {
+            let e = parse(route, input).expect_err("refused");
+            assert_eq!(
+                e.status,
+                status,
+                "{route:?} {}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The REST API's request bodies. The input is a route name (see
+//! `switchboard::http::request_bodies::Route::name`), a newline, then the body (for
+//! `history`, the query string). The body is read with the handler's own
+//! extractor and parsed into the domain values its use case parses.
+//!
+//! Checked: nothing panics; a refusal is a 4xx with a code and a message;
+//! parsed values are in their documented form (message text and keys kept
+//! as typed, names trimmed and bounded, roles and tones one of theirs) and
+//! parse again to themselves; and the canonical body written from the values
+//! parses back to the same values.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Value, json};
+use switchboard::http::request_bodies::{self as bodies, Parsed, Route};
+use switchboard_domain::message::MAX_PAGE_LIMIT;
+use switchboard_domain::values::{MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
+use switchboard_domain::{
+    AlertTone, ConversationName, DisplayName, ExtensionNumber, HistoryPage, IdempotencyKey,
+    MessageText, OrgSlug, PageDirection, Password, Role,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let Some(newline) = data.iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let Some(route) = std::str::from_utf8(&data[..newline])
+        .ok()
+        .and_then(Route::by_name)
+    else {
+        return;
+    };
+    let input = &data[newline + 1..];
+    let parsed = match bodies::parse(route, input) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            assert!(
+                e.status.is_client_error(),
+                "{route:?} answered {} {}: {}",
+                e.status,
+                e.code,
+                e.message
+            );
+            assert!(!e.code.is_empty() && !e.message.is_empty());
+            return;
+        }
+    };
+    check_values(&parsed, input);
+    let written = canonical(&parsed);
+    let again = bodies::parse(route, written.as_bytes())
+        .unwrap_or_else(|e| panic!("{route:?}: {written} does not parse back: {}", e.message));
+    assert_eq!(canonical(&again), written, "{route:?}");
+});
+
+/// The JSON field `name` of the body as sent, when it is a string.
+fn raw<'a>(body: &'a Option<Value>, name: &str) -> Option<&'a str> {
+    body.as_ref()?.get(name)?.as_str()
+}
+
+fn check_values(parsed: &Parsed, input: &[u8]) {
+    let body: Option<Value> = serde_json::from_slice(input).ok();
+    match parsed {
+        Parsed::SignIn {
+            organization,
+            extension,
+            password,
+        } => {
+            slug(organization);
+            number(extension);
+            assert_eq!(Some(password.expose()), raw(&body, "password"));
+            attempt(password);
+        }
+        Parsed::ChangePassword { current, new } => {
+            attempt(current);
+            new_password(new);
+        }
+        Parsed::UpdateSettings { .. } | Parsed::OpenDirect(_) | Parsed::MarkRead(_) => {}
+        Parsed::AddParticipants(_) => {}
+        Parsed::CreateExtension {
+            number: n,
+            name,
+            role: r,
+            password,
+        } => {
+            number(n);
+            display_name(name, raw(&body, "name"));
+            role(*r);
+            new_password(password);
+        }
+        Parsed::UpdateExtension { name, role: r, .. } => {
+            if let Some(name) = name {
+                display_name(name, raw(&body, "name"));
+            }
+            if let Some(r) = r {
+                role(*r);
+            }
+        }
+        Parsed::ResetPassword(p) => new_password(p),
+        Parsed::UpdateOrganization(tone) => {
+            assert_eq!(AlertTone::parse(tone.as_str()), Ok(*tone));
+            let json = serde_json::to_string(tone).expect("a tone is JSON");
+            assert_eq!(serde_json::from_str::<AlertTone>(&json).ok(), Some(*tone));
+        }
+        Parsed::CreateGroup { name, .. } | Parsed::Rename(name) => {
+            conversation_name(name, raw(&body, "name"));
+        }
+        Parsed::History(page) => {
+            assert!((1..=MAX_PAGE_LIMIT).contains(&page.limit), "{page:?}");
+        }
+        Parsed::Send {
+            text,
+            idempotency_key,
+        } => {
+            assert_eq!(
+                Some(text.as_str()),
+                raw(&body, "text"),
+                "text is kept as typed"
+            );
+            assert!(text.as_str().chars().count() <= MAX_MESSAGE_CHARS);
+            assert!(!text.as_str().trim().is_empty());
+            assert_eq!(MessageText::parse(text.as_str()).as_ref(), Ok(text));
+            if let Some(key) = idempotency_key {
+                assert_eq!(Some(key.as_str()), raw(&body, "idempotency_key"));
+                assert_eq!(IdempotencyKey::parse(key.as_str()).as_ref(), Ok(key));
+            }
+        }
+    }
+}
+
+fn slug(s: &OrgSlug) {
+    assert_eq!(OrgSlug::parse(s.as_str()).as_ref(), Ok(s));
+}
+
+fn number(n: &ExtensionNumber) {
+    assert_eq!(ExtensionNumber::parse(n.as_str()).as_ref(), Ok(n));
+    assert!(n.as_str().bytes().all(|b| b.is_ascii_digit()));
+}
+
+fn name_rules(name: &str, raw: Option<&str>) {
+    assert_eq!(Some(name), raw.map(str::trim), "a name is kept trimmed");
+    assert!(!name.is_empty() && name.chars().count() <= MAX_NAME_CHARS);
+    assert!(!name.chars().any(char::is_control));
+}
+
+fn display_name(name: &DisplayName, raw: Option<&str>) {
+    name_rules(name.as_str(), raw);
+    assert_eq!(DisplayName::parse(name.as_str()).as_ref(), Ok(name));
+}
+
+fn conversation_name(name: &ConversationName, raw: Option<&str>) {
+    name_rules(name.as_str(), raw);
+    assert_eq!(ConversationName::parse(name.as_str()).as_ref(), Ok(name));
+}
+
+fn role(r: Role) {
+    assert_eq!(Role::parse(r.as_str()), Ok(r));
+    let json = serde_json::to_string(&r).expect("a role is JSON");
+    assert_eq!(serde_json::from_str::<Role>(&json).ok(), Some(r));
+}
+
+fn attempt(p: &Password) {
+    assert!(Password::parse_attempt(p.expose()).is_ok());
+}
+
+fn new_password(p: &Password) {
+    assert!(Password::parse_new(p.expose()).is_ok());
+    attempt(p);
+}
+
+/// The body a well-behaved client would send for these values.
+fn canonical(parsed: &Parsed) -> String {
+    let body = match parsed {
+        Parsed::SignIn {
+            organization,
+            extension,
+            password,
+        } => json!({
+            "organization": organization.as_str(),
+            "extension": extension.as_str(),
+            "password": password.expose(),
+        }),
+        Parsed::ChangePassword { current, new } => json!({
+            "current_password": current.expose(),
+            "new_password": new.expose(),
+        }),
+        Parsed::UpdateSettings { alert_muted } => json!({ "alert_muted": alert_muted }),
+        Parsed::CreateExtension {
+            number,
+            name,
+            role,
+            password,
+        } => json!({
+            "number": number.as_str(),
+            "name": name.as_str(),
+            "password": password.expose(),
+            "role": role.as_str(),
+        }),
+        Parsed::UpdateExtension {
+            name,
+            role,
+            disabled,
+        } => json!({
+            "name": name.as_ref().map(DisplayName::as_str),
+            "role": role.map(Role::as_str),
+            "disabled": disabled,
+        }),
+        Parsed::ResetPassword(p) => json!({ "password": p.expose() }),
+        Parsed::UpdateOrganization(tone) => json!({ "alert_tone": tone.as_str() }),
+        Parsed::OpenDirect(id) => json!({ "extension_id": id.0 }),
+        Parsed::CreateGroup { name, members } => json!({
+            "name": name.as_str(),
+            "member_ids": members.iter().map(|m| m.0).collect::<Vec<_>>(),
+        }),
+        Parsed::Rename(name) => json!({ "name": name.as_str() }),
+        Parsed::AddParticipants(ids) => {
+            json!({ "extension_ids": ids.iter().map(|m| m.0).collect::<Vec<_>>() })
+        }
+        Parsed::History(page) => return history_query(page),
+        Parsed::Send {
+            text,
+            idempotency_key,
+        } => json!({
+            "text": text.as_str(),
+            "idempotency_key": idempotency_key.as_ref().map(IdempotencyKey::as_str),
+        }),
+        Parsed::MarkRead(id) => json!({ "message_id": id.0 }),
+    };
+    body.to_string()
+}
+
+fn history_query(page: &HistoryPage) -> String {
+    let anchor = match page.direction {
+        PageDirection::Before(None) => String::new(),
+        PageDirection::Before(Some(id)) => format!("before={id}&"),
+        PageDirection::After(id) => format!("after={id}&"),
+    };
+    format!("{anchor}limit={}", page.limit)
+}
