@@ -155,6 +155,11 @@ impl From<JsonRejection> for ApiError {
                 "the request body is larger than 64 KiB",
             ),
             StatusCode::UNPROCESSABLE_ENTITY => Self::validation(r.body_text()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ),
             _ => Self::bad_request(r.body_text()),
         }
     }
