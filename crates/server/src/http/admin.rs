@@ -18,13 +18,17 @@ use switchboard_store::{Extension, Org};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ExtensionList {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::openapi::Extension>)]
     extensions: Vec<Extension>,
 }
 
 /// Every extension of my organization, disabled ones too.
 #[utoipa::path(get, path = "/api/v1/admin/extensions", tag = "admin",
-    responses((status = 200, body = ExtensionList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = ExtensionList, description = "Every extension"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
+    ))]
 pub async fn list_extensions(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -46,13 +50,19 @@ pub struct CreateExtension {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ExtensionBody {
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Extension)]
     extension: Extension,
 }
 
 /// Creates an extension.
 #[utoipa::path(post, path = "/api/v1/admin/extensions", tag = "admin", request_body = CreateExtension,
-    responses((status = 201, body = ExtensionBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, body = ExtensionBody, description = "Created"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the extension number is taken"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the number, name, password or role is refused, or the body is not right"),
+    ))]
 pub async fn create_extension(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -76,8 +86,14 @@ pub struct UpdateExtension {
 
 /// Renames, changes the role of, disables or enables an extension.
 #[utoipa::path(patch, path = "/api/v1/admin/extensions/{id}", tag = "admin",
-    params(("id" = i64, Path)), request_body = UpdateExtension,
-    responses((status = 200, body = ExtensionBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The extension")), request_body = UpdateExtension,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = ExtensionBody, description = "The extension as it now is"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such extension in my organization"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the name or role is refused, I would disable myself or give up my own administrator role, or the body is not right"),
+    ))]
 pub async fn update_extension(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -104,8 +120,14 @@ pub struct ResetPassword {
 
 /// Sets a new password for an extension and signs it out everywhere.
 #[utoipa::path(post, path = "/api/v1/admin/extensions/{id}/password", tag = "admin",
-    params(("id" = i64, Path)), request_body = ResetPassword,
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The extension")), request_body = ResetPassword,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Set; the extension is signed out everywhere"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such extension in my organization"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the password is refused, or the body is not right"),
+    ))]
 pub async fn reset_password(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -255,11 +277,12 @@ pub async fn job(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OrganizationSettings {
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Organization)]
     organization: Org,
-    #[schema(value_type = String)]
+    #[schema(value_type = super::openapi::AlertTone)]
     alert_tone: AlertTone,
-    #[schema(value_type = Vec<String>)]
+    /// Every tone there is to choose from.
+    #[schema(value_type = Vec<super::openapi::AlertTone>)]
     alert_tones: [AlertTone; 4],
 }
 
@@ -273,7 +296,11 @@ fn org_settings(organization: Org) -> OrganizationSettings {
 
 /// My organization's settings.
 #[utoipa::path(get, path = "/api/v1/admin/organization", tag = "admin",
-    responses((status = 200, body = OrganizationSettings), (status = 403, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = OrganizationSettings, description = "The organization's settings"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
+    ))]
 pub async fn organization(auth: Authed) -> ApiResult<Json<OrganizationSettings>> {
     auth.require_admin()?;
     Ok(Json(org_settings(auth.session.org)))
@@ -287,7 +314,12 @@ pub struct UpdateOrganization {
 
 /// Sets the organization's alert tone.
 #[utoipa::path(patch, path = "/api/v1/admin/organization", tag = "admin", request_body = UpdateOrganization,
-    responses((status = 200, body = OrganizationSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = OrganizationSettings, description = "The settings as they now are"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: no such alert tone, or the body is not right"),
+    ))]
 pub async fn update_organization(
     State(app): State<Arc<App>>,
     auth: Authed,

@@ -18,19 +18,20 @@ use switchboard_store::{self as store, ConversationSummary, Receipt};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConversationList {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::openapi::ConversationSummary>)]
     conversations: Vec<ConversationSummary>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConversationBody {
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Conversation)]
     conversation: Conversation,
 }
 
 /// My conversations, most recent activity first, with last message and unread count.
 #[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations",
-    responses((status = 200, body = ConversationList), (status = 401, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = ConversationList, description = "My conversations")))]
 pub async fn list(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Json<ConversationList>> {
     let conversations = app
         .store
@@ -48,8 +49,13 @@ pub struct OpenDirect {
 
 /// The direct chat with a colleague: 201 when created, 200 when it existed.
 #[utoipa::path(post, path = "/api/v1/conversations/direct", tag = "conversations", request_body = OpenDirect,
-    responses((status = 201, body = ConversationBody), (status = 200, body = ConversationBody),
-              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, body = ConversationBody, description = "Created"),
+        (status = 200, body = ConversationBody, description = "It already existed"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such colleague in my organization"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: a direct chat with myself, or the body is not right"),
+    ))]
 pub async fn open_direct(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -89,7 +95,12 @@ pub struct CreateGroup {
 
 /// Creates a named group with me and the given members.
 #[utoipa::path(post, path = "/api/v1/conversations/group", tag = "conversations", request_body = CreateGroup,
-    responses((status = 201, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, body = ConversationBody, description = "Created"),
+        (status = 404, body = ErrorBody, description = "`not_found`: a member is not a colleague in my organization"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the name or the number of members is refused, or the body is not right"),
+    ))]
 pub async fn create_group(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -113,8 +124,12 @@ pub async fn create_group(
 
 /// One of my conversations.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
-    params(("id" = i64, Path)),
-    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The conversation")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationBody, description = "The conversation"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+    ))]
 pub async fn get_one(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -157,8 +172,13 @@ pub struct Rename {
 
 /// Renames a group.
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations",
-    params(("id" = i64, Path)), request_body = Rename,
-    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The group")), request_body = Rename,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationBody, description = "Renamed"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: not a group, the name is refused, or the body is not right"),
+    ))]
 pub async fn rename(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -178,8 +198,13 @@ pub struct AddParticipants {
 
 /// Adds colleagues to a group.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/participants", tag = "conversations",
-    params(("id" = i64, Path)), request_body = AddParticipants,
-    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The group")), request_body = AddParticipants,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationBody, description = "The group with its participants"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine, or no such colleague"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: not a group, too many members, or the body is not right"),
+    ))]
 pub async fn add_participants(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -191,8 +216,13 @@ pub async fn add_participants(
 
 /// Removes a participant from a group.
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/participants/{extension_id}", tag = "conversations",
-    params(("id" = i64, Path), ("extension_id" = i64, Path)),
-    responses((status = 200, body = ConversationBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The group"), ("extension_id" = i64, Path, description = "The participant to remove")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = ConversationBody, description = "The group with its participants"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: not a group, or not a participant"),
+    ))]
 pub async fn remove_participant(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -209,8 +239,13 @@ pub async fn remove_participant(
 
 /// Leaves a group.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/leave", tag = "conversations",
-    params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The group")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Left"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: not a group"),
+    ))]
 pub async fn leave(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -221,20 +256,24 @@ pub async fn leave(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Messages just before this id (newest page when neither is given).
+    #[param(nullable = false)]
     pub(super) before: Option<i64>,
-    /// Messages just after this id.
+    /// Messages just after this id; not with `before`.
+    #[param(nullable = false)]
     pub(super) after: Option<i64>,
     /// 1 to 200, default 50.
+    #[param(nullable = false, minimum = 1, maximum = 200)]
     pub(super) limit: Option<u32>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryBody {
     /// Ascending by id.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::openapi::Message>)]
     messages: Vec<Message>,
     /// More messages exist in the direction asked for.
     has_more: bool,
@@ -242,8 +281,13 @@ pub struct HistoryBody {
 
 /// A page of a conversation's history.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "messages",
-    params(("id" = i64, Path), HistoryQuery),
-    responses((status = 200, body = HistoryBody), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The conversation"), HistoryQuery),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = HistoryBody, description = "A page of history"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the limit is out of range, or both before and after are given"),
+    ))]
 pub async fn history(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -270,15 +314,22 @@ pub struct SendMessage {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MessageBody {
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Message)]
     message: Message,
 }
 
 /// Sends a message. Answered only once the message is committed.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
-    params(("id" = i64, Path)), request_body = SendMessage,
-    responses((status = 201, body = MessageBody), (status = 200, body = MessageBody, description = "Replayed: the key was used before"),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The conversation")), request_body = SendMessage,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, body = MessageBody, description = "Stored"),
+        (status = 200, body = MessageBody, description = "Replayed: the key was used before, and this is the original message"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+        (status = 409, body = ErrorBody, description = "`conflict`: the idempotency key was used for a message in another conversation"),
+        (status = 413, body = ErrorBody, description = "`payload_too_large`: the body is larger than 64 KiB"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the text or key is refused, or the body is not right"),
+    ))]
 pub async fn send(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -320,8 +371,12 @@ pub struct Unread {
 
 /// Marks everything up to and including a message as read.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "messages",
-    params(("id" = i64, Path)), request_body = MarkRead,
-    responses((status = 200, body = Unread), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The conversation")), request_body = MarkRead,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = Unread, description = "My unread count in this conversation now"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+    ))]
 pub async fn mark_read(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -340,15 +395,19 @@ pub async fn mark_read(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Receipts {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::openapi::Receipt>)]
     receipts: Vec<Receipt>,
 }
 
 /// Each participant's read position: a message of mine has been read by
 /// those whose position is at or past its id.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/receipts", tag = "messages",
-    params(("id" = i64, Path)),
-    responses((status = 200, body = Receipts), (status = 404, body = ErrorBody)))]
+    params(("id" = i64, Path, description = "The conversation")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = Receipts, description = "Each participant's read position"),
+        (status = 404, body = ErrorBody, description = "`not_found`: no such conversation of mine"),
+    ))]
 pub async fn receipts(
     State(app): State<Arc<App>>,
     auth: Authed,

@@ -19,16 +19,17 @@ pub struct Settings {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Me {
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Extension)]
     extension: Extension,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Organization)]
     organization: Org,
     settings: Settings,
 }
 
 /// My extension, organization and settings.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me",
-    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Me, description = "My extension, organization and settings")))]
 pub async fn me(auth: Authed) -> Json<Me> {
     let settings = Settings {
         alert_muted: auth.session.extension.alert_muted,
@@ -48,7 +49,8 @@ pub struct SettingsUpdate {
 
 /// Changes my settings.
 #[utoipa::path(patch, path = "/api/v1/me/settings", tag = "me", request_body = SettingsUpdate,
-    responses((status = 200, body = Settings), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Settings, description = "The settings as they now are")))]
 pub async fn update_settings(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -70,7 +72,12 @@ pub struct PasswordChange {
 
 /// Changes my password; my other sessions are signed out.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "me", request_body = PasswordChange,
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 204, description = "Changed; my other sessions are signed out"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the current password is not right"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: the new password is refused (too short or too long), or the body is not right"),
+    ))]
 pub async fn change_password(
     State(app): State<Arc<App>>,
     auth: Authed,
@@ -82,13 +89,14 @@ pub async fn change_password(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Directory {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<super::openapi::Extension>)]
     extensions: Vec<Extension>,
 }
 
 /// The enabled extensions of my organization.
 #[utoipa::path(get, path = "/api/v1/extensions", tag = "directory",
-    responses((status = 200, body = Directory), (status = 401, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = Directory, description = "The enabled extensions")))]
 pub async fn directory(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Json<Directory>> {
     let mut extensions = app.store.list_extensions(auth.session.org.id).await?;
     extensions.retain(|e| !e.disabled);

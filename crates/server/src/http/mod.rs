@@ -6,11 +6,12 @@
 
 mod admin;
 pub mod bodies;
-pub mod request_bodies;
 mod conversations;
 pub mod error;
 pub mod extract;
 mod me;
+pub mod openapi;
+pub mod request_bodies;
 mod session;
 pub mod web;
 
@@ -53,12 +54,19 @@ impl utoipa::Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The `token` that sign-in answers, for API clients"))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::SESSION_COOKIE,
+                "The session cookie that sign-in sets, for browsers; a change made with it \
+                 also needs the X-CSRF-Token header",
             ))),
         );
     }
@@ -66,7 +74,7 @@ impl utoipa::Modify for SecuritySchemes {
 
 /// The API routes and the OpenAPI document describing them.
 fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(session::sign_in))
         .routes(routes!(session::sign_out))
         .routes(routes!(me::me))
@@ -97,7 +105,10 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         )
         .routes(routes!(admin::job))
         .routes(routes!(admin::organization, admin::update_organization))
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes: it completes the operations they brought.
+    utoipa::Modify::modify(&openapi::ExtractorAnswers, &mut doc);
+    (router, doc)
 }
 
 pub use bodies::MAX_BODY_BYTES;

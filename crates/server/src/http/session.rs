@@ -31,11 +31,11 @@ pub struct SignedIn {
     token: String,
     /// Send as `X-CSRF-Token` on cookie-authenticated changes.
     csrf_token: String,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = DateTime)]
     expires_at: Timestamp,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Extension)]
     extension: Extension,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::openapi::Organization)]
     organization: Org,
 }
 
@@ -84,9 +84,11 @@ fn cookie(
 #[utoipa::path(post, path = "/api/v1/auth/sign-in", tag = "session",
     request_body = SignIn,
     responses(
-        (status = 200, body = SignedIn, description = "Signed in; cookies set"),
-        (status = 401, body = ErrorBody, description = "invalid_credentials"),
-        (status = 429, body = ErrorBody, description = "rate_limited, with Retry-After"),
+        (status = 200, body = SignedIn, description = "Signed in; the session and CSRF cookies are set"),
+        (status = 401, body = ErrorBody, description = "`invalid_credentials`: the organization, extension or password is not right"),
+        (status = 403, body = ErrorBody, description = "`forbidden`: the extension is disabled"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`: too many failed sign-ins; wait as Retry-After says",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again"))),
     ))]
 pub async fn sign_in(
     State(app): State<Arc<App>>,
@@ -128,7 +130,8 @@ pub async fn sign_in(
 
 /// Ends this session (cookie or bearer) and clears the cookies.
 #[utoipa::path(post, path = "/api/v1/auth/sign-out", tag = "session",
-    responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Signed out; the cookies are cleared")))]
 pub async fn sign_out(State(app): State<Arc<App>>, auth: Authed) -> ApiResult<Response> {
     sessions::sign_out(&app, &auth).await?;
     let secure = secure(&app);

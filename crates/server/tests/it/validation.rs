@@ -2,7 +2,7 @@
 //! changes nothing; the service endpoints (OpenAPI document, health, metrics)
 //! answer as operators and clients expect.
 
-use crate::common::{Answer, Client, Server, answer, assert_error, uuid_like};
+use crate::common::{Answer, Client, PUBLIC_ROUTES, Server, answer, assert_error, uuid_like};
 use serde_json::{Value, json};
 
 /// A request with a raw body and content type, authenticated by bearer token.
@@ -325,18 +325,23 @@ async fn malformed_json_unknown_fields_and_wrong_content_types_are_refused() {
         ),
     ] {
         let a = raw(&alice, method, path, content_type, body.to_vec()).await;
-        assert!(
-            a.status == 400 || a.status == 415,
-            "{what}: wrong content type: {} {}",
-            a.status,
-            a.body
-        );
-        assert!(
-            a.body["error"]["code"].is_string(),
-            "{what}: error shape: {}",
-            a.body
-        );
+        assert_error(&a, 415, "unsupported_media_type", what);
     }
+    // No content type at all is the same refusal.
+    let untyped = alice
+        .http
+        .post(format!("{}{path}", alice.base))
+        .bearer_auth(&alice.token)
+        .body(r#"{"text": "hi"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_error(
+        &answer(untyped).await,
+        415,
+        "unsupported_media_type",
+        "a message without a content type",
+    );
 
     let bad_path = alice.get("/api/v1/conversations/seven/messages").await;
     assert_error(&bad_path, 400, "bad_request", "non-numeric conversation id");
@@ -523,6 +528,189 @@ async fn the_openapi_document_lists_every_served_path() {
             );
         }
     }
+}
+
+/// The served OpenAPI document, parsed.
+async fn openapi_document(server: &Server) -> Value {
+    let res = reqwest::get(format!("{}/api/v1/openapi.json", server.base))
+        .await
+        .expect("request");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("the document is JSON")
+}
+
+/// Every `{name}` of a path template.
+fn template_names(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+/// Where a `$ref` inside `value` does not resolve, or an object schema says
+/// nothing of its properties (a value described as just "an object").
+fn schema_faults(doc: &Value, value: &Value, at: &str, faults: &mut Vec<String>) {
+    match value {
+        Value::Object(o) => {
+            if let Some(target) = o.get("$ref").and_then(Value::as_str) {
+                let resolved = target
+                    .strip_prefix('#')
+                    .and_then(|pointer| doc.pointer(pointer));
+                if resolved.is_none() {
+                    faults.push(format!("{at}: {target} does not resolve"));
+                }
+            }
+            let is_object = o.get("type").and_then(Value::as_str) == Some("object");
+            let says_what = [
+                "properties",
+                "additionalProperties",
+                "allOf",
+                "oneOf",
+                "anyOf",
+            ]
+            .iter()
+            .any(|k| o.contains_key(*k));
+            if is_object && !says_what {
+                faults.push(format!("{at}: an object with no properties described"));
+            }
+            for (k, v) in o {
+                schema_faults(doc, v, &format!("{at}/{k}"), faults);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                schema_faults(doc, v, &format!("{at}/{i}"), faults);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The rules that keep the document true to the API without a validator:
+/// who must sign in, which refusals every kind of operation can meet, where
+/// parameters go, and that every answer is described with its real shape.
+#[tokio::test]
+async fn the_openapi_document_describes_security_refusals_and_parameters() {
+    let server = Server::start();
+    let doc = openapi_document(&server).await;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemes = doc["components"]["securitySchemes"]
+        .as_object()
+        .expect("security schemes");
+    assert!(schemes.contains_key("bearer") && schemes.contains_key("cookie"));
+
+    let mut faults = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let in_template = template_names(path);
+        for (method, op) in item.as_object().expect("path item") {
+            let name = format!("{} {path}", method.to_uppercase());
+            let mut fault = |what: String| faults.push(format!("{name}: {what}"));
+            let responses = op["responses"].as_object().expect("responses");
+            let documents = |status: &str| responses.contains_key(status);
+
+            let public = PUBLIC_ROUTES
+                .iter()
+                .any(|(m, p)| m.eq_ignore_ascii_case(method) && p == path);
+            let security = op["security"].as_array().cloned().unwrap_or_default();
+            if public {
+                if !security.is_empty() {
+                    fault("is public but asks for a credential".into());
+                }
+            } else {
+                if security.is_empty() {
+                    fault("needs a credential but has no security requirement".into());
+                }
+                for requirement in &security {
+                    for scheme in requirement.as_object().expect("requirement").keys() {
+                        if !schemes.contains_key(scheme) {
+                            fault(format!("names the unknown security scheme {scheme}"));
+                        }
+                    }
+                }
+                if !documents("401") {
+                    fault("does not document 401".into());
+                }
+                if method != "get" && !documents("403") {
+                    fault("is a change but does not document the CSRF 403".into());
+                }
+                if path.starts_with("/api/v1/admin/") && !documents("403") {
+                    fault("is for administrators but does not document 403".into());
+                }
+            }
+
+            if let Some(body) = op.get("requestBody") {
+                if body["content"].get("application/json").is_some() {
+                    for status in ["400", "413", "415", "422"] {
+                        if !documents(status) {
+                            fault(format!("takes JSON but does not document {status}"));
+                        }
+                    }
+                } else if !documents("413") {
+                    fault("takes a body but does not document 413".into());
+                }
+            }
+
+            let parameters = op["parameters"].as_array().cloned().unwrap_or_default();
+            for p in &parameters {
+                let pname = p["name"].as_str().unwrap_or_default();
+                match p["in"].as_str() {
+                    Some("path") => {
+                        if !in_template.contains(&pname) {
+                            fault(format!("path parameter {pname} is not in the template"));
+                        }
+                        if p["required"] != true {
+                            fault(format!("path parameter {pname} is not required"));
+                        }
+                    }
+                    Some("query") => {}
+                    other => fault(format!("parameter {pname} is in {other:?}")),
+                }
+            }
+            for t in &in_template {
+                let declared = parameters
+                    .iter()
+                    .any(|p| p["in"] == "path" && p["name"] == *t);
+                if !declared {
+                    fault(format!("{{{t}}} of the template is not a path parameter"));
+                }
+            }
+            if !parameters.is_empty() && !documents("400") {
+                fault("has parameters but does not document 400".into());
+            }
+            if !in_template.is_empty() && !documents("404") {
+                fault("addresses something by id but does not document 404".into());
+            }
+
+            for (status, response) in responses {
+                let described = response["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.trim().is_empty());
+                if !described {
+                    fault(format!("{status} has no description"));
+                }
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                let error_shape = response["content"]["application/json"]["schema"]["$ref"]
+                    == "#/components/schemas/ErrorBody";
+                if is_error && !error_shape {
+                    fault(format!("{status} does not have the error shape"));
+                }
+                if status.starts_with('2') && status != "204" && response.get("content").is_none() {
+                    fault(format!("{status} does not describe its body"));
+                }
+            }
+            for status in ["500", "503"] {
+                if !documents(status) {
+                    fault(format!("does not document {status}"));
+                }
+            }
+            schema_faults(&doc, op, &name, &mut faults);
+        }
+    }
+    schema_faults(&doc, &doc["components"], "components", &mut faults);
+    assert!(
+        faults.is_empty(),
+        "the OpenAPI document is not true to the API:\n{}",
+        faults.join("\n")
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,409 @@
+//! The parts of the OpenAPI document that are not one handler's own: the
+//! shapes of the domain and store values the API returns, described here so
+//! that those crates stay free of utoipa, and the answers every operation
+//! gets from its extractors, added by [`ExtractorAnswers`] so that no route
+//! can forget them.
+//!
+//! The shapes are never built; a test below serializes the real values and
+//! checks that they have exactly the properties described.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response, ResponseBuilder};
+
+/// What an extension may do beyond chatting.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Member,
+    Admin,
+}
+
+/// The sound played when a message arrives.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertTone {
+    Chime,
+    Marimba,
+    Pop,
+    Bell,
+}
+
+/// A person who signs in, as administrators and colleagues see them.
+#[derive(Serialize, ToSchema)]
+pub struct Extension {
+    pub id: i64,
+    /// The extension number, e.g. "101".
+    pub number: String,
+    pub name: String,
+    pub role: Role,
+    /// Disabled extensions cannot sign in and are left out of the directory.
+    pub disabled: bool,
+}
+
+/// An organization (tenant).
+#[derive(Serialize, ToSchema)]
+pub struct Organization {
+    pub id: i64,
+    /// The short name used to sign in, e.g. "demo".
+    pub slug: String,
+    pub name: String,
+    pub alert_tone: AlertTone,
+}
+
+/// A colleague as other people see them: enough to show a name.
+#[derive(Serialize, ToSchema)]
+pub struct ExtensionRef {
+    pub id: i64,
+    pub number: String,
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationKind {
+    Direct,
+    Group,
+    Sms,
+    Queue,
+}
+
+/// A conversation as its participants see it.
+#[derive(Serialize, ToSchema)]
+pub struct Conversation {
+    pub id: i64,
+    pub kind: ConversationKind,
+    /// The group's name; null for direct chats.
+    #[schema(required = true)]
+    pub name: Option<String>,
+    pub participants: Vec<ExtensionRef>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub last_activity_at: String,
+}
+
+/// A conversation in my list: the conversation, its last message and how
+/// many messages I have not read.
+#[derive(Serialize, ToSchema)]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    #[schema(required = true)]
+    pub last_message: Option<Message>,
+    pub unread_count: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// Written by a person.
+    Text,
+    /// A lifecycle line (renamed, joined, left…).
+    System,
+}
+
+/// What a system message records, in a form clients can act on.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum SystemAction {
+    Created {
+        actor_id: i64,
+        name: String,
+    },
+    Renamed {
+        actor_id: i64,
+        name: String,
+    },
+    Added {
+        actor_id: i64,
+        extension_ids: Vec<i64>,
+    },
+    Removed {
+        actor_id: i64,
+        extension_ids: Vec<i64>,
+    },
+    Left {
+        actor_id: i64,
+    },
+}
+
+/// A stored message as every participant sees it.
+#[derive(Serialize, ToSchema)]
+pub struct Message {
+    pub id: i64,
+    pub conversation_id: i64,
+    pub kind: MessageKind,
+    /// Null for system messages.
+    #[schema(required = true)]
+    pub sender: Option<ExtensionRef>,
+    pub text: String,
+    /// Only on system messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub system: Option<SystemAction>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Only on my own messages sent with a key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub idempotency_key: Option<String>,
+}
+
+/// One participant's read position.
+#[derive(Serialize, ToSchema)]
+pub struct Receipt {
+    pub extension_id: i64,
+    pub name: String,
+    pub last_read_message_id: i64,
+}
+
+/// Adds to every operation the answers that come from its extractors and
+/// from the server as a whole rather than from the handler: a credential
+/// ([`crate::auth::Authed`]) brings 401 and, on changes made with the
+/// cookie, a CSRF 403; a JSON body ([`super::extract::Body`]) brings 400,
+/// 413, 415 and 422; a path or query parameter brings 400; every operation
+/// can meet 500 and 503. Answers an operation already documents are kept,
+/// and a documented 403 is told about CSRF too.
+pub struct ExtractorAnswers;
+
+const UNAUTHENTICATED: &str = "`unauthenticated`: the session is missing, expired or revoked";
+const CSRF: &str =
+    "`csrf_failed`: a change made with the session cookie lacks the X-CSRF-Token header";
+const BAD_BODY: &str = "the body is not well-formed JSON";
+const BAD_PARAMETER: &str = "a path or query parameter has the wrong type or is unknown";
+const TOO_LARGE: &str = "`payload_too_large`: the body is larger than the limit";
+const NOT_JSON: &str = "`unsupported_media_type`: the body is not sent as application/json";
+const INVALID_BODY: &str =
+    "`validation_failed`: a field is missing, unknown, of the wrong type or refused";
+const INTERNAL: &str = "`internal`: something went wrong on the server's side and was logged";
+const UNAVAILABLE: &str = "`unavailable`: the server is shutting down";
+
+fn error_answer(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+        )
+        .build()
+        .into()
+}
+
+/// Documents `status` unless the operation already does.
+fn add(operation: &mut Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| error_answer(description));
+}
+
+impl ExtractorAnswers {
+    fn complete(method: &str, operation: &mut Operation) {
+        let protected = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+        if protected {
+            add(operation, "401", UNAUTHENTICATED);
+        }
+        if protected && method != "get" {
+            if let Some(RefOr::T(forbidden)) = operation.responses.responses.get_mut("403") {
+                forbidden.description = format!("{}; or {CSRF}", forbidden.description);
+            } else {
+                add(operation, "403", CSRF);
+            }
+        }
+
+        let json_body = operation
+            .request_body
+            .as_ref()
+            .is_some_and(|body| match body {
+                RefOr::T(body) => body.content.contains_key("application/json"),
+                RefOr::Ref(_) => false,
+            });
+        if operation.request_body.is_some() {
+            add(operation, "413", TOO_LARGE);
+        }
+        if json_body {
+            add(operation, "415", NOT_JSON);
+            add(operation, "422", INVALID_BODY);
+        }
+
+        let has_parameters = operation.parameters.iter().flatten().any(|p| match p {
+            RefOr::T(p) => matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query),
+            RefOr::Ref(_) => false,
+        });
+        let bad_request: Vec<&str> = [(json_body, BAD_BODY), (has_parameters, BAD_PARAMETER)]
+            .into_iter()
+            .filter_map(|(applies, why)| applies.then_some(why))
+            .collect();
+        if !bad_request.is_empty() {
+            add(
+                operation,
+                "400",
+                &format!("`bad_request`: {}", bad_request.join("; or ")),
+            );
+        }
+
+        add(operation, "500", INTERNAL);
+        add(operation, "503", UNAVAILABLE);
+    }
+}
+
+impl utoipa::Modify for ExtractorAnswers {
+    fn modify(&self, openapi: &mut OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ] {
+                if let Some(operation) = operation {
+                    Self::complete(method, operation);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use switchboard_domain as domain;
+    use utoipa::PartialSchema;
+    use utoipa::openapi::Schema;
+
+    /// The property names a schema describes, and those it requires; of an
+    /// `allOf`, those of its inline parts.
+    fn described<T: PartialSchema>() -> (BTreeSet<String>, BTreeSet<String>) {
+        let parts = match T::schema() {
+            RefOr::T(Schema::Object(o)) => vec![o],
+            RefOr::T(Schema::AllOf(all)) => all
+                .items
+                .into_iter()
+                .filter_map(|item| match item {
+                    RefOr::T(Schema::Object(o)) => Some(o),
+                    _ => None,
+                })
+                .collect(),
+            _ => panic!("an object schema"),
+        };
+        let mut properties = BTreeSet::new();
+        let mut required = BTreeSet::new();
+        for o in parts {
+            properties.extend(o.properties.keys().cloned());
+            required.extend(o.required.iter().cloned());
+        }
+        (properties, required)
+    }
+
+    fn keys(value: impl serde::Serialize) -> BTreeSet<String> {
+        match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(o)) => o.keys().cloned().collect(),
+            other => panic!("an object: {other:?}"),
+        }
+    }
+
+    /// Fails when a store or domain type gains, loses or renames a field
+    /// without its description here following.
+    fn assert_shape<T: PartialSchema>(
+        name: &str,
+        fullest: BTreeSet<String>,
+        emptiest: BTreeSet<String>,
+    ) {
+        let (properties, required) = described::<T>();
+        assert_eq!(
+            properties, fullest,
+            "{name}: the properties described and served"
+        );
+        assert_eq!(
+            required, emptiest,
+            "{name}: the properties always served are required"
+        );
+    }
+
+    fn reference() -> domain::ExtensionRef {
+        domain::ExtensionRef {
+            id: domain::ExtensionId(1),
+            number: "101".into(),
+            name: "Alice".into(),
+        }
+    }
+
+    #[test]
+    fn the_described_shapes_match_what_is_served() {
+        let extension = switchboard_store::Extension {
+            id: domain::ExtensionId(1),
+            org_id: domain::OrgId(1),
+            number: "101".into(),
+            name: "Alice".into(),
+            role: domain::Role::Admin,
+            disabled: false,
+            alert_muted: false,
+        };
+        assert_shape::<Extension>("Extension", keys(&extension), keys(&extension));
+
+        let org = switchboard_store::Org {
+            id: domain::OrgId(1),
+            slug: "demo".into(),
+            name: "Demo".into(),
+            alert_tone: domain::AlertTone::Chime,
+        };
+        assert_shape::<Organization>("Organization", keys(&org), keys(&org));
+        assert_shape::<ExtensionRef>("ExtensionRef", keys(reference()), keys(reference()));
+
+        let conversation = domain::Conversation {
+            id: domain::ConversationId(1),
+            kind: domain::ConversationKind::Direct,
+            name: None,
+            participants: vec![reference()],
+            created_at: domain::Timestamp(0),
+            last_activity_at: domain::Timestamp(0),
+        };
+        assert_shape::<Conversation>("Conversation", keys(&conversation), keys(&conversation));
+
+        let plain = domain::Message {
+            id: domain::MessageId(1),
+            conversation_id: domain::ConversationId(1),
+            kind: domain::MessageKind::Text,
+            sender: Some(reference()),
+            text: "hi".into(),
+            system: None,
+            created_at: domain::Timestamp(0),
+            idempotency_key: None,
+        };
+        let fullest = domain::Message {
+            system: Some(domain::SystemAction::Left {
+                actor_id: domain::ExtensionId(1),
+            }),
+            idempotency_key: Some("k".into()),
+            ..plain.clone()
+        };
+        assert_shape::<Message>("Message", keys(&fullest), keys(&plain));
+
+        // The summary is the conversation with two more properties.
+        let summary = switchboard_store::ConversationSummary {
+            conversation: conversation.clone(),
+            last_message: None,
+            unread_count: 0,
+        };
+        let own = |all: BTreeSet<String>| -> BTreeSet<String> {
+            all.difference(&keys(&conversation)).cloned().collect()
+        };
+        assert_shape::<ConversationSummary>(
+            "ConversationSummary",
+            own(keys(&summary)),
+            own(keys(&summary)),
+        );
+
+        let receipt = switchboard_store::Receipt {
+            extension_id: domain::ExtensionId(1),
+            name: "Alice".into(),
+            last_read_message_id: domain::MessageId(1),
+        };
+        assert_shape::<Receipt>("Receipt", keys(&receipt), keys(&receipt));
+    }
+}
