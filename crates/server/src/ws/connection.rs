@@ -337,7 +337,7 @@ async fn handle_client_frame(app: &App, auth: &Authed, frame: ClientFrame) -> Op
     let me = auth.session.extension.id;
     let outcome = match frame {
         ClientFrame::Send(_) => return None,
-        ClientFrame::Ping => return Some(frames::PONG.to_owned()),
+        ClientFrame::Ping {} => return Some(frames::PONG.to_owned()),
         ClientFrame::Typing { conversation_id } => {
             messaging::typing(app, me, conversation_id).await
         }

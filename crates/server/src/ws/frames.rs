@@ -22,7 +22,9 @@ pub enum ClientFrame {
         conversation_id: ConversationId,
         message_id: MessageId,
     },
-    Ping,
+    /// A struct variant, not a unit one: serde lets extra fields through a
+    /// tagged unit variant even with `deny_unknown_fields`.
+    Ping {},
     Send(SendFrame),
 }
 
@@ -206,7 +208,7 @@ mod tests {
     #[test]
     fn client_frames_read_back_from_their_written_form() {
         let frames = [
-            ClientFrame::Ping,
+            ClientFrame::Ping {},
             ClientFrame::Typing {
                 conversation_id: ConversationId(3),
             },
