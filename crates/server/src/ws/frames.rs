@@ -226,7 +226,12 @@ mod tests {
             let written = serde_json::to_string(&frame).unwrap();
             assert_eq!(parse_client_frame(&written).unwrap(), frame, "{written}");
         }
-        assert!(parse_client_frame(r#"{"type":"ping","extra":1}"#).is_err());
+        assert!(
+            parse_client_frame(
+                r#"{"type":"send","conversation_id":3,"text":"hi","idempotency_key":"k","extra":1}"#
+            )
+            .is_err()
+        );
         assert!(parse_client_frame(r#"{"type":"shout"}"#).is_err());
     }
 
