@@ -233,6 +233,7 @@ mod tests {
             .is_err()
         );
         assert!(parse_client_frame(r#"{"type":"shout"}"#).is_err());
+        assert!(parse_client_frame(r#"{"type":"ping","extra":1}"#).is_err());
     }
 
     #[test]
