@@ -1,8 +1,8 @@
 //! Secrets at rest: carrier credentials are sealed with an authenticated
 //! cipher (ChaCha20-Poly1305) before they reach the store, and opened only
-//! where a carrier is called. The key comes from the configuration or, on a
-//! single node, from a key file the server creates in its data directory;
-//! several nodes must share one configured key.
+//! where a carrier is called. The key lives in a file created in the data
+//! directory on first use, readable by its owner only; several nodes will
+//! share one key given in their configuration.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -39,7 +39,7 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// A key given as base64 (the `secret_key` setting).
+    /// A key given as base64.
     pub fn from_base64(key: &str) -> Result<Self, SecretsError> {
         let bytes = STANDARD
             .decode(key.trim())
