@@ -286,6 +286,8 @@ fn message(
         conversation_id: conversation,
         sender: sender.as_ref(),
         text: text(body),
+        attachments: Vec::new(),
+        carrier_media: Vec::new(),
         idempotency_key: idempotency_key.map(key),
         now,
     }

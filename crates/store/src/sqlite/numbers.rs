@@ -3,9 +3,11 @@
 
 use super::SqliteStore;
 use super::directory::is_unique_violation;
+use super::events::database_now;
+use super::sms;
 use crate::{
-    BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers, OwnNumber,
-    Result, StoreError,
+    BusinessNumber, CarrierConnection, Committed, NewConnection, NewNumber, NumberUpdate, Numbers,
+    OwnNumber, Result, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_domain::phone::E164;
@@ -217,7 +219,12 @@ fn fill_default(conn: &Connection, extension: ExtensionId) -> Result<()> {
     Ok(())
 }
 
-fn assign_number(conn: &Connection, org: OrgId, id: NumberId, to: ExtensionId) -> Result<()> {
+fn assign_number(
+    conn: &Connection,
+    org: OrgId,
+    id: NumberId,
+    to: ExtensionId,
+) -> Result<Committed<()>> {
     number(conn, org, id)?;
     require_extension(conn, org, to)?;
     conn.prepare_cached(
@@ -225,17 +232,26 @@ fn assign_number(conn: &Connection, org: OrgId, id: NumberId, to: ExtensionId) -
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![id.0, to.0])?;
-    fill_default(conn, to)
+    fill_default(conn, to)?;
+    let events = sms::sync_holders(conn, id, to, true, database_now(conn)?)?;
+    Ok(Committed { value: (), events })
 }
 
-fn unassign_number(conn: &Connection, org: OrgId, id: NumberId, from: ExtensionId) -> Result<()> {
+fn unassign_number(
+    conn: &Connection,
+    org: OrgId,
+    id: NumberId,
+    from: ExtensionId,
+) -> Result<Committed<()>> {
     number(conn, org, id)?;
     require_extension(conn, org, from)?;
     conn.prepare_cached(
         "DELETE FROM number_assignments WHERE number_id = ?1 AND extension_id = ?2",
     )?
     .execute(params![id.0, from.0])?;
-    fill_default(conn, from)
+    fill_default(conn, from)?;
+    let events = sms::sync_holders(conn, id, from, false, database_now(conn)?)?;
+    Ok(Committed { value: (), events })
 }
 
 fn numbers_of(conn: &Connection, extension: ExtensionId) -> Result<Vec<OwnNumber>> {
@@ -308,11 +324,21 @@ impl Numbers for SqliteStore {
         self.read(move |c| number_by_e164(c, &number)).await
     }
 
-    async fn assign_number(&self, org: OrgId, number: NumberId, to: ExtensionId) -> Result<()> {
+    async fn assign_number(
+        &self,
+        org: OrgId,
+        number: NumberId,
+        to: ExtensionId,
+    ) -> Result<Committed<()>> {
         self.write(move |c| assign_number(c, org, number, to)).await
     }
 
-    async fn unassign_number(&self, org: OrgId, number: NumberId, from: ExtensionId) -> Result<()> {
+    async fn unassign_number(
+        &self,
+        org: OrgId,
+        number: NumberId,
+        from: ExtensionId,
+    ) -> Result<Committed<()>> {
         self.write(move |c| unassign_number(c, org, number, from))
             .await
     }
