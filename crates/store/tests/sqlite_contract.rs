@@ -120,6 +120,20 @@ contract_tests! {
         a_number_that_stops_texting_is_nobodys_default,
         numbers_and_extensions_of_another_organization_cannot_be_assigned,
     ],
+    sms: [
+        an_sms_conversation_is_one_per_pair_and_shared_by_the_holders_of_the_number,
+        only_a_holder_of_a_number_that_can_text_opens_an_sms_conversation,
+        a_text_to_an_outside_number_is_queued_with_its_message,
+        a_claim_that_runs_out_is_handed_out_again_with_the_same_key,
+        a_text_the_carrier_took_waits_for_its_statuses,
+        statuses_never_move_backwards_and_early_ones_wait_for_the_send,
+        a_text_that_cannot_be_sent_fails_its_delivery_with_the_reason,
+        an_inbound_text_is_stored_once_per_webhook,
+        an_inbound_text_to_an_unknown_number_writes_nothing,
+        stop_refuses_texts_until_start,
+        taking_a_number_away_takes_its_conversations_out_of_the_list,
+        images_are_seen_only_by_participants,
+    ],
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ pub(super) async fn run_all(store: &dyn Store) {
 
 /// A US number no other rule has used in this process (numbers are unique
 /// in the whole store): +1 415 555 01xx, then 02xx, … within the test range.
-fn unique_number() -> E164 {
+pub(super) fn unique_number() -> E164 {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed) + u64::from(std::process::id() % 50) * 100;
     let line = 100 + n % 9_800;
