@@ -138,6 +138,10 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX number_assignments_by_extension ON number_assignments (extension_id, number_id);
     "#,
+    // 4: the country of numbers typed without `+`, per organization.
+    r#"
+    ALTER TABLE organizations ADD COLUMN default_country TEXT NOT NULL DEFAULT 'US';
+    "#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {
