@@ -20,7 +20,8 @@ mod sms;
 pub mod sqlite;
 
 pub use numbers::{
-    BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers, OwnNumber,
+    Assignment, BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers,
+    OwnNumber,
 };
 pub use sms::{
     InboundOutcome, InboundText, OpenSms, OpenedSms, Outbox, OutboxText, Refusal, Sms,
@@ -29,6 +30,7 @@ pub use sms::{
 
 use async_trait::async_trait;
 use std::sync::Arc;
+use switchboard_domain::phone::Country;
 use switchboard_domain::{
     AlertTone, Attachment, Conversation, ConversationId, ConversationName, Cursor, DisplayName,
     Event, EventKind, ExtensionId, ExtensionNumber, ExtensionRef, GroupChange, HistoryPage,
@@ -70,6 +72,9 @@ pub struct Org {
     pub slug: String,
     pub name: String,
     pub alert_tone: AlertTone,
+    /// The country numbers typed without `+` belong to, and the one whose
+    /// numbers are shown in national form.
+    pub default_country: Country,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -296,6 +301,9 @@ pub trait Directory: Send + Sync + 'static {
     async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org>;
+    /// Sets the country of numbers typed without `+` (new organizations
+    /// start with [`Country::US`]).
+    async fn set_default_country(&self, org: OrgId, country: Country) -> Result<Org>;
 
     /// Creates all of them or none (a number already taken is a conflict).
     async fn create_extensions(

@@ -81,6 +81,13 @@ pub struct OwnNumber {
     pub default: bool,
 }
 
+/// An extension that may text from a business number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assignment {
+    pub number: NumberId,
+    pub extension: ExtensionId,
+}
+
 #[async_trait]
 pub trait Numbers: Send + Sync + 'static {
     /// Adds a carrier connection; a name is unique in its organization.
@@ -123,6 +130,9 @@ pub trait Numbers: Send + Sync + 'static {
         number: NumberId,
         from: ExtensionId,
     ) -> Result<Committed<()>>;
+    /// Who may text from which number, for every number of the
+    /// organization, by number then extension.
+    async fn assignments(&self, org: OrgId) -> Result<Vec<Assignment>>;
     /// The numbers an extension may text from, by number.
     async fn numbers_of(&self, extension: ExtensionId) -> Result<Vec<OwnNumber>>;
     /// Chooses the number new texts go out from; it must be one of the

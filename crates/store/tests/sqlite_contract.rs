@@ -36,6 +36,7 @@ contract_tests! {
         a_taken_slug_is_a_conflict_and_creates_nothing,
         organizations_are_found_by_slug_and_listed,
         an_alert_tone_changes_for_its_organization_only,
+        a_default_country_starts_as_the_us_and_changes_for_its_organization_only,
         new_extensions_come_back_with_their_number_name_and_role,
         a_taken_number_fails_the_whole_batch,
         numbers_are_per_organization_and_lists_go_by_number,
@@ -118,6 +119,8 @@ contract_tests! {
         the_first_sms_number_becomes_the_default_and_another_can_be_chosen,
         taking_a_number_away_passes_the_default_on,
         a_number_that_stops_texting_is_nobodys_default,
+        a_number_that_starts_texting_becomes_the_default_of_those_without_one,
+        assignments_list_who_texts_from_each_number_of_the_organization,
         numbers_and_extensions_of_another_organization_cannot_be_assigned,
     ],
     sms: [

@@ -50,6 +50,9 @@ pub struct Organization {
     pub slug: String,
     pub name: String,
     pub alert_tone: AlertTone,
+    /// The ISO 3166 code of the country numbers typed without `+` belong
+    /// to, and whose numbers are shown in national form, e.g. "US".
+    pub default_country: String,
 }
 
 /// A colleague as other people see them: enough to show a name.
@@ -468,6 +471,7 @@ mod tests {
             slug: "demo".into(),
             name: "Demo".into(),
             alert_tone: domain::AlertTone::Chime,
+            default_country: domain::phone::Country::parse("US").expect("a country"),
         };
         assert_shape::<Organization>("Organization", keys(&org), keys(&org));
         assert_shape::<ExtensionRef>("ExtensionRef", keys(reference()), keys(reference()));
