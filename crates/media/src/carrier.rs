@@ -9,8 +9,8 @@
 //!   count kept. Otherwise its first frame goes as a JPEG.
 //! - A PNG with real transparency (some pixel not fully opaque) stays a PNG
 //!   at smaller sizes, so a logo or sticker keeps its shape on any
-//!   background; if no PNG of a useful size fits, it is flattened onto white
-//!   and goes as a JPEG.
+//!   background; if no PNG fits at [`MIN_PNG_LONG_SIDE`] or more, it is
+//!   flattened onto white and goes as a JPEG.
 //! - Everything else (photos, opaque PNGs, still GIFs) becomes a JPEG: at
 //!   most [`FIRST_LONG_SIDE`] on the long side, at decreasing quality, then
 //!   at smaller sizes, each estimated from how far the last attempt missed.
@@ -19,6 +19,7 @@
 //! long one) and uses a Catmull-Rom filter, sharp and without ringing. Every
 //! loop has a fixed number of attempts, so the work always ends.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use image::codecs::gif::{GifDecoder, GifEncoder, Repeat};
@@ -27,8 +28,8 @@ use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::imageops::{self, FilterType};
 use image::metadata::Orientation;
 use image::{
-    AnimationDecoder, Delay, DynamicImage, ImageDecoder, ImageError, ImageReader, Limits,
-    RgbImage, RgbaImage,
+    AnimationDecoder, Delay, DynamicImage, ImageBuffer, ImageDecoder, ImageError, ImageReader,
+    Limits, Pixel, RgbImage, RgbaImage,
 };
 
 use crate::header::{Header, read_header};
@@ -54,6 +55,9 @@ const ANIMATION_LONG_SIDE: u32 = 640;
 /// Below this long side an animation is not worth keeping; its first frame
 /// is sent instead.
 const MIN_ANIMATION_LONG_SIDE: u32 = 160;
+/// Below this long side a transparent PNG is not worth keeping as a PNG; a
+/// JPEG flattened on white, larger, is sent instead.
+const MIN_PNG_LONG_SIDE: u32 = 640;
 /// JPEG qualities tried at each size, best first.
 const JPEG_QUALITIES: [u8; 3] = [85, 72, 60];
 /// Sizes tried for a JPEG, and for a PNG or an animation before giving up.
@@ -134,10 +138,13 @@ fn decode_still(kind: ImageKind, bytes: &[u8]) -> Result<DynamicImage, MediaErro
     let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
     reader.limits(decoder_limits());
     let mut decoder = reader.into_decoder().map_err(decode_error)?;
+    // The decoders count their own buffers against the limit, not the
+    // image they decode into: that one is checked here.
+    if decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(Oversize::Memory.into());
+    }
     // A damaged EXIF block is no reason to refuse the picture.
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(Orientation::NoTransforms);
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(decode_error)?;
     image.apply_orientation(orientation);
     Ok(image)
@@ -158,8 +165,7 @@ fn flatten_on_white(rgba: &RgbaImage) -> RgbImage {
     RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
         let [r, g, b, a] = rgba.get_pixel(x, y).0;
         let a = u16::from(a);
-        let over_white =
-            |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255).min(255) as u8;
+        let over_white = |c: u8| ((u16::from(c) * a + 255 * (255 - a) + 127) / 255).min(255) as u8;
         image::Rgb([over_white(r), over_white(g), over_white(b)])
     })
 }
@@ -195,21 +201,37 @@ fn long_side(width: u32, height: u32) -> u32 {
     width.max(height)
 }
 
+/// The image at `width` x `height`, resized from the last, larger, attempt
+/// rather than the original: each size step costs less than the one before.
+fn shrunk<'a, P>(
+    current: &'a mut Cow<'_, ImageBuffer<P, Vec<u8>>>,
+    width: u32,
+    height: u32,
+) -> &'a ImageBuffer<P, Vec<u8>>
+where
+    P: Pixel<Subpixel = u8> + 'static,
+{
+    if current.dimensions() != (width, height) {
+        *current = Cow::Owned(imageops::resize(
+            current.as_ref(),
+            width,
+            height,
+            FilterType::CatmullRom,
+        ));
+    }
+    current
+}
+
 fn jpeg_copy(rgb: &RgbImage, max_bytes: usize) -> Result<CarrierCopy, MediaError> {
     let (width, height) = rgb.dimensions();
+    let mut current = Cow::Borrowed(rgb);
     let mut long = FIRST_LONG_SIDE.min(long_side(width, height));
     for _ in 0..JPEG_SIZES {
         if long == 0 {
             break;
         }
         let (w, h) = with_long_side(width, height, long);
-        let scaled;
-        let pixels = if (w, h) == (width, height) {
-            rgb
-        } else {
-            scaled = imageops::resize(rgb, w, h, FilterType::CatmullRom);
-            &scaled
-        };
+        let pixels = shrunk(&mut current, w, h);
         let mut smallest = usize::MAX;
         for quality in JPEG_QUALITIES {
             let mut out = Vec::new();
@@ -234,19 +256,15 @@ fn jpeg_copy(rgb: &RgbImage, max_bytes: usize) -> Result<CarrierCopy, MediaError
 /// A PNG at decreasing sizes, or `None` if none fits.
 fn png_copy(rgba: &RgbaImage, max_bytes: usize) -> Result<Option<CarrierCopy>, MediaError> {
     let (width, height) = rgba.dimensions();
+    let floor = MIN_PNG_LONG_SIDE.min(long_side(width, height));
+    let mut current = Cow::Borrowed(rgba);
     let mut long = FIRST_LONG_SIDE.min(long_side(width, height));
     for _ in 0..PNG_SIZES {
-        if long == 0 {
+        if long < floor {
             break;
         }
         let (w, h) = with_long_side(width, height, long);
-        let scaled;
-        let pixels = if (w, h) == (width, height) {
-            rgba
-        } else {
-            scaled = imageops::resize(rgba, w, h, FilterType::CatmullRom);
-            &scaled
-        };
+        let pixels = shrunk(&mut current, w, h);
         let mut out = Vec::new();
         let encoder =
             PngEncoder::new_with_quality(&mut out, CompressionType::Default, PngFilter::Adaptive);

@@ -83,8 +83,7 @@ fn check_still(info: ImageInfo) -> Result<(), MediaError> {
 }
 
 fn check_dimensions(width: u32, height: u32, max_pixels: u64) -> Result<(), MediaError> {
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > max_pixels
-    {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > max_pixels {
         return Err(Oversize::Dimensions { width, height }.into());
     }
     Ok(())
@@ -349,8 +348,14 @@ mod tests {
     fn a_gif_cut_short_or_without_frames_is_unreadable() {
         let whole = gif((4, 4), &[(4, 4)], None);
         assert_eq!(inspect(&whole[..20]), Err(MediaError::Unreadable));
-        assert_eq!(inspect(&gif((4, 4), &[], None)), Err(MediaError::Unreadable));
-        assert_eq!(inspect(&gif((0, 4), &[(4, 4)], None)), Err(MediaError::Unreadable));
+        assert_eq!(
+            inspect(&gif((4, 4), &[], None)),
+            Err(MediaError::Unreadable)
+        );
+        assert_eq!(
+            inspect(&gif((0, 4), &[(4, 4)], None)),
+            Err(MediaError::Unreadable)
+        );
     }
 
     #[test]
@@ -370,7 +375,10 @@ mod tests {
             })
         );
         assert_eq!(inspect(&jpeg[..12]), Err(MediaError::Unreadable));
-        assert_eq!(inspect(b"\xff\xd8\xff\xda\x00\x02"), Err(MediaError::Unreadable));
+        assert_eq!(
+            inspect(b"\xff\xd8\xff\xda\x00\x02"),
+            Err(MediaError::Unreadable)
+        );
     }
 
     #[test]

@@ -116,7 +116,11 @@ pub enum Oversize {
         MAX_FRAMES,
         MAX_ANIMATION_PIXELS / 1_000_000
     )]
-    Animation { frames: u32, width: u32, height: u32 },
+    Animation {
+        frames: u32,
+        width: u32,
+        height: u32,
+    },
     /// Decoding the image would need more memory than allowed.
     #[error("This image needs too much memory to be read")]
     Memory,
