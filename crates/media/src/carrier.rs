@@ -1,23 +1,6 @@
-//! The copy of an image handed to carriers, small enough for MMS.
-//!
-//! Carriers take only a few hundred kilobytes per MMS. The policy, in order:
-//!
-//! - An image already within the limit is sent as it is, byte for byte.
-//! - An animated GIF stays animated if it fits at a useful size: every frame
-//!   is resized (at most [`ANIMATION_LONG_SIDE`] on the long side, and no
-//!   smaller than [`MIN_ANIMATION_LONG_SIDE`]), with its delays and its loop
-//!   count kept. Otherwise its first frame goes as a JPEG.
-//! - A PNG with real transparency (some pixel not fully opaque) stays a PNG
-//!   at smaller sizes, so a logo or sticker keeps its shape on any
-//!   background; if no PNG fits at [`MIN_PNG_LONG_SIDE`] or more, it is
-//!   flattened onto white and goes as a JPEG.
-//! - Everything else (photos, opaque PNGs, still GIFs) becomes a JPEG: at
-//!   most [`FIRST_LONG_SIDE`] on the long side, at decreasing quality, then
-//!   at smaller sizes, each estimated from how far the last attempt missed.
-//!
-//! Every resize keeps the aspect ratio (the short side is rounded from the
-//! long one) and uses a Catmull-Rom filter, sharp and without ringing. Every
-//! loop has a fixed number of attempts, so the work always ends.
+//! The copy of an image handed to carriers, small enough for MMS. The
+//! policy is documented on [`carrier_copy`]; the sizes it names are the
+//! constants below.
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -54,7 +37,7 @@ const FIRST_LONG_SIDE: u32 = 2048;
 const ANIMATION_LONG_SIDE: u32 = 640;
 /// Below this long side an animation is not worth keeping; its first frame
 /// is sent instead.
-const MIN_ANIMATION_LONG_SIDE: u32 = 160;
+const MIN_ANIMATION_LONG_SIDE: u32 = 120;
 /// Below this long side a transparent PNG is not worth keeping as a PNG; a
 /// JPEG flattened on white, larger, is sent instead.
 const MIN_PNG_LONG_SIDE: u32 = 640;
@@ -72,12 +55,30 @@ const GIF_QUANTIZER_SPEED: i32 = 10;
 /// server uses 600 KB).
 ///
 /// The content must be a JPEG, PNG or GIF within the crate's limits (see
-/// [`inspect`](crate::inspect)). If the original already fits it is
-/// returned unchanged, without being decoded; otherwise it is decoded
-/// (under [`MAX_DECODED_BYTES`]), resized and re-encoded as the
-/// [module policy](self) says, with a JPEG's EXIF orientation applied to the
-/// pixels since the copy carries no EXIF. If even the smallest attempt is
-/// too large the result is [`MediaError::CannotFit`].
+/// [`inspect`](crate::inspect)). The policy, in order:
+///
+/// - An image already within `max_bytes` is returned as it is, byte for
+///   byte, without being decoded.
+/// - An animated GIF stays animated if it fits at a useful size: every frame
+///   is resized (at most 640 pixels on the long side, and no smaller than
+///   120, or its own size if smaller), with its frame delays and loop count
+///   kept. Otherwise its first frame goes as a JPEG.
+/// - A PNG with real transparency (some pixel not fully opaque) stays a PNG
+///   at smaller sizes, so a logo or sticker keeps its shape on any
+///   background; if no PNG of at least 640 pixels on the long side fits, it
+///   is flattened onto white and goes as a JPEG.
+/// - Everything else (photos, opaque PNGs, still GIFs) becomes a JPEG: at
+///   most 2048 pixels on the long side, at decreasing quality, then at
+///   smaller sizes, each estimated from how far the last attempt missed.
+///   Transparent pixels are flattened onto white.
+///
+/// Decoding runs under [`MAX_DECODED_BYTES`]. A JPEG's EXIF orientation is
+/// applied to the pixels, since a re-encoded copy carries no EXIF. Every
+/// resize keeps the aspect ratio (the short side is rounded from the long
+/// one) and uses the Catmull-Rom filter: sharp, and cheaper than Lanczos.
+/// Every step has a fixed number of attempts, so the work always ends; if
+/// even the smallest attempt is too large the result is
+/// [`MediaError::CannotFit`].
 ///
 /// CPU-bound: call it from a blocking thread, never on the async runtime.
 pub fn carrier_copy(bytes: &[u8], max_bytes: usize) -> Result<CarrierCopy, MediaError> {
