@@ -26,6 +26,8 @@ pub struct CarrierCopy {
     pub kind: ImageKind,
     /// The MIME type of `bytes`, as sent in `Content-Type`.
     pub content_type: &'static str,
+    /// The copy's size in pixels. A JPEG passed through unchanged keeps its
+    /// EXIF orientation, so it may be shown turned, height for width.
     pub width: u32,
     pub height: u32,
 }

@@ -131,3 +131,21 @@ impl From<Oversize> for MediaError {
         MediaError::TooLarge(oversize)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Callers move these into blocking tasks and share them across threads.
+    #[test]
+    fn the_public_types_can_cross_threads() {
+        fn shareable<T: Send + Sync + 'static>() {}
+        shareable::<MediaStore>();
+        shareable::<UrlSigner>();
+        shareable::<MediaId>();
+        shareable::<CarrierCopy>();
+        shareable::<ImageInfo>();
+        shareable::<MediaError>();
+        shareable::<SignatureError>();
+    }
+}
