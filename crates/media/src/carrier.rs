@@ -290,8 +290,13 @@ fn animated_copy(
     let info = header.info;
     let floor = MIN_ANIMATION_LONG_SIDE.min(long_side(info.width, info.height));
     // Each frame gets its share of the budget; below about a third of a
-    // byte a pixel GIF does not go, which bounds the first size to try.
-    let per_frame = (max_bytes as u64 * 3 / u64::from(info.frames)).max(1);
+    // byte a pixel GIF does not go, which bounds the first size to try. The
+    // resized frames are all kept, at four bytes a pixel, within the
+    // decoding limit.
+    let frames = u64::from(info.frames);
+    let per_frame = (max_bytes as u64 * 3 / frames)
+        .min(MAX_DECODED_BYTES / 4 / frames)
+        .max(1);
     let area = u64::from(info.width) * u64::from(info.height);
     let budget_long = if area <= per_frame {
         long_side(info.width, info.height)
