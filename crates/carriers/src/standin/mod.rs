@@ -123,6 +123,7 @@ struct NumberRules {
     owned: Option<HashSet<String>>,
     opted_out: HashSet<String>,
     landlines: HashSet<String>,
+    invalid: HashSet<String>,
 }
 
 /// The state both stand-ins share.
@@ -181,6 +182,10 @@ impl Core {
 
     fn is_opted_out(&self, number: &str) -> bool {
         self.numbers.lock().opted_out.contains(number)
+    }
+
+    fn is_invalid(&self, number: &str) -> bool {
+        self.numbers.lock().invalid.contains(number)
     }
 
     fn is_landline(&self, number: &str) -> bool {
@@ -267,6 +272,12 @@ macro_rules! controls {
             /// The recipient is a landline: texts to it are refused.
             pub fn make_landline(&self, number: &str) {
                 self.core.numbers.lock().landlines.insert(number.to_owned());
+            }
+
+            /// The carrier does not know the number as a phone number at
+            /// all (although it is well formed): texts to it are refused.
+            pub fn make_invalid(&self, number: &str) {
+                self.core.numbers.lock().invalid.insert(number.to_owned());
             }
 
             /// Resolves once at least `count` requests have arrived.

@@ -189,7 +189,7 @@ fn create(shared: &Shared, request: &RecordedRequest) -> Response {
     }
     let answer = match validate_and_create(&shared.core, request) {
         Ok(answer) => answer,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Some(key) = key {
         shared.kept.lock().insert(
@@ -203,42 +203,42 @@ fn create(shared: &Shared, request: &RecordedRequest) -> Response {
     (StatusCode::OK, Json(answer)).into_response()
 }
 
-fn validate_and_create(core: &Core, request: &RecordedRequest) -> Result<Value, Response> {
+fn validate_and_create(core: &Core, request: &RecordedRequest) -> Result<Value, Box<Response>> {
     let bad = StatusCode::BAD_REQUEST;
     let Some(body) = request.json().filter(Value::is_object) else {
-        return Err(error(
+        return Err(Box::new(error(
             bad,
             "10015",
             "Bad Request",
             "The request failed because it was not well-formed.",
-        ));
+        )));
     };
     let text_of = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     let missing = |name: &str| {
-        error(
+        Box::new(error(
             bad,
             "10004",
             "Missing required parameter",
             &format!("The '{name}' parameter is required."),
-        )
+        ))
     };
     let to = text_of("to").ok_or_else(|| missing("to"))?;
-    if E164::parse_strict(&to).is_err() {
-        return Err(error(
+    if E164::parse_strict(&to).is_err() || core.is_invalid(&to) {
+        return Err(Box::new(error(
             bad,
             "40310",
             "Invalid 'to' address",
             "The 'to' address should be a single valid number.",
-        ));
+        )));
     }
     let from = text_of("from").ok_or_else(|| missing("from"))?;
     if !core.is_owned(&from) {
-        return Err(error(
+        return Err(Box::new(error(
             bad,
             "40305",
             "Invalid 'from' address",
             "The 'from' address should be a phone number or alphanumeric sender ID of your account.",
-        ));
+        )));
     }
     let text = text_of("text").unwrap_or_default();
     let media_urls: Vec<String> = body
@@ -255,20 +255,20 @@ fn validate_and_create(core: &Core, request: &RecordedRequest) -> Result<Value, 
         return Err(missing("text"));
     }
     if core.is_opted_out(&to) {
-        return Err(error(
+        return Err(Box::new(error(
             bad,
             "40300",
             "Blocked due to STOP message",
             "Messages cannot be sent from 'from' to 'to' because 'to' replied with STOP.",
-        ));
+        )));
     }
     if core.is_landline(&to) {
-        return Err(error(
+        return Err(Box::new(error(
             bad,
             "40310",
             "Invalid 'to' address",
             "The 'to' address is a landline and cannot receive messages.",
-        ));
+        )));
     }
     let n = core.next_id();
     let id = format!("40385f64-5717-4562-b3fc-{n:012x}");

@@ -212,7 +212,7 @@ fn create(core: &Core, request: &RecordedRequest, sid: &str) -> Response {
     let Some(to) = first("To").filter(|t| !t.is_empty()) else {
         return error(bad, 21604, "A 'To' phone number is required.");
     };
-    if E164::parse_strict(&to).is_err() {
+    if E164::parse_strict(&to).is_err() || core.is_invalid(&to) {
         return error(bad, 21211, &format!("Invalid 'To' Phone Number: {to}"));
     }
     let Some(from) = first("From").filter(|f| !f.is_empty()) else {
