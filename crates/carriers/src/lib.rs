@@ -272,9 +272,11 @@ pub struct StatusReport {
     pub error: Option<String>,
 }
 
-/// The delivery states every carrier's statuses map onto, in the order a
-/// text passes through them (`Delivered` and `Failed` are both final).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The delivery states every carrier's statuses map onto, listed in the
+/// order a text passes through them; `Delivered` and `Failed` are both
+/// final. Whether a report may replace the status already recorded (they
+/// arrive out of order) is the domain's rule, not this crate's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CarrierStatus {
     Queued,
     Sent,

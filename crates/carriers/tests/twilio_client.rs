@@ -257,8 +257,12 @@ async fn a_timeout_is_ambiguous_and_a_retry_may_send_twice_on_twilio() {
     twilio.release_held();
 
     // With no idempotency key, the retry is a second text: the duplicate
-    // window the outbox documents for Twilio.
-    carrier.send(&text("Hi")).await.expect("accepted");
+    // window the outbox documents for Twilio. (The retry goes through a
+    // client with the usual timeout, so a slow machine cannot fail it.)
+    client(twilio.config())
+        .send(&text("Hi"))
+        .await
+        .expect("accepted");
     assert_eq!(twilio.messages_created().len(), 2);
 }
 
@@ -293,4 +297,44 @@ fn configs_never_show_their_secrets() {
     let config = Config::with_auth_token("AC1", "secret-token");
     assert!(!format!("{config:?}").contains("secret-token"));
     assert!(Client::new(Config::with_auth_token("AC/../x", "t")).is_err());
+}
+
+#[test]
+fn clients_serve_behind_one_shared_trait_object() {
+    let carriers: Vec<std::sync::Arc<dyn Carrier>> = vec![
+        std::sync::Arc::new(
+            Client::new(Config {
+                base_url: "http://127.0.0.1:9".to_owned(),
+                ..Config::with_auth_token("AC1", "t")
+            })
+            .expect("a client"),
+        ),
+        std::sync::Arc::new(
+            switchboard_carriers::telnyx::Client::new(switchboard_carriers::telnyx::Config {
+                base_url: "http://127.0.0.1:9".to_owned(),
+                ..switchboard_carriers::telnyx::Config::new("k")
+            })
+            .expect("a client"),
+        ),
+    ];
+    assert_eq!(carriers.len(), 2);
+}
+
+/// With the `tls` feature, clients for the real carriers' HTTPS endpoints
+/// build on rustls with ring; without it they are refused at once, never
+/// at the first send.
+#[test]
+fn https_base_urls_need_the_tls_feature() {
+    let real = Client::new(Config::with_auth_token("AC1", "t"));
+    let telnyx =
+        switchboard_carriers::telnyx::Client::new(switchboard_carriers::telnyx::Config::new("k"));
+    if cfg!(feature = "tls") {
+        assert!(real.is_ok() && telnyx.is_ok());
+    } else {
+        assert!(matches!(
+            real,
+            Err(switchboard_carriers::ConfigError::NoTls(_))
+        ));
+        assert!(telnyx.is_err());
+    }
 }
