@@ -19,13 +19,14 @@
 //! may move backwards): the server hands it raw request parts and decides
 //! what to do with the verdict. It depends on the domain only for [`E164`].
 //!
-//! Behind the `standin` feature, [`standin`] runs local HTTP servers that
-//! answer as the carriers document, so tests point the real clients at them.
+//! Behind the `standin` feature, the `standin` module runs local HTTP
+//! servers that answer as the carriers document, so tests point the real
+//! clients at them.
 //!
 //! HTTPS to a real carrier needs the `tls` feature (rustls with the `ring`
 //! provider). It is off by default because enabling it gives every reqwest
 //! client in the build a TLS stack without a default provider: a process
-//! that builds other reqwest clients must call [`install_crypto_provider`]
+//! that builds other reqwest clients must call `install_crypto_provider`
 //! first (this crate's clients do it themselves).
 
 mod http;
