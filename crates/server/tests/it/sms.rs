@@ -889,3 +889,53 @@ async fn the_simulator_phone_gets_texts_with_receipts_and_texts_back() {
     assert_eq!(frame["data"]["message"]["external_sender"]["number"], phone);
     assert_eq!(frame["data"]["message"]["conversation_id"], id);
 }
+
+#[tokio::test]
+async fn a_server_killed_while_sending_sends_that_text_once_after_restart() {
+    let telnyx = TelnyxStandin::start().await.expect("start the stand-in");
+    let mut first = Server::start();
+    let public_key = STANDARD.encode(telnyx_key().verifying_key().to_bytes());
+    first.admin(&[
+        "add-carrier",
+        "--org",
+        "demo",
+        "--kind",
+        "telnyx",
+        "--name",
+        "Telnyx",
+        "--secret",
+        TelnyxStandin::API_KEY,
+        "--public-key",
+        &public_key,
+        "--base-url",
+        &telnyx.base_url(),
+    ]);
+    business_number(&first, "Telnyx");
+    let alice = first.sign_in("101").await;
+    let id = open_sms(&alice, CUSTOMER).await["id"].as_i64().expect("id");
+    // The carrier takes the text but the server dies before hearing so.
+    telnyx.misbehave(Misbehaviour::Hold, 1);
+    assert_eq!(send(&alice, id, json!({"text": "one"})).await.status, 201);
+    tokio::time::timeout(PATIENCE, telnyx.wait_for_held(1))
+        .await
+        .expect("the send reached the carrier");
+    first.kill();
+
+    let data_dir = first.data_dir.clone();
+    let _second = Server::start_on(&data_dir, "127.0.0.1:0");
+    tokio::time::timeout(PATIENCE, telnyx.wait_for_requests(2))
+        .await
+        .expect("the restarted server sends it again");
+    telnyx.release_held();
+    let requests = telnyx.requests();
+    assert_eq!(
+        requests[0].header("idempotency-key"),
+        requests[1].header("idempotency-key"),
+        "the same key on every attempt"
+    );
+    assert_eq!(
+        telnyx.messages_created().len(),
+        1,
+        "one text for the customer"
+    );
+}
