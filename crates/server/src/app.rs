@@ -6,6 +6,7 @@ use crate::auth::{PasswordWorkers, SessionCache, SignInLimiter};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::secrets::Sealer;
 use crate::workers::jobs::JobRunner;
 use crate::workers::typing::TypingHandle;
 use crate::ws::Gateway;
@@ -26,6 +27,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limiter: SignInLimiter,
     pub passwords: PasswordWorkers,
+    /// Seals and opens carrier credentials (`secrets`).
+    pub sealer: Sealer,
     pub sessions: Arc<SessionCache>,
     pub metrics: Arc<Metrics>,
     pub config: Config,
@@ -47,6 +50,8 @@ pub struct Parts {
     pub bus: Arc<dyn Bus>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordWorkers,
+    /// Seals carrier credentials before they are stored.
+    pub sealer: Sealer,
     pub config: Config,
 }
 
@@ -57,6 +62,7 @@ impl App {
             bus,
             clock,
             passwords,
+            sealer,
             config,
         } = parts;
         let metrics = Arc::new(Metrics::new());
@@ -121,6 +127,7 @@ impl App {
                 SIGN_IN_FAILURES_PER_ADDRESS,
             ),
             passwords,
+            sealer,
             sessions,
             metrics,
             config,

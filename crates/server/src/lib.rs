@@ -111,11 +111,19 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let listener = listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut config = config;
+    // The default public URL names the port actually bound (`listen` may
+    // ask for port 0).
+    if config.public_url.is_none() {
+        config.public_url = Some(config::PublicUrl::of_address(addr));
+    }
+    let sealer = secrets::Sealer::from_key_file(&config::secret_key_path(&config.data_dir))?;
     let app = App::new(app::Parts {
         store,
         bus: Arc::new(LocalBus::new()),
         clock,
         passwords,
+        sealer,
         config,
     });
 

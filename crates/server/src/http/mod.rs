@@ -10,6 +10,7 @@ mod conversations;
 pub mod error;
 pub mod extract;
 mod me;
+mod numbers;
 pub mod openapi;
 pub mod request_bodies;
 mod session;
@@ -105,6 +106,15 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         )
         .routes(routes!(admin::job))
         .routes(routes!(admin::organization, admin::update_organization))
+        .routes(routes!(
+            numbers::list_connections,
+            numbers::create_connection
+        ))
+        .routes(routes!(numbers::list_numbers, numbers::create_number))
+        .routes(routes!(numbers::update_number))
+        .routes(routes!(numbers::assign_number, numbers::unassign_number))
+        .routes(routes!(numbers::my_numbers))
+        .routes(routes!(numbers::set_default_number))
         .split_for_parts();
     // After the routes: it completes the operations they brought.
     utoipa::Modify::modify(&openapi::ExtractorAnswers, &mut doc);
