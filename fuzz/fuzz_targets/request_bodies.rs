@@ -138,7 +138,7 @@ fn check_values(parsed: &Parsed, input: &[u8]) {
                 None => assert_eq!(valid.kind.as_str(), "simulator"),
             }
         }
-        Parsed::CreateNumber { number, .. } => {
+        Parsed::CreateNumber { number, .. } | Parsed::OpenSms { to: number, .. } => {
             assert!(E164::parse_strict(number.as_str()).is_ok(), "{number}");
         }
         Parsed::UpdateNumber { .. } | Parsed::SetDefaultNumber(_) => {}
@@ -151,12 +151,15 @@ fn check_values(parsed: &Parsed, input: &[u8]) {
         Parsed::Send {
             text,
             idempotency_key,
+            attachments,
         } => {
-            assert_eq!(
-                Some(text.as_str()),
-                raw(&body, "text"),
+            // Kept as typed; a caption that shows nothing is no text.
+            let typed = raw(&body, "text").unwrap_or("");
+            assert!(
+                text.as_str() == typed || (!attachments.is_empty() && text.as_str().is_empty()),
                 "text is kept as typed"
             );
+            assert!(attachments.len() <= 10);
             assert!(text.as_str().chars().count() <= MAX_MESSAGE_CHARS);
             assert!(!text.as_str().trim().is_empty());
             assert_eq!(MessageText::parse(text.as_str()).as_ref(), Ok(text));
@@ -266,9 +269,15 @@ fn canonical(parsed: &Parsed) -> String {
         Parsed::Send {
             text,
             idempotency_key,
+            attachments,
         } => json!({
             "text": text.as_str(),
             "idempotency_key": idempotency_key.as_ref().map(IdempotencyKey::as_str),
+            "attachments": attachments,
+        }),
+        Parsed::OpenSms { to, from } => json!({
+            "to": to.as_str(),
+            "from_number_id": from.map(|n| n.0),
         }),
         Parsed::MarkRead(id) => json!({ "message_id": id.0 }),
         Parsed::CreateConnection(valid) => {

@@ -14,9 +14,10 @@ use super::extract::{Body, QueryParams};
 use super::me::{PasswordChange, SettingsUpdate};
 use super::numbers::{CreateConnection, CreateNumber, DefaultNumber, UpdateNumber};
 use super::session::SignIn;
-use crate::service::ServiceError;
+use super::sms::OpenSms;
 use crate::service::carriers::{self, ConnectionDraft, ValidConnection};
 use crate::service::directory::ExtensionDraft;
+use crate::service::{ServiceError, messaging, sms};
 use axum::http::Uri;
 use serde::de::DeserializeOwned;
 use switchboard_domain::phone::{Country, E164};
@@ -48,10 +49,11 @@ pub enum Route {
     CreateNumber,
     UpdateNumber,
     SetDefaultNumber,
+    OpenSms,
 }
 
 impl Route {
-    pub const ALL: [Route; 18] = [
+    pub const ALL: [Route; 19] = [
         Route::SignIn,
         Route::ChangePassword,
         Route::UpdateSettings,
@@ -70,6 +72,7 @@ impl Route {
         Route::CreateNumber,
         Route::UpdateNumber,
         Route::SetDefaultNumber,
+        Route::OpenSms,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +95,7 @@ impl Route {
             Route::CreateNumber => "create_number",
             Route::UpdateNumber => "update_number",
             Route::SetDefaultNumber => "set_default_number",
+            Route::OpenSms => "open_sms",
         }
     }
 
@@ -142,6 +146,7 @@ pub enum Parsed {
     Send {
         text: MessageText,
         idempotency_key: Option<IdempotencyKey>,
+        attachments: Vec<String>,
     },
     MarkRead(MessageId),
     CreateConnection(ValidConnection),
@@ -157,6 +162,11 @@ pub enum Parsed {
         connection: Option<Option<ConnectionId>>,
     },
     SetDefaultNumber(NumberId),
+    /// The customer's number as read with [`FUZZ_HOME`].
+    OpenSms {
+        to: E164,
+        from: Option<NumberId>,
+    },
 }
 
 /// The organization's country numbers are read with here; the handler
@@ -268,12 +278,13 @@ pub fn parse(route: Route, input: &[u8]) -> ApiResult<Parsed> {
             // As messaging::post_message.
             let b: SendMessage = body(input)?;
             Parsed::Send {
-                text: MessageText::parse(&b.text)?,
+                text: messaging::message_text(&b.text, &b.attachments)?,
                 idempotency_key: b
                     .idempotency_key
                     .as_deref()
                     .map(IdempotencyKey::parse)
                     .transpose()?,
+                attachments: b.attachments,
             }
         }
         Route::MarkRead => Parsed::MarkRead(body::<MarkRead>(input)?.message_id),
@@ -310,6 +321,14 @@ pub fn parse(route: Route, input: &[u8]) -> ApiResult<Parsed> {
         }
         Route::SetDefaultNumber => {
             Parsed::SetDefaultNumber(body::<DefaultNumber>(input)?.number_id)
+        }
+        Route::OpenSms => {
+            // As sms::open.
+            let b: OpenSms = body(input)?;
+            Parsed::OpenSms {
+                to: sms::customer_number(&b.to, FUZZ_HOME)?,
+                from: b.from_number_id,
+            }
         }
     })
 }

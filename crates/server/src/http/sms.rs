@@ -19,11 +19,11 @@ use switchboard_domain::sms::Segments;
 pub struct OpenSms {
     /// The customer's number, in local form (read with the organization's
     /// country) or international form.
-    pub(super) to: String,
+    pub(crate) to: String,
     /// One of my SMS-enabled numbers; my default number when left out.
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub(super) from_number_id: Option<NumberId>,
+    pub(crate) from_number_id: Option<NumberId>,
 }
 
 /// The SMS conversation between one of my numbers and a customer: 201 when

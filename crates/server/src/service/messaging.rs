@@ -21,6 +21,22 @@ pub struct Draft<'a> {
 /// Most images one message carries: what MMS carries.
 pub const MAX_ATTACHMENTS: usize = 10;
 
+/// The text of a message as written: any text, even none, when images go
+/// with it; else a text that shows something.
+pub fn message_text(text: &str, attachments: &[String]) -> Result<MessageText, InvalidValue> {
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(InvalidValue::new(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} images go with one message"),
+        ));
+    }
+    if attachments.is_empty() {
+        MessageText::parse(text)
+    } else {
+        MessageText::caption(text)
+    }
+}
+
 /// The images a message carries, and their copies for carriers. Each must
 /// be one the sender uploaded or may see.
 async fn attachments(
@@ -28,13 +44,6 @@ async fn attachments(
     sender: &Extension,
     ids: &[String],
 ) -> ServiceResult<(Vec<Attachment>, Vec<String>)> {
-    if ids.len() > MAX_ATTACHMENTS {
-        return Err(InvalidValue::new(
-            "attachments",
-            format!("at most {MAX_ATTACHMENTS} images go with one message"),
-        )
-        .into());
-    }
     let mut shown = Vec::with_capacity(ids.len());
     let mut copies = Vec::with_capacity(ids.len());
     for id in ids {
@@ -72,11 +81,7 @@ pub async fn post_message(
     sender: &Extension,
     draft: Draft<'_>,
 ) -> ServiceResult<Committed<Posted>> {
-    let text = if draft.attachments.is_empty() {
-        MessageText::parse(draft.text)?
-    } else {
-        MessageText::caption(draft.text)?
-    };
+    let text = message_text(draft.text, draft.attachments)?;
     let (attachments, carrier_media) = attachments(app, sender, draft.attachments).await?;
     let idempotency_key = draft
         .idempotency_key

@@ -4,8 +4,9 @@
 
 use super::ServiceResult;
 use crate::app::App;
+use switchboard_domain::InvalidValue;
 use switchboard_domain::NumberId;
-use switchboard_domain::phone::E164;
+use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::sms::{self, Segments};
 use switchboard_store::{Committed, Extension, OpenSms, OpenedSms, Org, Refusal, StoreError};
 
@@ -19,10 +20,7 @@ pub async fn open(
     to: &str,
     from: Option<NumberId>,
 ) -> ServiceResult<Committed<OpenedSms>> {
-    let to = E164::parse(to, org.default_country).map_err(|mut e| {
-        e.field = "to";
-        e
-    })?;
+    let to = customer_number(to, org.default_country)?;
     let from = match from {
         Some(id) => id,
         None => app
@@ -44,6 +42,15 @@ pub async fn open(
             now: app.clock.now(),
         })
         .await?)
+}
+
+/// A customer's number as someone typed it, read with the organization's
+/// country.
+pub fn customer_number(typed: &str, home: Country) -> Result<E164, InvalidValue> {
+    E164::parse(typed, home).map_err(|mut e| {
+        e.field = "to";
+        e
+    })
 }
 
 /// How `text` goes out as SMS: the composer's counter asks this, so that
