@@ -351,6 +351,7 @@ mod tests {
         let Parsed::Send {
             text,
             idempotency_key,
+            ..
         } = sent
         else {
             panic!("a send body parses as a send");
