@@ -1,10 +1,11 @@
 // Client state: who I am, the directory, my conversations, their messages,
 // read positions and who is typing. Views subscribe to change events:
-//   'me', 'directory', 'conversations', 'messages' (conversationId),
+//   'me', 'directory', 'numbers', 'conversations', 'messages' (conversationId),
 //   'receipts' (conversationId), 'typing' (conversationId), 'unread',
 //   'connection', 'route'.
 
 import { Emitter } from './events.js';
+import { phoneDisplay } from './format.js';
 
 const TYPING_FALLBACK_MS = 8000;
 
@@ -52,6 +53,8 @@ export class Store extends Emitter {
     this.me = null; // {extension, organization, settings}
     this.directory = new Map(); // extension id -> extension
     this.directorySignature = null;
+    this.numbers = []; // business numbers I may text from (GET /me/numbers)
+    this.numbersLoaded = false;
     this.conversations = new Map(); // id -> conversation
     this.conversationsLoaded = false;
     this.threads = new Map(); // conversation id -> Thread
@@ -81,6 +84,17 @@ export class Store extends Emitter {
     this.directorySignature = signature;
     this.directory = new Map(list.map((ext) => [ext.id, ext]));
     this.emit('directory');
+  }
+
+  setNumbers(list) {
+    this.numbers = list;
+    this.numbersLoaded = true;
+    this.emit('numbers');
+  }
+
+  /** My numbers that can text, the default first. */
+  smsNumbers() {
+    return this.numbers.filter((n) => n.sms_enabled).sort((a, b) => Number(Boolean(b.default)) - Number(Boolean(a.default)));
   }
 
   nameOf(extensionId) {
@@ -146,7 +160,25 @@ export class Store extends Emitter {
       const other = conversation.participants?.find((p) => p.id !== this.myId);
       return other?.name || conversation.name || 'Direct chat';
     }
+    if (conversation.kind === 'sms' || conversation.kind === 'queue') {
+      const external = conversation.externals?.[0];
+      if (conversation.name) return conversation.name;
+      if (external) return external.display || phoneDisplay(external.number);
+      return 'Text messages';
+    }
     return conversation.name || 'Untitled group';
+  }
+
+  /** Whether a conversation texts customers (its messages go out by SMS). */
+  isSms(conversation) {
+    return Boolean(conversation && (conversation.kind === 'sms' || conversation.kind === 'queue' || conversation.externals?.length));
+  }
+
+  /** Who wrote a message, for people: a colleague, a customer, or nobody. */
+  authorOf(message) {
+    if (message.sender) return message.sender.id === this.myId ? this.me.extension.name : message.sender.name || this.nameOf(message.sender.id);
+    if (message.external_sender) return message.external_sender.display || phoneDisplay(message.external_sender.number);
+    return '';
   }
 
   otherParticipants(conversation) {
@@ -235,6 +267,44 @@ export class Store extends Emitter {
     return { entry, isNew };
   }
 
+  /**
+   * A changed message (`message.updated`): replaces what we have by id and
+   * keeps its place on screen. Returns whether anything was shown.
+   */
+  replaceMessage(message) {
+    const conversationId = message.conversation_id;
+    const thread = this.threads.get(conversationId);
+    const entry = thread?.byId.get(message.id);
+    if (entry) {
+      const { domKey, seq } = entry;
+      for (const key of Object.keys(entry)) delete entry[key];
+      Object.assign(entry, message, { domKey, seq, status: 'sent', error: null });
+    }
+    const conversation = this.conversations.get(conversationId);
+    if (conversation?.last_message?.id === message.id) {
+      conversation.last_message = message;
+      this.emit('conversations');
+    }
+    if (entry) this.emit('messages', conversationId);
+    return Boolean(entry);
+  }
+
+  /** A recipient's delivery status moved (`delivery.updated`); never backwards. */
+  updateDelivery({ conversation_id: conversationId, message_id: messageId, to, status, reason = null }) {
+    const entry = this.threads.get(conversationId)?.byId.get(messageId);
+    if (!entry) return;
+    const deliveries = entry.deliveries ? [...entry.deliveries] : [];
+    const index = deliveries.findIndex((d) => d.to === to);
+    const current = index >= 0 ? deliveries[index] : null;
+    if (current && DELIVERY_RANK[current.status] >= DELIVERY_RANK[status] && current.status !== status) return;
+    if (current && current.status === status && current.reason === reason) return;
+    const next = { ...current, to, status, reason };
+    if (index >= 0) deliveries[index] = next;
+    else deliveries.push(next);
+    entry.deliveries = deliveries;
+    this.emit('messages', conversationId);
+  }
+
   #insert(thread, message) {
     if (thread.byId.has(message.id)) return thread.byId.get(message.id);
     const key = message.idempotency_key;
@@ -254,7 +324,7 @@ export class Store extends Emitter {
   }
 
   /** Shows a message of mine at once, before the server answers. */
-  addPending(conversationId, text, idempotencyKey) {
+  addPending(conversationId, text, idempotencyKey, attachments = []) {
     const thread = this.thread(conversationId);
     const delivered = thread.entries.find((e) => e.id != null && e.idempotency_key === idempotencyKey && e.sender?.id === this.myId);
     if (delivered) return delivered;
@@ -274,6 +344,7 @@ export class Store extends Emitter {
       text,
       created_at: new Date().toISOString(),
       idempotency_key: idempotencyKey,
+      attachments: attachments.length ? attachments : undefined,
       domKey: `p${idempotencyKey}`,
       status: 'sending',
       error: null,
@@ -400,10 +471,15 @@ export class Store extends Emitter {
   }
 }
 
+// Final states rank equal: a status never moves from one to the other.
+const DELIVERY_RANK = { queued: 0, sent: 1, delivered: 2, failed: 2 };
+
 function normalizeConversation(c) {
   return {
     ...c,
     participants: c.participants || [],
+    externals: c.externals || [],
+    business_number: c.business_number ?? null,
     last_message: c.last_message ?? null,
     unread_count: c.unread_count ?? 0,
   };
