@@ -1,12 +1,13 @@
-// Settings: account details, password change, alert tone mute, browser
-// notifications.
+// Settings: account details, the number my texts go out from, password
+// change, alert tone mute, browser notifications.
 
-import { h, uid } from '../dom.js';
+import { h, uid, replace } from '../dom.js';
 import { icon } from '../icons.js';
 import { api, describeError } from '../api.js';
 import { playTone, toneLabel } from '../sound.js';
 import { notificationsSupported, notificationsEnabled, enableNotifications, disableNotifications } from '../notify.js';
 import { withBusy } from './dialog.js';
+import { NO_SMS_NUMBER, numberLabel } from './new-menu.js';
 
 function section(title, description, ...content) {
   const id = uid('section');
@@ -129,6 +130,62 @@ export function createSettings(app) {
 
   const alerts = section('Alerts', null, mute.row, h('div', { class: 'form-actions' }, preview, muteStatus), notifications.row, notifyStatus);
 
-  const el = h('main', { class: 'page' }, h('div', { class: 'page-inner' }, h('h1', { class: 'page-title' }, 'Settings'), account, alerts, password));
-  return { el, destroy() {} };
+  const texting = createTextingSettings(app);
+
+  const el = h('main', { class: 'page' }, h('div', { class: 'page-inner' }, h('h1', { class: 'page-title' }, 'Settings'), account, texting.el, alerts, password));
+  return { el, destroy: texting.destroy };
+}
+
+/** Which of my business numbers new texts go out from. */
+function createTextingSettings(app) {
+  const { store } = app;
+  const body = h('div', { class: 'stack' });
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const el = section('Texting', 'New text conversations go out from your default number; an existing conversation keeps its number.', body);
+
+  let shown = null;
+  function render() {
+    const numbers = store.smsNumbers();
+    // Reloading the same list must not rebuild the select under the user.
+    const signature = JSON.stringify([store.numbersLoaded, numbers]);
+    if (signature === shown) return;
+    shown = signature;
+    const hadFocus = body.contains(document.activeElement);
+    if (!store.numbersLoaded) {
+      replace(body, h('p', { class: 'muted' }, 'Loading your numbers…'));
+      return;
+    }
+    if (numbers.length === 0) {
+      replace(body, h('p', { class: 'form-notice', 'data-testid': 'no-sms-number' }, NO_SMS_NUMBER));
+      return;
+    }
+    if (numbers.length === 1) {
+      replace(body, h('p', null, 'Your texts go out from ', h('strong', null, numberLabel(numbers[0])), '.'));
+      return;
+    }
+    const id = uid('default-number');
+    const select = h('select', { id, name: 'default_number' }, numbers.map((n) => h('option', { value: String(n.id), selected: Boolean(n.default) }, numberLabel(n))));
+    select.addEventListener('change', async () => {
+      status.textContent = '';
+      select.disabled = true;
+      try {
+        const data = await api.put('/me/numbers/default', { number_id: Number(select.value) });
+        if (data?.numbers) store.setNumbers(data.numbers);
+        else await app.loadNumbers();
+        status.textContent = `New texts go out from ${numberLabel(store.smsNumbers()[0])}.`;
+      } catch (err) {
+        status.textContent = describeError(err, 'Could not save.');
+        await app.loadNumbers();
+      } finally {
+        select.disabled = false;
+      }
+    });
+    replace(body, h('div', { class: 'tone-form' }, h('div', { class: 'field' }, h('label', { for: id }, 'Send new texts from'), select), status));
+    if (hadFocus) select.focus();
+  }
+
+  const off = store.on('numbers', render);
+  render();
+  app.loadNumbers();
+  return { el, destroy: off };
 }
