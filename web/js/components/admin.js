@@ -1,11 +1,13 @@
 // Administration: extensions (create, rename, enable/disable, reset
-// password, grant admin, CSV import) and the organization's alert tone.
+// password, grant admin, CSV import), texting (business numbers, carrier
+// connections; see admin-texting.js) and the organization's alert tone.
 
 import { h, replace, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { api, describeError } from '../api.js';
 import { TONES, playTone, toneLabel } from '../sound.js';
 import { openDialog, confirmDialog, withBusy } from './dialog.js';
+import { createTextingAdmin } from './admin-texting.js';
 
 function field(label, input, hint = null) {
   const id = uid('admin');
@@ -29,7 +31,11 @@ export function createAdmin(app) {
     tableBody,
   );
 
+  // Assigning numbers lists the extensions too: keep it in step.
+  let texting = null;
+
   async function load() {
+    texting?.reload();
     try {
       const data = await api.get('/admin/extensions');
       extensions = (data.extensions || []).sort((a, b) => String(a.number).localeCompare(String(b.number), undefined, { numeric: true }));
@@ -375,6 +381,7 @@ export function createAdmin(app) {
     return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { class: 'card-title', id }, title), description ? h('p', { class: 'card-description' }, description) : null, ...content);
   };
 
+  texting = createTextingAdmin(app);
   const el = h(
     'main',
     { class: 'page' },
@@ -385,6 +392,7 @@ export function createAdmin(app) {
       card('Extensions', 'Everyone who can sign in to your organization.', h('div', { class: 'table-wrap' }, table), tableStatus),
       card('New extension', null, createForm),
       card('Import from CSV', null, csvForm),
+      texting.cards,
       card('Alert tone', 'Played for new messages, unless a person mutes it.', toneForm),
     ),
   );
