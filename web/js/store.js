@@ -58,6 +58,7 @@ export class Store extends Emitter {
     this.conversations = new Map(); // id -> conversation
     this.conversationsLoaded = false;
     this.threads = new Map(); // conversation id -> Thread
+    this.earlyDeliveries = new Map(); // message id -> statuses that came before the message
     this.receipts = new Map(); // conversation id -> Map(extension id -> last read id)
     this.typing = new Map(); // conversation id -> Map(extension id -> timer)
     this.activeConversationId = null;
@@ -276,9 +277,10 @@ export class Store extends Emitter {
     const thread = this.threads.get(conversationId);
     const entry = thread?.byId.get(message.id);
     if (entry) {
-      const { domKey, seq } = entry;
+      const { domKey, seq, deliveries } = entry;
       for (const key of Object.keys(entry)) delete entry[key];
       Object.assign(entry, message, { domKey, seq, status: 'sent', error: null });
+      entry.deliveries = mergeDeliveries(deliveries, message.deliveries);
     }
     const conversation = this.conversations.get(conversationId);
     if (conversation?.last_message?.id === message.id) {
@@ -291,18 +293,28 @@ export class Store extends Emitter {
 
   /** A recipient's delivery status moved (`delivery.updated`); never backwards. */
   updateDelivery({ conversation_id: conversationId, message_id: messageId, to, status, reason = null }) {
+    const update = { to, status, reason };
     const entry = this.threads.get(conversationId)?.byId.get(messageId);
-    if (!entry) return;
-    const deliveries = entry.deliveries ? [...entry.deliveries] : [];
-    const index = deliveries.findIndex((d) => d.to === to);
-    const current = index >= 0 ? deliveries[index] : null;
-    if (current && DELIVERY_RANK[current.status] >= DELIVERY_RANK[status] && current.status !== status) return;
-    if (current && current.status === status && current.reason === reason) return;
-    const next = { ...current, to, status, reason };
-    if (index >= 0) deliveries[index] = next;
-    else deliveries.push(next);
-    entry.deliveries = deliveries;
+    if (!entry) {
+      // The status can overtake my own send's answer: keep it for the message.
+      const early = this.earlyDeliveries.get(messageId) || [];
+      this.earlyDeliveries.set(messageId, mergeDeliveries(early, [update]));
+      if (this.earlyDeliveries.size > 200) this.earlyDeliveries.delete(this.earlyDeliveries.keys().next().value);
+      return;
+    }
+    const merged = mergeDeliveries(entry.deliveries, [update]);
+    if (JSON.stringify(merged) === JSON.stringify(entry.deliveries || [])) return;
+    entry.deliveries = merged;
     this.emit('messages', conversationId);
+  }
+
+  /** Statuses that arrived before their message, folded into it. */
+  #withEarlyDeliveries(entry) {
+    const early = this.earlyDeliveries.get(entry.id);
+    if (!early) return entry;
+    this.earlyDeliveries.delete(entry.id);
+    entry.deliveries = mergeDeliveries(entry.deliveries, early);
+    return entry;
   }
 
   #insert(thread, message) {
@@ -314,13 +326,13 @@ export class Store extends Emitter {
       Object.assign(pending, message, { status: 'sent', error: null });
       thread.pendingByKey.delete(key);
       thread.byId.set(message.id, pending);
-      return pending;
+      return this.#withEarlyDeliveries(pending);
     }
     thread.seq += 1;
     const entry = { ...message, domKey: `m${message.id}`, status: 'sent', seq: thread.seq };
     thread.entries.push(entry);
     thread.byId.set(message.id, entry);
-    return entry;
+    return this.#withEarlyDeliveries(entry);
   }
 
   /** Shows a message of mine at once, before the server answers. */
@@ -473,6 +485,23 @@ export class Store extends Emitter {
 
 // Final states rank equal: a status never moves from one to the other.
 const DELIVERY_RANK = { queued: 0, sent: 1, delivered: 2, failed: 2 };
+
+/**
+ * Delivery statuses per recipient from two sources, each recipient at the
+ * furthest status either has seen: a status never moves backwards, whatever
+ * order the answers and events arrive in.
+ */
+function mergeDeliveries(current, incoming) {
+  const byRecipient = new Map();
+  for (const d of current || []) byRecipient.set(d.to, d);
+  for (const d of incoming || []) {
+    const known = byRecipient.get(d.to);
+    const rank = DELIVERY_RANK[d.status] ?? 0;
+    const knownRank = known ? DELIVERY_RANK[known.status] ?? 0 : -1;
+    if (!known || rank > knownRank || (known.status === d.status && d.reason && !known.reason)) byRecipient.set(d.to, { ...known, ...d });
+  }
+  return byRecipient.size ? [...byRecipient.values()] : current;
+}
 
 function normalizeConversation(c) {
   return {

@@ -95,16 +95,16 @@ export function createMessageList(app, conversationId) {
 
   function attachmentNode(attachment, author) {
     const size = fitted(attachment);
-    const box = (className, ...children) => {
-      const node = h('div', { class: `attachment ${className}` }, ...children);
+    const box = (className, label, ...children) => {
+      const node = h('div', { class: `attachment ${className}`, role: 'img', 'aria-label': label }, ...children);
       node.style.width = `${size.width}px`;
       node.style.height = `${size.height}px`;
       return node;
     };
     if (attachment.state === 'pending') {
-      return box('attachment-pending', h('span', { class: 'spinner', 'aria-hidden': 'true' }), h('span', { class: 'visually-hidden' }, 'Image loading'));
+      return box('attachment-pending', `Image from ${author}, loading`, h('span', { class: 'spinner', 'aria-hidden': 'true' }));
     }
-    const failed = () => box('attachment-failed', icon('imageOff', { size: 22 }), h('span', null, 'Image could not be fetched'));
+    const failed = () => box('attachment-failed', 'Image could not be fetched', icon('imageOff', { size: 22 }), h('span', { 'aria-hidden': 'true' }, 'Image could not be fetched'));
     if (attachment.state === 'failed' || !attachment.url) return failed();
     const img = h('img', { src: attachment.url, alt: `Image from ${author}`, width: String(size.width), height: String(size.height), loading: 'lazy', decoding: 'async' });
     const link = h('a', { class: 'attachment attachment-ready', href: attachment.url, target: '_blank', rel: 'noopener noreferrer', title: 'Open the original in a new tab' }, img);
