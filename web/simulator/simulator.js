@@ -325,28 +325,39 @@ function renderStatus() {
   );
 }
 
-function renderList() {
-  composer = null;
+/** The "Text a business number" picker, kept across renders so a choice being made survives live updates. */
+let picker = null;
+
+function businessPicker() {
+  const signature = JSON.stringify([state.numbers, state.numbersError]);
+  if (picker && picker.signature === signature) return picker.el;
   const selectId = 'sim-business';
+  const previous = picker?.select.value;
   const select = h(
     'select',
     { id: selectId, disabled: state.numbers.length === 0 },
     state.numbers.length
-      ? state.numbers.map((n) => h('option', { value: n.number }, `${n.display || phoneDisplay(n.number)} · ${n.organization}`))
+      ? state.numbers.map((n) => h('option', { value: n.number, selected: n.number === previous }, `${n.display || phoneDisplay(n.number)} · ${n.organization}`))
       : h('option', { value: '' }, state.numbersError ? 'Business numbers unavailable' : 'Loading business numbers…'),
   );
   const go = h('button', { class: 'button primary', type: 'submit', disabled: state.numbers.length === 0 }, 'Text');
-  const picker = h(
+  const el = h(
     'form',
     { class: 'new-text', 'aria-label': 'Text a business number' },
     h('label', { for: selectId }, 'Text a business number'),
     h('div', { class: 'new-text-row' }, select, go),
     state.numbersError ? h('p', { class: 'field-error', role: 'alert' }, state.numbersError) : null,
   );
-  picker.addEventListener('submit', (event) => {
+  el.addEventListener('submit', (event) => {
     event.preventDefault();
     if (select.value) openThread(select.value);
   });
+  picker = { el, select, signature };
+  return el;
+}
+
+function renderList() {
+  composer = null;
 
   const threads = threadsByNumber();
   let body;
@@ -381,8 +392,11 @@ function renderList() {
     );
   }
   const focused = document.activeElement?.closest?.('.thread-row')?.dataset.number;
-  replace(screenEl, h('div', { class: 'screen-head' }, h('h2', { class: 'screen-title' }, 'Messages')), picker, body);
+  const form = businessPicker();
+  const pickerFocus = form.contains(document.activeElement) ? document.activeElement : null;
+  replace(screenEl, h('div', { class: 'screen-head' }, h('h2', { class: 'screen-title' }, 'Messages')), form, body);
   if (focused) screenEl.querySelector(`.thread-row[data-number="${CSS.escape(focused)}"]`)?.focus();
+  else pickerFocus?.focus();
 }
 
 function openThread(number) {
