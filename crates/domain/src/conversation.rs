@@ -1,6 +1,7 @@
 //! Conversations and who may do what in them.
 
-use crate::{ConversationId, ConversationName, ExtensionId, ExtensionRef, Timestamp};
+use crate::phone::E164;
+use crate::{ConversationId, ConversationName, ExtensionId, ExtensionRef, NumberId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The kinds of conversation. SMS and queue conversations arrive with the SMS
@@ -46,8 +47,37 @@ pub struct Conversation {
     pub kind: ConversationKind,
     pub name: Option<String>,
     pub participants: Vec<ExtensionRef>,
+    /// The outside numbers taking part by SMS (none in a chat).
+    #[serde(default)]
+    pub externals: Vec<ExternalParticipant>,
+    /// The business number texts go out from (none in a chat).
+    #[serde(default)]
+    pub business_number: Option<BusinessNumberRef>,
     pub created_at: Timestamp,
     pub last_activity_at: Timestamp,
+}
+
+/// An outside number in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalParticipant {
+    pub number: E164,
+    pub display: String,
+    /// It texted STOP to the conversation's business number: nothing may be
+    /// texted to it until it texts START.
+    pub opted_out: bool,
+}
+
+/// The business number of an SMS conversation or mixed group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusinessNumberRef {
+    pub id: NumberId,
+    pub number: E164,
+    pub display: String,
+}
+
+/// The key that makes an SMS conversation unique per pair of numbers.
+pub fn sms_key(business_number: NumberId, external: &E164) -> String {
+    format!("{business_number}:{external}")
 }
 
 impl Conversation {

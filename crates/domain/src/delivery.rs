@@ -138,6 +138,100 @@ pub fn route_inbound(from: &E164, groups: &[OpenGroup]) -> Inbound {
         .map_or(Inbound::Sms, |g| Inbound::Group(g.id))
 }
 
+/// How far a text to one outside number has gone, as carriers report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    /// Stored, or accepted by the carrier and not yet sent on.
+    Queued,
+    /// Handed to the network.
+    Sent,
+    /// The handset has it.
+    Delivered,
+    /// It will not arrive (the reason says why).
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Queued, Self::Sent, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Sent => 1,
+            Self::Delivered | Self::Failed => 2,
+        }
+    }
+
+    /// Whether a report of `next` moves a text that is at `self`. Statuses
+    /// only move forward, so reports arriving out of order (carriers do not
+    /// promise order) never undo a later one; the first final status
+    /// (delivered or failed) stays.
+    pub fn moves_to(self, next: DeliveryStatus) -> bool {
+        next.rank() > self.rank()
+    }
+}
+
+/// How the outbox retries a text the carrier did not take: exponential
+/// backoff with jitter, within a budget of attempts, never sooner than the
+/// carrier asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub first_delay: std::time::Duration,
+    pub max_delay: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            first_delay: std::time::Duration::from_secs(2),
+            max_delay: std::time::Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before the next attempt after `attempts` have failed, or
+    /// `None` when the budget is spent. `jitter` in `[0, 1)` spreads
+    /// retries of many texts so they do not come back together (the delay
+    /// is between half and all of the backoff); `retry_after` is the wait the
+    /// carrier asked for, which is honoured even beyond the cap.
+    pub fn next_delay(
+        &self,
+        attempts: u32,
+        retry_after: Option<std::time::Duration>,
+        jitter: f64,
+    ) -> Option<std::time::Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let exponent = attempts.saturating_sub(1).min(20);
+        let backoff = self
+            .first_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_delay);
+        let jitter = jitter.clamp(0.0, 1.0);
+        let delay = backoff.mul_f64(0.5 + jitter / 2.0);
+        Some(retry_after.map_or(delay, |asked| asked.max(delay)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +296,84 @@ mod tests {
             group_change_audience(&[e(1), e(2)], &[e(2), e(3), e(3)]),
             [e(1), e(2), e(3)]
         );
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Queued,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+    ];
+
+    #[test]
+    fn statuses_move_forward_only_and_the_first_final_one_stays() {
+        use DeliveryStatus::*;
+        assert!(Queued.moves_to(Sent));
+        assert!(Queued.moves_to(Delivered));
+        assert!(Sent.moves_to(Failed));
+        assert!(!Sent.moves_to(Queued));
+        assert!(!Delivered.moves_to(Sent));
+        assert!(!Delivered.moves_to(Failed));
+        assert!(!Failed.moves_to(Delivered));
+        assert!(!Sent.moves_to(Sent));
+    }
+
+    proptest! {
+        /// Whatever order reports come in, the status reached is the
+        /// furthest reported (the first final one when several are final).
+        #[test]
+        fn any_order_of_reports_ends_at_the_furthest(order in proptest::sample::subsequence(ALL.to_vec(), 1..=4).prop_shuffle()) {
+            let mut status = DeliveryStatus::Queued;
+            for next in &order {
+                if status.moves_to(*next) {
+                    status = *next;
+                }
+            }
+            let first_final = order.iter().find(|s| matches!(s, DeliveryStatus::Delivered | DeliveryStatus::Failed));
+            match first_final {
+                Some(f) => prop_assert_eq!(status, *f),
+                None if order.contains(&DeliveryStatus::Sent) => prop_assert_eq!(status, DeliveryStatus::Sent),
+                None => prop_assert_eq!(status, DeliveryStatus::Queued),
+            }
+        }
+
+        #[test]
+        fn retries_back_off_within_the_cap_and_stop_at_the_budget(attempts in 1u32..15, jitter in 0.0f64..1.0) {
+            let policy = RetryPolicy::default();
+            match policy.next_delay(attempts, None, jitter) {
+                Some(delay) => {
+                    prop_assert!(attempts < policy.max_attempts);
+                    prop_assert!(delay <= policy.max_delay);
+                    prop_assert!(delay >= policy.first_delay / 2);
+                }
+                None => prop_assert!(attempts >= policy.max_attempts),
+            }
+        }
+    }
+
+    #[test]
+    fn a_carrier_s_retry_after_is_honoured() {
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            policy.next_delay(1, Some(Duration::from_secs(900)), 0.0),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            policy.next_delay(1, Some(Duration::from_millis(1)), 0.0),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            policy.next_delay(2, None, 0.99).map(|d| d.as_secs()),
+            Some(3)
+        );
+        assert_eq!(policy.next_delay(10, None, 0.5), None);
     }
 }
 

@@ -8,6 +8,8 @@
 //! hears of them in order, and [`EventKind::reaches_clients`] tells them
 //! apart.
 
+use crate::delivery::DeliveryStatus;
+use crate::phone::E164;
 use crate::{Conversation, ConversationId, ExtensionId, Message, MessageId, SessionTag};
 use serde::Serialize;
 use std::fmt;
@@ -29,6 +31,18 @@ pub enum Event {
         conversation_id: ConversationId,
         extension_id: ExtensionId,
         last_read_message_id: MessageId,
+    },
+    /// A text to an outside number moved on (sent, delivered, failed).
+    DeliveryUpdated {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        to: E164,
+        status: DeliveryStatus,
+        reason: Option<String>,
+    },
+    /// A message changed after it was created (an image arrived).
+    MessageUpdated {
+        message: Message,
     },
     UnreadUpdated {
         /// Whose count this is; the frame goes to that extension only.
@@ -72,10 +86,12 @@ pub enum EventKind {
     UnreadUpdated,
     SessionEnded,
     ExtensionChanged,
+    DeliveryUpdated,
+    MessageUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::MessageCreated,
         Self::ConversationCreated,
         Self::ConversationUpdated,
@@ -83,6 +99,8 @@ impl EventKind {
         Self::UnreadUpdated,
         Self::SessionEnded,
         Self::ExtensionChanged,
+        Self::DeliveryUpdated,
+        Self::MessageUpdated,
     ];
 
     /// The frame `type` on the WebSocket, and the name stored in the log.
@@ -95,6 +113,8 @@ impl EventKind {
             Self::UnreadUpdated => "unread.updated",
             Self::SessionEnded => "session.ended",
             Self::ExtensionChanged => "extension.changed",
+            Self::DeliveryUpdated => "delivery.updated",
+            Self::MessageUpdated => "message.updated",
         }
     }
 
@@ -149,12 +169,19 @@ impl Event {
             Self::UnreadUpdated { .. } => EventKind::UnreadUpdated,
             Self::SessionEnded { .. } => EventKind::SessionEnded,
             Self::ExtensionChanged { .. } => EventKind::ExtensionChanged,
+            Self::DeliveryUpdated { .. } => EventKind::DeliveryUpdated,
+            Self::MessageUpdated { .. } => EventKind::MessageUpdated,
         }
     }
 
     pub fn audience(&self) -> Audience {
         match self {
-            Self::MessageCreated { message } => Audience::Conversation(message.conversation_id),
+            Self::MessageCreated { message } | Self::MessageUpdated { message } => {
+                Audience::Conversation(message.conversation_id)
+            }
+            Self::DeliveryUpdated {
+                conversation_id, ..
+            } => Audience::Conversation(*conversation_id),
             Self::ConversationCreated { conversation }
             | Self::ConversationUpdated { conversation } => Audience::Conversation(conversation.id),
             Self::ReceiptUpdated {
@@ -184,6 +211,8 @@ mod tests {
                 "unread.updated",
                 "session.ended",
                 "extension.changed",
+                "delivery.updated",
+                "message.updated",
             ]
         );
         for kind in EventKind::ALL {

@@ -24,11 +24,18 @@ pub mod typing;
 pub mod values;
 
 pub use carrier::CarrierKind;
-pub use conversation::{Conversation, ConversationKind, GroupChange, MembershipError};
+pub use conversation::{
+    BusinessNumberRef, Conversation, ConversationKind, ExternalParticipant, GroupChange,
+    MembershipError,
+};
 pub use cursor::{Cursor, ReplayGate};
+pub use delivery::DeliveryStatus;
 pub use event::{Audience, EndedSessions, Event, EventKind, UnknownEventKind};
 pub use ids::{ConnectionId, ConversationId, ExtensionId, MessageId, NumberId, OrgId};
-pub use message::{HistoryPage, Message, MessageKind, PageDirection};
+pub use message::{
+    Attachment, AttachmentState, Delivery, ExternalRef, HistoryPage, Message, MessageKind,
+    PageDirection,
+};
 pub use session::SessionTag;
 pub use system::SystemAction;
 pub use time::Timestamp;

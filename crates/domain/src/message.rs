@@ -1,5 +1,7 @@
 //! Messages and history pages.
 
+use crate::delivery::DeliveryStatus;
+use crate::phone::E164;
 use crate::{ConversationId, ExtensionRef, InvalidValue, MessageId, SystemAction, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -33,14 +35,69 @@ pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,
     pub kind: MessageKind,
-    /// `None` for system messages.
+    /// The colleague who wrote it; `None` for system messages and for
+    /// messages from outside.
     pub sender: Option<ExtensionRef>,
+    /// The outside number that wrote it, when a customer did.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub external_sender: Option<ExternalRef>,
     pub text: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<Attachment>,
+    /// One per outside number the message was texted to.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub deliveries: Vec<Delivery>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub system: Option<SystemAction>,
     pub created_at: Timestamp,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub idempotency_key: Option<String>,
+}
+
+/// An outside number as people see it: the number and how it is shown (a
+/// name once contacts exist, else the number formatted for the
+/// organization's country).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalRef {
+    pub number: E164,
+    pub display: String,
+}
+
+/// Whether an attached image can be shown yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentState {
+    /// Still being fetched from the carrier.
+    Pending,
+    Ready,
+    /// The carrier's copy could not be fetched.
+    Failed,
+}
+
+/// An image sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The content's SHA-256 (hex) once stored; for a pending inbound image,
+    /// a placeholder that names its position.
+    pub id: String,
+    pub content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub height: Option<u32>,
+    pub state: AttachmentState,
+    /// Where clients fetch it; `None` until it is ready.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+}
+
+/// How far a text to one outside number has gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub to: E164,
+    pub status: DeliveryStatus,
+    /// Why it failed, in the carrier's words.
+    pub reason: Option<String>,
 }
 
 /// Which way a history page reads from its anchor.
@@ -112,7 +169,10 @@ mod tests {
             conversation_id: ConversationId(1),
             kind: MessageKind::Text,
             sender: None,
+            external_sender: None,
             text: String::new(),
+            attachments: Vec::new(),
+            deliveries: Vec::new(),
             system: None,
             created_at: Timestamp(0),
             idempotency_key: None,

@@ -11,11 +11,39 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A country, as the ISO 3166 two-letter code an organization's numbers
-/// default to when typed without `+`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// default to when typed without `+`. Only the countries libphonenumber's
+/// metadata knows are countries here, so every one of them can parse and
+/// format numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Country(Id);
 
+impl Default for Country {
+    /// The country of a new organization.
+    fn default() -> Self {
+        Self::US
+    }
+}
+
 impl Country {
+    pub const US: Self = Self(Id::US);
+
+    /// Every country there is to choose from, by code. The metadata has no
+    /// list of its own, so every pair of capital letters is tried once.
+    pub fn all() -> Vec<Self> {
+        let mut all = Vec::new();
+        for first in b'A'..=b'Z' {
+            for second in b'A'..=b'Z' {
+                let code = [first, second];
+                if let Ok(code) = std::str::from_utf8(&code)
+                    && let Ok(id) = Id::from_str(code)
+                {
+                    all.push(Self(id));
+                }
+            }
+        }
+        all
+    }
+
     pub fn parse(code: &str) -> Result<Self, InvalidValue> {
         Id::from_str(&code.trim().to_ascii_uppercase())
             .map(Self)
@@ -29,6 +57,25 @@ impl Country {
 
     pub fn code(&self) -> &str {
         self.0.as_ref()
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(|e| serde::de::Error::custom(e.reason))
     }
 }
 
@@ -198,8 +245,28 @@ mod tests {
 
     #[test]
     fn unknown_countries_are_refused() {
-        assert!(Country::parse("XX").is_err());
-        assert!(Country::parse("").is_err());
+        for bad in ["XX", "", "U", "USA", "001", "u s"] {
+            let err = Country::parse(bad).expect_err(bad);
+            assert_eq!(err.field, "country", "{bad:?}");
+        }
         assert_eq!(us().code(), "US");
+        assert_eq!(Country::default(), us());
+    }
+
+    #[test]
+    fn every_listed_country_parses_back_and_formats_numbers() {
+        let all = Country::all();
+        assert!(all.len() > 200, "{} countries", all.len());
+        assert!(all.windows(2).all(|w| w[0].code() < w[1].code()), "by code");
+        for country in &all {
+            assert_eq!(Country::parse(country.code()).as_ref(), Ok(country));
+            assert_eq!(country.code().len(), 2, "{country}");
+        }
+        for code in ["US", "GB", "FR", "DE", "CA", "AU", "JP"] {
+            assert!(all.iter().any(|c| c.code() == code), "{code}");
+        }
+        let round = serde_json::to_string(&Country::parse("gb").expect("GB")).expect("json");
+        assert_eq!(round, "\"GB\"");
+        assert!(serde_json::from_str::<Country>("\"ZZ\"").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! System messages: the lifecycle lines of a conversation.
 
 use crate::ExtensionId;
+use crate::phone::E164;
 use serde::{Deserialize, Serialize};
 
 /// What happened, in a form clients can act on; the message text says the
@@ -26,6 +27,19 @@ pub enum SystemAction {
     },
     Left {
         actor_id: ExtensionId,
+    },
+    /// An outside number texted STOP (or a variant): nothing more is texted
+    /// to it from this business number.
+    #[serde(rename = "opted_out")]
+    OptedOut {
+        number: E164,
+        display: String,
+    },
+    /// It texted START (or a variant) and may be texted again.
+    #[serde(rename = "opted_in")]
+    OptedIn {
+        number: E164,
+        display: String,
     },
 }
 
@@ -54,6 +68,12 @@ impl SystemAction {
                 extension_ids,
             } => format!("{} removed {}", name_of(*actor_id), list(extension_ids)),
             Self::Left { actor_id } => format!("{} left the group", name_of(*actor_id)),
+            Self::OptedOut { display, .. } => format!(
+                "{display} opted out of texts (STOP); nothing can be texted to them until they text START"
+            ),
+            Self::OptedIn { display, .. } => {
+                format!("{display} opted back in to texts (START)")
+            }
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The store's capabilities are traits of their own: [`Directory`]
 //! (organizations, extensions, sessions), [`Conversations`] (chats, messages,
-//! read positions), [`EventLog`] (listeners and replay) and [`Numbers`]
-//! (business numbers and carrier connections). [`Store`] is all
+//! read positions), [`EventLog`] (listeners and replay), [`Numbers`]
+//! (business numbers and carrier connections), [`Sms`] (texts from and to
+//! outside numbers) and [`Outbox`] (texts waiting for a carrier). [`Store`] is all
 //! of them, the one handle the server holds. Every change that matters is one
 //! transaction that also records the events it causes, each with its cursor,
 //! so that nothing is announced that was not committed and a client can
@@ -15,17 +16,24 @@
 #[cfg(feature = "contract")]
 pub mod contract;
 mod numbers;
+mod sms;
 pub mod sqlite;
 
 pub use numbers::{
-    BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers, OwnNumber,
+    Assignment, BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers,
+    OwnNumber,
+};
+pub use sms::{
+    InboundOutcome, InboundText, OpenSms, OpenedSms, Outbox, OutboxText, Refusal, Sms,
+    StatusOutcome, StatusReport,
 };
 
 use async_trait::async_trait;
 use std::sync::Arc;
+use switchboard_domain::phone::Country;
 use switchboard_domain::{
-    AlertTone, Conversation, ConversationId, ConversationName, Cursor, DisplayName, Event,
-    EventKind, ExtensionId, ExtensionNumber, ExtensionRef, GroupChange, HistoryPage,
+    AlertTone, Attachment, Conversation, ConversationId, ConversationName, Cursor, DisplayName,
+    Event, EventKind, ExtensionId, ExtensionNumber, ExtensionRef, GroupChange, HistoryPage,
     IdempotencyKey, InvalidValue, MembershipError, Message, MessageId, MessageText, OrgId, OrgSlug,
     Role, SessionTag, Timestamp,
 };
@@ -45,6 +53,9 @@ pub enum StoreError {
     Membership(#[from] MembershipError),
     #[error(transparent)]
     Invalid(#[from] InvalidValue),
+    /// Texting rules refuse it (see [`Refusal`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
     /// The database failed; the message is for the log, not for clients.
     #[error("database: {0}")]
     Backend(String),
@@ -61,6 +72,9 @@ pub struct Org {
     pub slug: String,
     pub name: String,
     pub alert_tone: AlertTone,
+    /// The country numbers typed without `+` belong to, and the one whose
+    /// numbers are shown in national form.
+    pub default_country: Country,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -189,6 +203,10 @@ pub struct NewMessage {
     pub conversation_id: ConversationId,
     pub sender: ExtensionRef,
     pub text: MessageText,
+    /// Images sent with it, already stored.
+    pub attachments: Vec<Attachment>,
+    /// The carrier copies of those images, for texts to outside numbers.
+    pub carrier_media: Vec<String>,
     pub idempotency_key: Option<IdempotencyKey>,
     pub now: Timestamp,
 }
@@ -283,6 +301,9 @@ pub trait Directory: Send + Sync + 'static {
     async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>>;
     async fn list_orgs(&self) -> Result<Vec<Org>>;
     async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org>;
+    /// Sets the country of numbers typed without `+` (new organizations
+    /// start with [`Country::US`]).
+    async fn set_default_country(&self, org: OrgId, country: Country) -> Result<Org>;
 
     /// Creates all of them or none (a number already taken is a conflict).
     async fn create_extensions(
@@ -399,6 +420,6 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 /// Every capability: the one handle the server holds (`Arc<dyn Store>`).
-pub trait Store: Directory + Conversations + EventLog + Numbers {}
+pub trait Store: Directory + Conversations + EventLog + Numbers + Sms + Outbox {}
 
-impl<T: Directory + Conversations + EventLog + Numbers> Store for T {}
+impl<T: Directory + Conversations + EventLog + Numbers + Sms + Outbox> Store for T {}

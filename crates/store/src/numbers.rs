@@ -2,7 +2,7 @@
 //! extensions may text from each, and the carrier connections that serve
 //! them.
 
-use crate::Result;
+use crate::{Committed, Result};
 use async_trait::async_trait;
 use switchboard_domain::phone::E164;
 use switchboard_domain::{CarrierKind, ConnectionId, ExtensionId, NumberId, OrgId};
@@ -81,6 +81,13 @@ pub struct OwnNumber {
     pub default: bool,
 }
 
+/// An extension that may text from a business number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Assignment {
+    pub number: NumberId,
+    pub extension: ExtensionId,
+}
+
 #[async_trait]
 pub trait Numbers: Send + Sync + 'static {
     /// Adds a carrier connection; a name is unique in its organization.
@@ -106,11 +113,26 @@ pub trait Numbers: Send + Sync + 'static {
     async fn number_by_e164(&self, number: &E164) -> Result<Option<BusinessNumber>>;
 
     /// Lets an extension text from a number of its organization. Its first
-    /// SMS-enabled number becomes its default.
-    async fn assign_number(&self, org: OrgId, number: NumberId, to: ExtensionId) -> Result<()>;
+    /// SMS-enabled number becomes its default. It joins the number's SMS
+    /// conversations (their history included).
+    async fn assign_number(
+        &self,
+        org: OrgId,
+        number: NumberId,
+        to: ExtensionId,
+    ) -> Result<Committed<()>>;
     /// Takes a number away from an extension (its default passes to another
-    /// of its numbers, if any).
-    async fn unassign_number(&self, org: OrgId, number: NumberId, from: ExtensionId) -> Result<()>;
+    /// of its numbers, if any). The number's SMS conversations leave its
+    /// list; their history stays with the others.
+    async fn unassign_number(
+        &self,
+        org: OrgId,
+        number: NumberId,
+        from: ExtensionId,
+    ) -> Result<Committed<()>>;
+    /// Who may text from which number, for every number of the
+    /// organization, by number then extension.
+    async fn assignments(&self, org: OrgId) -> Result<Vec<Assignment>>;
     /// The numbers an extension may text from, by number.
     async fn numbers_of(&self, extension: ExtensionId) -> Result<Vec<OwnNumber>>;
     /// Chooses the number new texts go out from; it must be one of the

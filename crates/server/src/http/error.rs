@@ -143,6 +143,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
             StoreError::Membership(m) => m.into(),
             StoreError::Invalid(v) => v.into(),
+            StoreError::Refused(r) => Self::new(StatusCode::CONFLICT, r.code(), r.to_string()),
             StoreError::Backend(cause) => {
                 tracing::error!(%cause, "store failure");
                 Self::internal()

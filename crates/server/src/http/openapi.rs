@@ -50,6 +50,9 @@ pub struct Organization {
     pub slug: String,
     pub name: String,
     pub alert_tone: AlertTone,
+    /// The ISO 3166 code of the country numbers typed without `+` belong
+    /// to, and whose numbers are shown in national form, e.g. "US".
+    pub default_country: String,
 }
 
 /// A colleague as other people see them: enough to show a name.
@@ -78,10 +81,91 @@ pub struct Conversation {
     #[schema(required = true)]
     pub name: Option<String>,
     pub participants: Vec<ExtensionRef>,
+    /// The outside numbers taking part by SMS; empty in a chat.
+    pub externals: Vec<ExternalParticipant>,
+    /// The business number texts go out from; null in a chat.
+    #[schema(required = true)]
+    pub business_number: Option<BusinessNumberRef>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
     pub last_activity_at: String,
+}
+
+/// An outside number in a conversation.
+#[derive(Serialize, ToSchema)]
+pub struct ExternalParticipant {
+    /// E.164, e.g. "+14155552671".
+    pub number: String,
+    /// The number formatted for the organization's country.
+    pub display: String,
+    /// It texted STOP: nothing can be texted to it until it texts START.
+    pub opted_out: bool,
+}
+
+/// The business number of a conversation.
+#[derive(Serialize, ToSchema)]
+pub struct BusinessNumberRef {
+    pub id: i64,
+    /// E.164.
+    pub number: String,
+    pub display: String,
+}
+
+/// An outside number that wrote a message.
+#[derive(Serialize, ToSchema)]
+pub struct ExternalRef {
+    /// E.164.
+    pub number: String,
+    pub display: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentState {
+    /// Still being fetched from the carrier.
+    Pending,
+    Ready,
+    /// It could not be fetched.
+    Failed,
+}
+
+/// An image sent with a message.
+#[derive(Serialize, ToSchema)]
+pub struct Attachment {
+    pub id: String,
+    pub content_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub height: Option<u32>,
+    pub state: AttachmentState,
+    /// Where to fetch it, once ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+}
+
+/// How far the text to one outside number has gone.
+#[derive(Serialize, ToSchema)]
+pub struct Delivery {
+    /// E.164.
+    pub to: String,
+    pub status: DeliveryStatus,
+    /// Why it failed, in the carrier's words.
+    #[schema(required = true)]
+    pub reason: Option<String>,
 }
 
 /// A conversation in my list: the conversation, its last message and how
@@ -127,6 +211,16 @@ pub enum SystemAction {
     Left {
         actor_id: i64,
     },
+    #[serde(rename = "opted_out")]
+    OptedOut {
+        number: String,
+        display: String,
+    },
+    #[serde(rename = "opted_in")]
+    OptedIn {
+        number: String,
+        display: String,
+    },
 }
 
 /// A stored message as every participant sees it.
@@ -135,10 +229,21 @@ pub struct Message {
     pub id: i64,
     pub conversation_id: i64,
     pub kind: MessageKind,
-    /// Null for system messages.
+    /// The colleague who wrote it; null for system messages and messages
+    /// from outside.
     #[schema(required = true)]
     pub sender: Option<ExtensionRef>,
+    /// The outside number that wrote it, when a customer did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub external_sender: Option<ExternalRef>,
     pub text: String,
+    /// Images sent with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// One per outside number it was texted to.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<Delivery>,
     /// Only on system messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -325,6 +430,21 @@ mod tests {
         );
     }
 
+    fn number() -> domain::phone::E164 {
+        domain::phone::E164::parse_strict("+14155552671").expect("a number")
+    }
+
+    fn attachment() -> domain::Attachment {
+        domain::Attachment {
+            id: "ab".repeat(32),
+            content_type: "image/png".into(),
+            width: Some(10),
+            height: Some(10),
+            state: domain::AttachmentState::Ready,
+            url: Some("/api/v1/media/ab".into()),
+        }
+    }
+
     fn reference() -> domain::ExtensionRef {
         domain::ExtensionRef {
             id: domain::ExtensionId(1),
@@ -351,6 +471,7 @@ mod tests {
             slug: "demo".into(),
             name: "Demo".into(),
             alert_tone: domain::AlertTone::Chime,
+            default_country: domain::phone::Country::parse("US").expect("a country"),
         };
         assert_shape::<Organization>("Organization", keys(&org), keys(&org));
         assert_shape::<ExtensionRef>("ExtensionRef", keys(reference()), keys(reference()));
@@ -360,6 +481,8 @@ mod tests {
             kind: domain::ConversationKind::Direct,
             name: None,
             participants: vec![reference()],
+            externals: Vec::new(),
+            business_number: None,
             created_at: domain::Timestamp(0),
             last_activity_at: domain::Timestamp(0),
         };
@@ -370,7 +493,10 @@ mod tests {
             conversation_id: domain::ConversationId(1),
             kind: domain::MessageKind::Text,
             sender: Some(reference()),
+            external_sender: None,
             text: "hi".into(),
+            attachments: Vec::new(),
+            deliveries: Vec::new(),
             system: None,
             created_at: domain::Timestamp(0),
             idempotency_key: None,
@@ -380,8 +506,50 @@ mod tests {
                 actor_id: domain::ExtensionId(1),
             }),
             idempotency_key: Some("k".into()),
+            external_sender: Some(domain::ExternalRef {
+                number: number(),
+                display: "(415) 555-2671".into(),
+            }),
+            attachments: vec![attachment()],
+            deliveries: vec![domain::Delivery {
+                to: number(),
+                status: domain::DeliveryStatus::Failed,
+                reason: Some("unreachable".into()),
+            }],
             ..plain.clone()
         };
+        assert_shape::<Attachment>(
+            "Attachment",
+            keys(attachment()),
+            keys(domain::Attachment {
+                width: None,
+                height: None,
+                url: None,
+                ..attachment()
+            }),
+        );
+        let delivery = domain::Delivery {
+            to: number(),
+            status: domain::DeliveryStatus::Sent,
+            reason: None,
+        };
+        assert_shape::<Delivery>("Delivery", keys(&delivery), keys(&delivery));
+        let external = domain::ExternalParticipant {
+            number: number(),
+            display: "x".into(),
+            opted_out: false,
+        };
+        assert_shape::<ExternalParticipant>(
+            "ExternalParticipant",
+            keys(&external),
+            keys(&external),
+        );
+        let business = domain::BusinessNumberRef {
+            id: domain::NumberId(1),
+            number: number(),
+            display: "x".into(),
+        };
+        assert_shape::<BusinessNumberRef>("BusinessNumberRef", keys(&business), keys(&business));
         assert_shape::<Message>("Message", keys(&fullest), keys(&plain));
 
         // The summary is the conversation with two more properties.

@@ -33,6 +33,8 @@ pub async fn post_message(
             conversation_id: draft.conversation_id,
             sender: sender.as_ref(),
             text,
+            attachments: Vec::new(),
+            carrier_media: Vec::new(),
             idempotency_key,
             now: app.clock.now(),
         })

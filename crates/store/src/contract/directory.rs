@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::{ExtensionUpdate, NewPassword, Store, StoreError};
+use switchboard_domain::phone::Country;
 use switchboard_domain::{AlertTone, EndedSessions, Event, EventKind, ExtensionId, OrgId};
 
 pub(super) async fn run_all(store: &dyn Store) {
@@ -11,6 +12,7 @@ pub(super) async fn run_all(store: &dyn Store) {
     a_taken_slug_is_a_conflict_and_creates_nothing(store).await;
     organizations_are_found_by_slug_and_listed(store).await;
     an_alert_tone_changes_for_its_organization_only(store).await;
+    a_default_country_starts_as_the_us_and_changes_for_its_organization_only(store).await;
     new_extensions_come_back_with_their_number_name_and_role(store).await;
     a_taken_number_fails_the_whole_batch(store).await;
     numbers_are_per_organization_and_lists_go_by_number(store).await;
@@ -137,6 +139,58 @@ pub async fn an_alert_tone_changes_for_its_organization_only(store: &dyn Store) 
         "only that organization changed"
     );
     let missing = store.set_alert_tone(OrgId(i64::MAX), AlertTone::Bell).await;
+    assert!(is_not_found(&missing), "{missing:?}");
+}
+
+pub async fn a_default_country_starts_as_the_us_and_changes_for_its_organization_only(
+    store: &dyn Store,
+) {
+    let slug = unique_slug("org");
+    let org = store
+        .create_org(&slug, &DisplayName::parse("Acme Plumbing").expect("name"))
+        .await
+        .expect("create org");
+    let second = store
+        .create_org(
+            &unique_slug("org"),
+            &DisplayName::parse("Second").expect("name"),
+        )
+        .await
+        .expect("create org");
+    assert_eq!(org.default_country, Country::US);
+    let gb = Country::parse("GB").expect("a country");
+    let changed = store
+        .set_default_country(org.id, gb)
+        .await
+        .expect("set_default_country");
+    assert_eq!(changed.default_country, gb);
+    assert_eq!(changed.alert_tone, org.alert_tone, "nothing else changed");
+    let found = store.org_by_slug(&slug).await.expect("org");
+    assert_eq!(found.map(|o| o.default_country), Some(gb));
+    let other = store
+        .org_by_slug(&OrgSlug::parse(&second.slug).expect("slug"))
+        .await
+        .expect("org");
+    assert_eq!(
+        other.map(|o| o.default_country),
+        Some(Country::US),
+        "only that organization changed"
+    );
+
+    // A session carries its organization's country.
+    let people = store
+        .create_extensions(
+            org.id,
+            vec![new_extension("201", "Person 201", Role::Admin)],
+            T0,
+        )
+        .await
+        .expect("create");
+    let token = sign_in(store, people[0].id, T0).await;
+    let session = store.session(&token, T0).await.expect("session");
+    assert_eq!(session.map(|s| s.org.default_country), Some(gb));
+
+    let missing = store.set_default_country(OrgId(i64::MAX), gb).await;
     assert!(is_not_found(&missing), "{missing:?}");
 }
 

@@ -28,6 +28,7 @@ pub mod listeners;
 pub mod messages;
 pub mod numbers;
 pub mod replay;
+pub mod sms;
 
 use crate::{
     Committed, EditGroup, Extension, ExtensionUpdate, MarkRead, NewExtension, NewGroup, NewMessage,
@@ -49,6 +50,7 @@ pub async fn run_all(store: &dyn Store) {
     replay::run_all(store).await;
     listeners::run_all(store).await;
     numbers::run_all(store).await;
+    sms::run_all(store).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -286,6 +288,8 @@ fn message(
         conversation_id: conversation,
         sender: sender.as_ref(),
         text: text(body),
+        attachments: Vec::new(),
+        carrier_media: Vec::new(),
         idempotency_key: idempotency_key.map(key),
         now,
     }

@@ -2,7 +2,7 @@
 //! who may text from them, and the carrier connections serving them.
 
 use super::team;
-use crate::{NewConnection, NewNumber, NumberUpdate, Store, StoreError};
+use crate::{Assignment, NewConnection, NewNumber, NumberUpdate, Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use switchboard_domain::phone::E164;
 use switchboard_domain::{CarrierKind, NumberId, OrgId};
@@ -17,12 +17,14 @@ pub(super) async fn run_all(store: &dyn Store) {
     the_first_sms_number_becomes_the_default_and_another_can_be_chosen(store).await;
     taking_a_number_away_passes_the_default_on(store).await;
     a_number_that_stops_texting_is_nobodys_default(store).await;
+    a_number_that_starts_texting_becomes_the_default_of_those_without_one(store).await;
+    assignments_list_who_texts_from_each_number_of_the_organization(store).await;
     numbers_and_extensions_of_another_organization_cannot_be_assigned(store).await;
 }
 
 /// A US number no other rule has used in this process (numbers are unique
 /// in the whole store): +1 415 555 01xx, then 02xx, … within the test range.
-fn unique_number() -> E164 {
+pub(super) fn unique_number() -> E164 {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed) + u64::from(std::process::id() % 50) * 100;
     let line = 100 + n % 9_800;
@@ -260,6 +262,131 @@ pub async fn a_number_that_stops_texting_is_nobodys_default(store: &dyn Store) {
     assert!(!updated.sms_enabled);
     let mine = store.numbers_of(t.id(0)).await.expect("mine");
     assert!(mine.iter().all(|o| !o.default), "{mine:?}");
+}
+
+/// Sets whether `number` of `org` texts.
+async fn set_sms(store: &dyn Store, org: OrgId, number: NumberId, sms_enabled: bool) {
+    store
+        .update_number(
+            org,
+            number,
+            NumberUpdate {
+                sms_enabled: Some(sms_enabled),
+                ..NumberUpdate::default()
+            },
+        )
+        .await
+        .expect("update");
+}
+
+async fn default_of(
+    store: &dyn Store,
+    extension: switchboard_domain::ExtensionId,
+) -> Vec<NumberId> {
+    store
+        .numbers_of(extension)
+        .await
+        .expect("mine")
+        .iter()
+        .filter(|o| o.default)
+        .map(|o| o.number.id)
+        .collect()
+}
+
+pub async fn a_number_that_starts_texting_becomes_the_default_of_those_without_one(
+    store: &dyn Store,
+) {
+    let t = team(store, "num", 2).await;
+    let quiet = add(store, t.org.id, false).await;
+    let texting = add(store, t.org.id, true).await;
+    store
+        .assign_number(t.org.id, quiet.id, t.id(0))
+        .await
+        .expect("assign");
+    for n in [&quiet, &texting] {
+        store
+            .assign_number(t.org.id, n.id, t.id(1))
+            .await
+            .expect("assign");
+    }
+    assert!(default_of(store, t.id(0)).await.is_empty(), "nothing texts");
+    assert_eq!(default_of(store, t.id(1)).await, vec![texting.id]);
+
+    set_sms(store, t.org.id, quiet.id, true).await;
+    assert_eq!(
+        default_of(store, t.id(0)).await,
+        vec![quiet.id],
+        "the extension without a default gets it"
+    );
+    assert_eq!(
+        default_of(store, t.id(1)).await,
+        vec![texting.id],
+        "a chosen default stays"
+    );
+
+    set_sms(store, t.org.id, texting.id, false).await;
+    assert_eq!(
+        default_of(store, t.id(1)).await,
+        vec![quiet.id],
+        "the default passes to the extension's other texting number"
+    );
+}
+
+pub async fn assignments_list_who_texts_from_each_number_of_the_organization(store: &dyn Store) {
+    let a = team(store, "num", 3).await;
+    let b = team(store, "num", 1).await;
+    let first = add(store, a.org.id, true).await;
+    let second = add(store, a.org.id, false).await;
+    let theirs = add(store, b.org.id, true).await;
+    for (n, who) in [(&first, 2), (&first, 0), (&second, 1)] {
+        store
+            .assign_number(a.org.id, n.id, a.id(who))
+            .await
+            .expect("assign");
+    }
+    store
+        .assign_number(b.org.id, theirs.id, b.id(0))
+        .await
+        .expect("assign");
+    let mut want = vec![
+        Assignment {
+            number: first.id,
+            extension: a.id(0),
+        },
+        Assignment {
+            number: first.id,
+            extension: a.id(2),
+        },
+        Assignment {
+            number: second.id,
+            extension: a.id(1),
+        },
+    ];
+    if second.number < first.number {
+        want.rotate_left(2);
+    }
+    assert_eq!(store.assignments(a.org.id).await.expect("list"), want);
+
+    store
+        .unassign_number(a.org.id, first.id, a.id(2))
+        .await
+        .expect("take away");
+    let listed = store.assignments(a.org.id).await.expect("list");
+    assert!(
+        !listed.contains(&Assignment {
+            number: first.id,
+            extension: a.id(2)
+        }),
+        "{listed:?}"
+    );
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        store.assignments(b.org.id).await.expect("list"),
+        vec![Assignment {
+            number: theirs.id,
+            extension: b.id(0)
+        }]
+    );
 }
 
 pub async fn numbers_and_extensions_of_another_organization_cannot_be_assigned(store: &dyn Store) {

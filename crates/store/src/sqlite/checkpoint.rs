@@ -251,6 +251,8 @@ mod tests {
                         conversation_id: chat,
                         sender,
                         text: MessageText::parse(&format!("message {n}")).expect("text"),
+                        attachments: Vec::new(),
+                        carrier_media: Vec::new(),
                         idempotency_key: None,
                         now: Timestamp(i64::from(n)),
                     })

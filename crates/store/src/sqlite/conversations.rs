@@ -11,6 +11,7 @@ use super::events::{next_seq, record};
 use super::messages::{
     self, MESSAGE_COLUMNS, MESSAGE_FROM, message_from_row, system_message, unread_count,
 };
+use super::sms;
 use crate::{
     Committed, ConversationSummary, Conversations, EditGroup, MarkRead, NewGroup, NewMessage,
     OpenDirect, OpenedDirect, Posted, Receipt, Result, StoreError,
@@ -21,7 +22,7 @@ use switchboard_domain::conversation::{direct_key, group_members};
 use switchboard_domain::delivery::group_change_audience;
 use switchboard_domain::{
     Conversation, ConversationId, ConversationKind, Event, ExtensionId, ExtensionRef, GroupChange,
-    HistoryPage, Message, MessageId, OrgId, SystemAction, Timestamp,
+    HistoryPage, Message, MessageId, NumberId, OrgId, SystemAction, Timestamp,
 };
 
 /// The current participants of a conversation by extension number, each
@@ -64,14 +65,14 @@ pub(super) fn read_positions(conn: &Connection, id: ConversationId) -> Result<Ve
 }
 
 /// Loads a conversation with its participants, with its organization.
-fn load(conn: &Connection, id: ConversationId) -> Result<Option<(Conversation, OrgId)>> {
+pub(super) fn load(conn: &Connection, id: ConversationId) -> Result<Option<(Conversation, OrgId)>> {
     let row = conn
         .prepare_cached(
             "SELECT c.kind, c.name, c.created_at,
                     coalesce((SELECT m.created_at FROM messages m WHERE m.conversation_id = c.id
                               ORDER BY m.id DESC LIMIT 1), c.created_at),
-                    c.org_id
-             FROM conversations c WHERE c.id = ?1",
+                    c.org_id, c.business_number_id, o.default_country
+             FROM conversations c JOIN organizations o ON o.id = c.org_id WHERE c.id = ?1",
         )?
         .query_row([id.0], |r| {
             let kind: String = r.get(0)?;
@@ -81,20 +82,35 @@ fn load(conn: &Connection, id: ConversationId) -> Result<Option<(Conversation, O
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
                 r.get::<_, i64>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, String>(6)?,
             ))
         })
         .optional()?;
-    let Some((kind, name, created_at, last_activity_at, org)) = row else {
+    let Some((kind, name, created_at, last_activity_at, org, number, country)) = row else {
         return Ok(None);
     };
     let kind = ConversationKind::parse(&kind)
         .ok_or_else(|| StoreError::Backend(format!("unknown conversation kind {kind}")))?;
+    let (externals, business_number) = match number {
+        Some(number) => {
+            let country = sms::country(&country);
+            let number = NumberId(number);
+            (
+                sms::externals(conn, id, number, country)?,
+                sms::business_number_ref(conn, number, country)?,
+            )
+        }
+        None => (Vec::new(), None),
+    };
     Ok(Some((
         Conversation {
             id,
             kind,
             name,
             participants: participants(conn, id)?,
+            externals,
+            business_number,
             created_at: Timestamp(created_at),
             last_activity_at: Timestamp(last_activity_at),
         },
@@ -187,7 +203,7 @@ fn require_extensions(conn: &Connection, org: OrgId, ids: &[ExtensionId]) -> Res
     Ok(())
 }
 
-fn add_participants(
+pub(super) fn add_participants(
     conn: &Connection,
     conversation: ConversationId,
     ids: &[ExtensionId],
@@ -210,7 +226,7 @@ fn add_participants(
     Ok(())
 }
 
-fn ids_of(conversation: &Conversation) -> Arc<[ExtensionId]> {
+pub(super) fn ids_of(conversation: &Conversation) -> Arc<[ExtensionId]> {
     conversation.participants.iter().map(|p| p.id).collect()
 }
 
@@ -238,7 +254,7 @@ fn insert_conversation(
     Ok(ConversationId(conn.last_insert_rowid()))
 }
 
-fn loaded(conn: &Connection, id: ConversationId) -> Result<Conversation> {
+pub(super) fn loaded(conn: &Connection, id: ConversationId) -> Result<Conversation> {
     load(conn, id)?
         .map(|(c, _)| c)
         .ok_or(StoreError::NotFound("conversation"))
@@ -438,7 +454,7 @@ fn edit_group(conn: &Connection, edit: &EditGroup) -> Result<Committed<Conversat
 }
 
 /// The conversation as it will be once `leaving` are gone.
-fn loaded_without(
+pub(super) fn loaded_without(
     conn: &Connection,
     id: ConversationId,
     leaving: &[ExtensionId],

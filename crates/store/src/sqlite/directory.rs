@@ -12,12 +12,13 @@ use crate::{
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
+use switchboard_domain::phone::Country;
 use switchboard_domain::{
     AlertTone, DisplayName, EndedSessions, Event, ExtensionId, ExtensionNumber, OrgId, OrgSlug,
     Role, SessionTag, Timestamp,
 };
 
-const ORG_COLUMNS: &str = "id, slug, name, alert_tone";
+const ORG_COLUMNS: &str = "id, slug, name, alert_tone, default_country";
 const EXTENSION_COLUMNS: &str = "id, org_id, number, name, role, disabled, alert_muted";
 
 fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
@@ -27,6 +28,18 @@ fn org_from_row(row: &Row<'_>) -> rusqlite::Result<Org> {
         slug: row.get(1)?,
         name: row.get(2)?,
         alert_tone: tone_from_column(&tone, 3)?,
+        default_country: country_from_column(&row.get::<_, String>(4)?, 4)?,
+    })
+}
+
+/// The stored country: only codes this store writes are countries.
+fn country_from_column(code: &str, column: usize) -> rusqlite::Result<Country> {
+    Country::parse(code).map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("unknown country {code:?}").into(),
+        )
     })
 }
 
@@ -110,6 +123,18 @@ fn set_alert_tone(conn: &Connection, org: OrgId, tone: AlertTone) -> Result<Org>
     conn.query_row(
         &format!("UPDATE organizations SET alert_tone = ?2 WHERE id = ?1 RETURNING {ORG_COLUMNS}"),
         params![org.0, tone.as_str()],
+        org_from_row,
+    )
+    .optional()?
+    .ok_or(StoreError::NotFound("organization"))
+}
+
+fn set_default_country(conn: &Connection, org: OrgId, country: Country) -> Result<Org> {
+    conn.query_row(
+        &format!(
+            "UPDATE organizations SET default_country = ?2 WHERE id = ?1 RETURNING {ORG_COLUMNS}"
+        ),
+        params![org.0, country.code()],
         org_from_row,
     )
     .optional()?
@@ -323,7 +348,7 @@ fn session(conn: &Connection, token: &TokenHash, now: Timestamp) -> Result<Optio
          JOIN organizations o ON o.id = e.org_id
          WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND e.disabled = 0",
         ext = "e.id, e.org_id, e.number, e.name, e.role, e.disabled, e.alert_muted",
-        org = "o.id, o.slug, o.name, o.alert_tone",
+        org = "o.id, o.slug, o.name, o.alert_tone, o.default_country",
     );
     Ok(conn
         .prepare_cached(&sql)?
@@ -337,6 +362,7 @@ fn session(conn: &Connection, token: &TokenHash, now: Timestamp) -> Result<Optio
                     slug: r.get(9)?,
                     name: r.get(10)?,
                     alert_tone: tone_from_column(&tone, 11)?,
+                    default_country: country_from_column(&r.get::<_, String>(12)?, 12)?,
                 },
             })
         })
@@ -416,6 +442,11 @@ impl Directory for SqliteStore {
 
     async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org> {
         self.write(move |c| set_alert_tone(c, org, tone)).await
+    }
+
+    async fn set_default_country(&self, org: OrgId, country: Country) -> Result<Org> {
+        self.write(move |c| set_default_country(c, org, country))
+            .await
     }
 
     async fn create_extensions(

@@ -73,6 +73,8 @@ pub(super) fn send(
         conversation_id: chat,
         sender: sender.as_ref(),
         text: MessageText::parse("On my way").expect("text"),
+        attachments: Vec::new(),
+        carrier_media: Vec::new(),
         idempotency_key: key.map(|k| IdempotencyKey::parse(k).expect("key")),
         now: Timestamp(at),
     }

@@ -35,9 +35,11 @@ mod events;
 mod messages;
 mod numbers;
 mod options;
+mod outbox;
 mod read_pool;
 mod recent_sends;
 mod schema;
+mod sms;
 mod writer;
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 
 use super::SqliteStore;
 use super::directory::is_unique_violation;
+use super::events::database_now;
+use super::sms;
 use crate::{
-    BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers, OwnNumber,
-    Result, StoreError,
+    Assignment, BusinessNumber, CarrierConnection, Committed, NewConnection, NewNumber,
+    NumberUpdate, Numbers, OwnNumber, Result, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use switchboard_domain::phone::E164;
@@ -166,6 +168,17 @@ fn update_number(
         conn.prepare_cached("UPDATE number_assignments SET is_default = 0 WHERE number_id = ?1")?
             .execute([id.0])?;
     }
+    if sms_enabled != current.sms_enabled {
+        // Its extensions' defaults pass to another of their numbers, or to
+        // this one where they had none.
+        let extensions: Vec<i64> = conn
+            .prepare_cached("SELECT extension_id FROM number_assignments WHERE number_id = ?1")?
+            .query_map([id.0], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for extension in extensions {
+            fill_default(conn, ExtensionId(extension))?;
+        }
+    }
     number(conn, org, id)
 }
 
@@ -217,7 +230,12 @@ fn fill_default(conn: &Connection, extension: ExtensionId) -> Result<()> {
     Ok(())
 }
 
-fn assign_number(conn: &Connection, org: OrgId, id: NumberId, to: ExtensionId) -> Result<()> {
+fn assign_number(
+    conn: &Connection,
+    org: OrgId,
+    id: NumberId,
+    to: ExtensionId,
+) -> Result<Committed<()>> {
     number(conn, org, id)?;
     require_extension(conn, org, to)?;
     conn.prepare_cached(
@@ -225,17 +243,41 @@ fn assign_number(conn: &Connection, org: OrgId, id: NumberId, to: ExtensionId) -
          ON CONFLICT DO NOTHING",
     )?
     .execute(params![id.0, to.0])?;
-    fill_default(conn, to)
+    fill_default(conn, to)?;
+    let events = sms::sync_holders(conn, id, to, true, database_now(conn)?)?;
+    Ok(Committed { value: (), events })
 }
 
-fn unassign_number(conn: &Connection, org: OrgId, id: NumberId, from: ExtensionId) -> Result<()> {
+fn unassign_number(
+    conn: &Connection,
+    org: OrgId,
+    id: NumberId,
+    from: ExtensionId,
+) -> Result<Committed<()>> {
     number(conn, org, id)?;
     require_extension(conn, org, from)?;
     conn.prepare_cached(
         "DELETE FROM number_assignments WHERE number_id = ?1 AND extension_id = ?2",
     )?
     .execute(params![id.0, from.0])?;
-    fill_default(conn, from)
+    fill_default(conn, from)?;
+    let events = sms::sync_holders(conn, id, from, false, database_now(conn)?)?;
+    Ok(Committed { value: (), events })
+}
+
+fn assignments(conn: &Connection, org: OrgId) -> Result<Vec<Assignment>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.number_id, a.extension_id FROM number_assignments a
+         JOIN business_numbers n ON n.id = a.number_id
+         WHERE n.org_id = ?1 ORDER BY n.number, a.extension_id",
+    )?;
+    let rows = stmt.query_map([org.0], |r| {
+        Ok(Assignment {
+            number: NumberId(r.get(0)?),
+            extension: ExtensionId(r.get(1)?),
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 fn numbers_of(conn: &Connection, extension: ExtensionId) -> Result<Vec<OwnNumber>> {
@@ -308,13 +350,27 @@ impl Numbers for SqliteStore {
         self.read(move |c| number_by_e164(c, &number)).await
     }
 
-    async fn assign_number(&self, org: OrgId, number: NumberId, to: ExtensionId) -> Result<()> {
+    async fn assign_number(
+        &self,
+        org: OrgId,
+        number: NumberId,
+        to: ExtensionId,
+    ) -> Result<Committed<()>> {
         self.write(move |c| assign_number(c, org, number, to)).await
     }
 
-    async fn unassign_number(&self, org: OrgId, number: NumberId, from: ExtensionId) -> Result<()> {
+    async fn unassign_number(
+        &self,
+        org: OrgId,
+        number: NumberId,
+        from: ExtensionId,
+    ) -> Result<Committed<()>> {
         self.write(move |c| unassign_number(c, org, number, from))
             .await
+    }
+
+    async fn assignments(&self, org: OrgId) -> Result<Vec<Assignment>> {
+        self.read(move |c| assignments(c, org)).await
     }
 
     async fn numbers_of(&self, extension: ExtensionId) -> Result<Vec<OwnNumber>> {

@@ -138,6 +138,114 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX number_assignments_by_extension ON number_assignments (extension_id, number_id);
     "#,
+    // 4: the country numbers typed without `+` are read in.
+    r#"
+    ALTER TABLE organizations ADD COLUMN default_country TEXT NOT NULL DEFAULT 'US';
+    "#,
+    // 5: texting outside numbers. SMS conversations (one per pair of
+    // numbers), the outside participants of conversations, who wrote a
+    // message from outside, the delivery of each text, the outbox the
+    // carriers are fed from, the webhooks already taken (so a retried one
+    // changes nothing) and opt-outs per business number.
+    r#"
+    ALTER TABLE conversations ADD COLUMN business_number_id INTEGER REFERENCES business_numbers(id);
+    ALTER TABLE conversations ADD COLUMN sms_key TEXT;
+    CREATE UNIQUE INDEX conversations_by_sms_key ON conversations (sms_key) WHERE sms_key IS NOT NULL;
+    CREATE INDEX conversations_by_business_number ON conversations (business_number_id, kind)
+        WHERE business_number_id IS NOT NULL;
+
+    CREATE TABLE external_participants (
+        conversation_id  INTEGER NOT NULL REFERENCES conversations(id),
+        number           TEXT NOT NULL,
+        joined_seq       INTEGER NOT NULL,
+        left_seq         INTEGER,
+        PRIMARY KEY (conversation_id, number)
+    ) WITHOUT ROWID;
+    CREATE INDEX external_participants_by_number ON external_participants (number);
+
+    ALTER TABLE messages ADD COLUMN external_sender TEXT;
+    ALTER TABLE messages ADD COLUMN attachments TEXT;
+
+    CREATE TABLE deliveries (
+        message_id          INTEGER NOT NULL REFERENCES messages(id),
+        recipient           TEXT NOT NULL,
+        status              TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'delivered', 'failed')),
+        reason              TEXT,
+        connection_id       INTEGER NOT NULL REFERENCES carrier_connections(id),
+        carrier_message_id  TEXT,
+        updated_at          INTEGER NOT NULL,
+        PRIMARY KEY (message_id, recipient)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX deliveries_by_carrier_id ON deliveries (connection_id, carrier_message_id)
+        WHERE carrier_message_id IS NOT NULL;
+
+    -- `due_at` is when a pending text is next tried, or when the claim on a
+    -- text being sent runs out.
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY,
+        message_id       INTEGER NOT NULL REFERENCES messages(id),
+        connection_id    INTEGER NOT NULL REFERENCES carrier_connections(id),
+        sender           TEXT NOT NULL,
+        recipient        TEXT NOT NULL,
+        body             TEXT NOT NULL,
+        media            TEXT NOT NULL DEFAULT '[]',
+        idempotency_key  TEXT NOT NULL UNIQUE,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        due_at           INTEGER NOT NULL,
+        last_error       TEXT,
+        created_at       INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_by_due ON outbox (due_at) WHERE state IN ('pending', 'sending');
+
+    CREATE TABLE carrier_webhooks (
+        connection_id  INTEGER NOT NULL REFERENCES carrier_connections(id),
+        event_key      TEXT NOT NULL,
+        received_at    INTEGER NOT NULL,
+        PRIMARY KEY (connection_id, event_key)
+    ) WITHOUT ROWID;
+
+    -- A status can arrive before the carrier's id of the text is recorded
+    -- (the carrier answers the send and reports on it at once): it waits
+    -- here until then.
+    CREATE TABLE early_statuses (
+        connection_id       INTEGER NOT NULL,
+        carrier_message_id  TEXT NOT NULL,
+        status              TEXT NOT NULL,
+        reason              TEXT,
+        received_at         INTEGER NOT NULL
+    );
+    CREATE INDEX early_statuses_by_id ON early_statuses (connection_id, carrier_message_id);
+
+    -- Which messages carry which stored image, for who may fetch it.
+    CREATE TABLE message_media (
+        media_id    TEXT NOT NULL,
+        message_id  INTEGER NOT NULL REFERENCES messages(id),
+        PRIMARY KEY (media_id, message_id)
+    ) WITHOUT ROWID;
+
+    -- Images uploaded, before and after they are sent.
+    CREATE TABLE media (
+        org_id        INTEGER NOT NULL REFERENCES organizations(id),
+        id            TEXT NOT NULL,
+        uploaded_by   INTEGER REFERENCES extensions(id),
+        content_type  TEXT NOT NULL,
+        width         INTEGER NOT NULL,
+        height        INTEGER NOT NULL,
+        size          INTEGER NOT NULL,
+        carrier_copy  TEXT,
+        created_at    INTEGER NOT NULL,
+        PRIMARY KEY (org_id, id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE opt_outs (
+        business_number_id  INTEGER NOT NULL REFERENCES business_numbers(id),
+        number              TEXT NOT NULL,
+        keyword             TEXT NOT NULL,
+        at                  INTEGER NOT NULL,
+        PRIMARY KEY (business_number_id, number)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

@@ -35,6 +35,8 @@ impl RecordsEvents for Extension {}
 impl RecordsEvents for Vec<Extension> {}
 impl RecordsEvents for crate::CarrierConnection {}
 impl RecordsEvents for crate::BusinessNumber {}
+impl RecordsEvents for Vec<crate::OutboxText> {}
+impl RecordsEvents for u64 {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
