@@ -455,7 +455,7 @@ fn served_paths() -> Vec<(&'static str, &'static str)> {
 #[tokio::test]
 async fn the_openapi_document_lists_every_served_path() {
     let server = Server::start();
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let res = http
         .get(format!("{}/api/v1/openapi.json", server.base))
         .send()
@@ -716,7 +716,7 @@ async fn the_openapi_document_describes_security_refusals_and_parameters() {
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let server = Server::start();
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     for path in ["/healthz", "/readyz"] {
         let res = http
             .get(format!("{}{path}", server.base))

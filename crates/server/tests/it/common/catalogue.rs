@@ -51,6 +51,16 @@ pub fn own_endpoints(colleague: i64) -> Vec<Endpoint> {
             "/api/v1/conversations/group",
             Payload::Json(json!({"name": "Side channel", "member_ids": [colleague]})),
         ),
+        Endpoint::new(
+            "POST",
+            "/api/v1/conversations/sms",
+            Payload::Json(json!({"to": "+14155552671"})),
+        ),
+        Endpoint::new(
+            "POST",
+            "/api/v1/sms/segments",
+            Payload::Json(json!({"text": "Your order shipped"})),
+        ),
         Endpoint::new("POST", "/api/v1/auth/sign-out", Payload::Empty),
     ]
 }

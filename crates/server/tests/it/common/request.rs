@@ -44,7 +44,7 @@ impl Endpoint {
 
 impl Server {
     pub async fn request(&self, cred: Cred<'_>, ep: &Endpoint) -> Answer {
-        let http = reqwest::Client::new();
+        let http = super::http();
         let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
         let mut req = http.request(method, format!("{}{}", self.base, ep.path));
         match cred {

@@ -116,7 +116,7 @@ impl Server {
         let signed = self.sign_in_answer(org, extension, password).await;
         assert_eq!(signed.status, 200, "sign-in of {org}/{extension} failed");
         Client {
-            http: reqwest::Client::new(),
+            http: super::http(),
             base: self.base.clone(),
             token: signed.body["token"].as_str().expect("token").to_owned(),
             id: signed.body["extension"]["id"].as_i64().expect("id"),
@@ -126,7 +126,7 @@ impl Server {
     /// Signs in and returns the whole answer (token, CSRF token, headers),
     /// whatever it is.
     pub async fn sign_in_answer(&self, org: &str, extension: &str, password: &str) -> Answer {
-        let res = reqwest::Client::new()
+        let res = super::http()
             .post(format!("{}/api/v1/auth/sign-in", self.base))
             .json(&json!({"organization": org, "extension": extension, "password": password}))
             .send()
