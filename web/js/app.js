@@ -172,9 +172,9 @@ export class App extends Emitter {
     try {
       const data = await api.get('/me/numbers', { quiet401: true });
       this.store.setNumbers(data?.numbers || []);
-    } catch (error) {
-      // Without numbers the portal explains that I cannot text; it does not fail.
-      if (!(error instanceof ApiError && error.status === 401)) this.store.setNumbers([]);
+    } catch {
+      // Unknown rather than none: + New → SMS stays open and the server
+      // says why when it cannot text (409 no_sms_number).
     }
     return this.store.numbers;
   }

@@ -124,10 +124,12 @@ export function openNewSms(app) {
     error,
     h('div', { class: 'dialog-actions' }, cancel, start),
   );
-  const content = numbers.length
+  // Numbers not known (they could not be loaded): the server picks my default.
+  const canTry = numbers.length > 0 || !app.store.numbersLoaded;
+  const content = canTry
     ? form
     : h('div', null, h('p', { class: 'form-notice', role: 'status' }, NO_SMS_NUMBER), h('div', { class: 'dialog-actions' }, cancel));
-  const dialog = openDialog({ title: 'New text message', content, description: numbers.length ? 'If you already text this number from the same business number, that conversation opens.' : null });
+  const dialog = openDialog({ title: 'New text message', content, description: canTry ? 'If you already text this number from the same business number, that conversation opens.' : null });
   cancel.addEventListener('click', () => dialog.close());
 
   function fieldError(text) {
@@ -173,7 +175,7 @@ export function openNewSms(app) {
       }
     }
   });
-  if (numbers.length) to.focus();
+  if (canTry) to.focus();
 }
 
 export function openNewChat(app) {

@@ -186,6 +186,8 @@ function createTextingSettings(app) {
 
   const off = store.on('numbers', render);
   render();
-  app.loadNumbers();
+  app.loadNumbers().then(() => {
+    if (!store.numbersLoaded) replace(body, h('p', { class: 'muted' }, 'Your texting numbers could not be loaded. Reload the page to try again.'));
+  });
   return { el, destroy: off };
 }
