@@ -354,7 +354,7 @@ fn accept_inbound(conn: &Connection, text: &InboundText) -> Result<Committed<Inb
         )?);
     }
     Ok(Committed {
-        value: InboundOutcome::Stored(message),
+        value: InboundOutcome::Stored(Box::new(message)),
         events,
     })
 }

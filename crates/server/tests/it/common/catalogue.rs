@@ -3,6 +3,7 @@
 //! it; `authorization::endpoints` checks it against the served OpenAPI
 //! document, so a new route cannot skip them.
 
+use super::request::TINY_PNG;
 use super::{Endpoint, PASSWORD, Payload, uuid_like};
 use serde_json::json;
 
@@ -60,6 +61,12 @@ pub fn own_endpoints(colleague: i64) -> Vec<Endpoint> {
             "POST",
             "/api/v1/sms/segments",
             Payload::Json(json!({"text": "Your order shipped"})),
+        ),
+        Endpoint::new("POST", "/api/v1/media", Payload::Png(TINY_PNG)),
+        Endpoint::new(
+            "GET",
+            format!("/api/v1/media/{}", "0".repeat(64)),
+            Payload::Empty,
         ),
         Endpoint::new("POST", "/api/v1/auth/sign-out", Payload::Empty),
     ]

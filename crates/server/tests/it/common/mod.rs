@@ -14,7 +14,7 @@ pub use catalogue::{
     every_endpoint, own_endpoints,
 };
 pub use client::{Answer, Client, answer, assert_error, uuid_like};
-pub use request::{Cred, Endpoint, Payload, bearer};
+pub use request::{Cred, Endpoint, Payload, TINY_PNG, bearer};
 pub use server::Server;
 pub use ws::Ws;
 

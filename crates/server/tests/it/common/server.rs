@@ -74,15 +74,21 @@ impl Server {
     /// A fresh server with the demo organization, running in this process
     /// on a [`ManualClock`] that starts at the current time.
     pub async fn in_process() -> Self {
+        Self::in_process_with(|_| {}).await
+    }
+
+    /// [`Server::in_process`] with some settings changed by `configure`.
+    pub async fn in_process_with(configure: impl FnOnce(&mut Config)) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("address"),
             data_dir: temp.path().to_path_buf(),
             demo: true,
             demo_password: Some(Secret::new(PASSWORD.to_owned())),
             ..Config::default()
         };
+        configure(&mut config);
         let running = switchboard::start(config, clock.clone())
             .await
             .expect("start the server in-process");
