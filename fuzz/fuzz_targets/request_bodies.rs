@@ -15,6 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use switchboard::http::request_bodies::{self as bodies, Parsed, Route};
 use switchboard_domain::message::MAX_PAGE_LIMIT;
+use switchboard_domain::phone::Country;
 use switchboard_domain::values::{MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 use switchboard_domain::{
     AlertTone, ConversationName, DisplayName, ExtensionNumber, HistoryPage, IdempotencyKey,
@@ -97,10 +98,20 @@ fn check_values(parsed: &Parsed, input: &[u8]) {
             }
         }
         Parsed::ResetPassword(p) => new_password(p),
-        Parsed::UpdateOrganization(tone) => {
-            assert_eq!(AlertTone::parse(tone.as_str()), Ok(*tone));
-            let json = serde_json::to_string(tone).expect("a tone is JSON");
-            assert_eq!(serde_json::from_str::<AlertTone>(&json).ok(), Some(*tone));
+        Parsed::UpdateOrganization {
+            alert_tone,
+            default_country,
+        } => {
+            assert!(alert_tone.is_some() || default_country.is_some());
+            if let Some(tone) = alert_tone {
+                assert_eq!(AlertTone::parse(tone.as_str()), Ok(*tone));
+                let json = serde_json::to_string(tone).expect("a tone is JSON");
+                assert_eq!(serde_json::from_str::<AlertTone>(&json).ok(), Some(*tone));
+            }
+            if let Some(country) = default_country {
+                assert_eq!(Country::parse(country.code()), Ok(*country));
+                assert!(Country::all().contains(country));
+            }
         }
         Parsed::CreateGroup { name, .. } | Parsed::Rename(name) => {
             conversation_name(name, raw(&body, "name"));

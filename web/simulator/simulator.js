@@ -136,7 +136,7 @@ function start() {
   screenEl = h('div', { class: 'phone-screen' });
   const phone = h('section', { class: 'phone', 'aria-label': 'Simulated phone' }, h('div', { class: 'phone-notch', 'aria-hidden': 'true' }), statusEl, screenEl);
   root.replaceChildren(
-    h('header', { class: 'sim-top' }, h('span', { class: 'sim-mark', 'aria-hidden': 'true' }, icon('phone', { size: 18 })), h('h1', null, 'Phone simulator'), h('span', { class: 'sim-top-note' }, 'Switchboard demo')),
+    h('header', { class: 'sim-top' }, h('span', { class: 'sim-mark', 'aria-hidden': 'true' }, icon('mobile', { size: 18 })), h('h1', null, 'Phone simulator'), h('span', { class: 'sim-top-note' }, 'Switchboard demo')),
     h('main', { class: 'sim-main' }, setup.el, phone),
   );
   root.removeAttribute('aria-busy');
@@ -308,7 +308,7 @@ function render() {
   renderStatus();
   if (!screenEl) return;
   if (!state.phone) {
-    replace(screenEl, h('div', { class: 'screen-empty' }, icon('phone', { size: 36 }), h('p', { class: 'empty-title' }, 'Which phone is this?'), h('p', null, 'Type a phone number on the left to start texting.')));
+    replace(screenEl, h('div', { class: 'screen-empty' }, icon('mobile', { size: 36 }), h('p', { class: 'empty-title' }, 'Which phone is this?'), h('p', null, 'Type a phone number on the left to start texting.')));
     return;
   }
   if (state.thread) renderThread();

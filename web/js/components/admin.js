@@ -1,13 +1,14 @@
 // Administration: extensions (create, rename, enable/disable, reset
-// password, grant admin, CSV import), texting (business numbers, carrier
-// connections; see admin-texting.js) and the organization's alert tone.
+// password, grant admin, CSV import), the organization's alert tone and
+// default country, and phone numbers and carriers (admin-numbers.js).
 
 import { h, replace, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { api, describeError } from '../api.js';
 import { TONES, playTone, toneLabel } from '../sound.js';
 import { openDialog, confirmDialog, withBusy } from './dialog.js';
-import { createTextingAdmin } from './admin-texting.js';
+import { createNumbersAdmin } from './admin-numbers.js';
+import { byName, countryName } from '../countries.js';
 
 function field(label, input, hint = null) {
   const id = uid('admin');
@@ -31,11 +32,7 @@ export function createAdmin(app) {
     tableBody,
   );
 
-  // Assigning numbers lists the extensions too: keep it in step.
-  let texting = null;
-
   async function load() {
-    texting?.reload();
     try {
       const data = await api.get('/admin/extensions');
       extensions = (data.extensions || []).sort((a, b) => String(a.number).localeCompare(String(b.number), undefined, { numeric: true }));
@@ -359,6 +356,9 @@ export function createAdmin(app) {
       replace(toneSelect, tones.map((t) => h('option', { value: t, selected: t === data.alert_tone }, toneLabel(t))));
       toneSelect.disabled = false;
       toneSave.disabled = false;
+      replace(countrySelect, byName(data.countries || [data.default_country]).map((c) => h('option', { value: c, selected: c === data.default_country }, countryName(c))));
+      countrySelect.disabled = false;
+      countrySave.disabled = false;
     } catch (err) {
       toneStatus.textContent = describeError(err, 'Could not load the organization.');
     }
@@ -376,12 +376,32 @@ export function createAdmin(app) {
     }
   });
 
+  // ---- default country ----
+  const countrySelect = h('select', { name: 'default_country', disabled: true });
+  const countryStatus = h('p', { class: 'form-status', role: 'status' });
+  const countrySave = h('button', { class: 'button primary', type: 'submit', disabled: true }, 'Save country');
+  const countryForm = h('form', { class: 'tone-form', novalidate: true, 'aria-label': 'Default country' }, field('Default country for phone numbers', countrySelect, 'Numbers typed without + belong to it, and its numbers are shown in national form.'), h('div', { class: 'form-actions' }, countrySave, countryStatus));
+  countryForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    countryStatus.textContent = '';
+    try {
+      const data = await withBusy(countrySave, () => api.patch('/admin/organization', { default_country: countrySelect.value }));
+      store.me.organization.default_country = data.default_country;
+      store.emit('me', store.me);
+      countryStatus.textContent = `Saved: ${countryName(data.default_country)}.`;
+      numbersAdmin.reload();
+    } catch (err) {
+      countryStatus.textContent = describeError(err, 'Could not save the country.');
+    }
+  });
+
+  const numbersAdmin = createNumbersAdmin(app);
+
   const card = (title, description, ...content) => {
     const id = uid('card');
     return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { class: 'card-title', id }, title), description ? h('p', { class: 'card-description' }, description) : null, ...content);
   };
 
-  texting = createTextingAdmin(app);
   const el = h(
     'main',
     { class: 'page' },
@@ -392,8 +412,8 @@ export function createAdmin(app) {
       card('Extensions', 'Everyone who can sign in to your organization.', h('div', { class: 'table-wrap' }, table), tableStatus),
       card('New extension', null, createForm),
       card('Import from CSV', null, csvForm),
-      texting.cards,
-      card('Alert tone', 'Played for new messages, unless a person mutes it.', toneForm),
+      card('Organization', 'The alert tone is played for new messages, unless a person mutes it.', h('div', { class: 'stack' }, toneForm, countryForm)),
+      numbersAdmin.el,
     ),
   );
 

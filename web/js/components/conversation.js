@@ -49,7 +49,7 @@ export function createConversation(app, conversationId) {
       // A customer known by name (once contacts exist) still shows the number.
       const number = external?.display && !/\d/.test(external.display) ? phoneDisplay(external.number) : '';
       subtitle.textContent = [number, via].filter(Boolean).join(' · ');
-      replace(face, h('span', { class: 'avatar avatar-sms', 'aria-hidden': 'true' }, icon('phone', { size: 18 })));
+      replace(face, h('span', { class: 'avatar avatar-sms', 'aria-hidden': 'true' }, icon('mobile', { size: 18 })));
       if (current.externals.some((x) => x.opted_out)) heading.append(h('span', { class: 'pill pill-off opted-out-pill' }, 'Opted out'));
     } else if (current.kind === 'group') {
       const names = current.participants.map((p) => (p.id === store.myId ? 'You' : p.name));

@@ -38,7 +38,7 @@ export function createNav(app) {
 
   // In demo mode the server runs a phone simulator to text the business from.
   const simulator = store.me.simulator_url
-    ? h('a', { class: 'button ghost simulator-link', href: store.me.simulator_url, target: '_blank', rel: 'noopener', title: 'Act as a customer’s phone (opens in a new tab)' }, icon('phone', { size: 16 }), h('span', { class: 'nav-label' }, 'Phone simulator'), h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'))
+    ? h('a', { class: 'button ghost simulator-link', href: store.me.simulator_url, target: '_blank', rel: 'noopener', title: 'Act as a customer’s phone (opens in a new tab)' }, icon('mobile', { size: 16 }), h('span', { class: 'nav-label' }, 'Phone simulator'), h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'))
     : null;
 
   const el = h(

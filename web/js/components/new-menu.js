@@ -15,7 +15,7 @@ export function createNewMenu(app) {
   const chat = h('button', { class: 'menu-item', type: 'button', role: 'menuitem', tabindex: '-1' }, icon('message', { size: 16 }), h('span', null, h('strong', null, 'Chat'), h('small', null, 'Message one colleague')));
   const group = h('button', { class: 'menu-item', type: 'button', role: 'menuitem', tabindex: '-1' }, icon('users', { size: 16 }), h('span', null, h('strong', null, 'Group'), h('small', null, 'Name it and add people')));
   const smsText = h('small');
-  const sms = h('button', { class: 'menu-item', type: 'button', role: 'menuitem', tabindex: '-1', 'data-testid': 'new-sms' }, icon('phone', { size: 16 }), h('span', null, h('strong', null, 'SMS'), smsText));
+  const sms = h('button', { class: 'menu-item', type: 'button', role: 'menuitem', tabindex: '-1', 'data-testid': 'new-sms' }, icon('mobile', { size: 16 }), h('span', null, h('strong', null, 'SMS'), smsText));
   const menu = h('div', { class: 'menu', id: menuId, role: 'menu', 'aria-label': 'New conversation', hidden: true }, chat, group, sms);
   const el = h('div', { class: 'menu-wrap' }, button, menu);
   const items = [chat, group, sms];

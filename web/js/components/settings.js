@@ -1,13 +1,12 @@
-// Settings: account details, the number my texts go out from, password
+// Settings: account details, the default number for new texts, password
 // change, alert tone mute, browser notifications.
 
-import { h, uid, replace } from '../dom.js';
+import { h, replace, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { api, describeError } from '../api.js';
 import { playTone, toneLabel } from '../sound.js';
 import { notificationsSupported, notificationsEnabled, enableNotifications, disableNotifications } from '../notify.js';
 import { withBusy } from './dialog.js';
-import { NO_SMS_NUMBER, numberLabel } from './new-menu.js';
 
 function section(title, description, ...content) {
   const id = uid('section');
@@ -130,64 +129,43 @@ export function createSettings(app) {
 
   const alerts = section('Alerts', null, mute.row, h('div', { class: 'form-actions' }, preview, muteStatus), notifications.row, notifyStatus);
 
-  const texting = createTextingSettings(app);
-
-  const el = h('main', { class: 'page' }, h('div', { class: 'page-inner' }, h('h1', { class: 'page-title' }, 'Settings'), account, texting.el, alerts, password));
-  return { el, destroy: texting.destroy };
-}
-
-/** Which of my business numbers new texts go out from. */
-function createTextingSettings(app) {
-  const { store } = app;
-  const body = h('div', { class: 'stack' });
-  const status = h('p', { class: 'form-status', role: 'status' });
-  const el = section('Texting', 'New text conversations go out from your default number; an existing conversation keeps its number.', body);
-
-  let shown = null;
-  function render() {
-    const numbers = store.smsNumbers();
-    // Reloading the same list must not rebuild the select under the user.
-    const signature = JSON.stringify([store.numbersLoaded, numbers]);
-    if (signature === shown) return;
-    shown = signature;
-    const hadFocus = body.contains(document.activeElement);
-    if (!store.numbersLoaded) {
-      replace(body, h('p', { class: 'muted' }, 'Loading your numbers…'));
-      return;
-    }
-    if (numbers.length === 0) {
-      replace(body, h('p', { class: 'form-notice', 'data-testid': 'no-sms-number' }, NO_SMS_NUMBER));
-      return;
-    }
-    if (numbers.length === 1) {
-      replace(body, h('p', null, 'Your texts go out from ', h('strong', null, numberLabel(numbers[0])), '.'));
+  // Texting: the number new texts go out from.
+  const textingBody = h('div', { class: 'stack' }, h('p', { class: 'table-status', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading your numbers…'));
+  const texting = section('Texting', null, textingBody);
+  function showNumbers(numbers) {
+    const usable = numbers.filter((n) => n.sms_enabled);
+    if (!usable.length) {
+      replace(textingBody, h('p', { class: 'form-status', dataset: { testid: 'no-sms-number' } }, 'You have no SMS-enabled number. Ask an administrator to assign one.'));
       return;
     }
     const id = uid('default-number');
-    const select = h('select', { id, name: 'default_number' }, numbers.map((n) => h('option', { value: String(n.id), selected: Boolean(n.default) }, numberLabel(n))));
+    const status = h('p', { class: 'form-status', role: 'status' });
+    const select = h('select', { id, name: 'default_number' }, usable.map((n) => h('option', { value: String(n.id), selected: n.default }, n.display)));
+    if (!usable.some((n) => n.default)) select.prepend(h('option', { value: '', selected: true, disabled: true }, 'Choose a number'));
     select.addEventListener('change', async () => {
-      status.textContent = '';
+      if (!select.value) return;
       select.disabled = true;
+      status.textContent = '';
       try {
         const data = await api.put('/me/numbers/default', { number_id: Number(select.value) });
-        if (data?.numbers) store.setNumbers(data.numbers);
-        else await app.loadNumbers();
-        status.textContent = `New texts go out from ${numberLabel(store.smsNumbers()[0])}.`;
+        // + New → SMS preselects the default: keep the client's list in step.
+        if (data?.numbers) app.store.setNumbers(data.numbers);
+        const chosen = (data?.numbers || []).find((n) => n.default);
+        status.textContent = chosen ? `New texts go out from ${chosen.display}.` : 'Saved.';
+        select.querySelector('option[value=""]')?.remove();
       } catch (err) {
-        status.textContent = describeError(err, 'Could not save.');
-        await app.loadNumbers();
+        status.textContent = describeError(err, 'Could not save the default number.');
       } finally {
         select.disabled = false;
+        select.focus();
       }
     });
-    replace(body, h('div', { class: 'tone-form' }, h('div', { class: 'field' }, h('label', { for: id }, 'Send new texts from'), select), status));
-    if (hadFocus) select.focus();
+    replace(textingBody, h('div', { class: 'field narrow-field' }, h('label', { for: id }, 'Default number for new texts'), select), status);
   }
+  api.get('/me/numbers')
+    .then((data) => showNumbers(data?.numbers || []))
+    .catch((err) => replace(textingBody, h('p', { class: 'form-error', role: 'alert' }, describeError(err, 'Could not load your numbers.'))));
 
-  const off = store.on('numbers', render);
-  render();
-  app.loadNumbers().then(() => {
-    if (!store.numbersLoaded) replace(body, h('p', { class: 'muted' }, 'Your texting numbers could not be loaded. Reload the page to try again.'));
-  });
-  return { el, destroy: off };
+  const el = h('main', { class: 'page' }, h('div', { class: 'page-inner' }, h('h1', { class: 'page-title' }, 'Settings'), account, texting, alerts, password));
+  return { el, destroy() {} };
 }

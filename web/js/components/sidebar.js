@@ -43,7 +43,7 @@ export function createSidebar(app) {
 
   function face(conversation, title) {
     if (conversation.kind === 'group') return h('span', { class: 'avatar avatar-group', 'aria-hidden': 'true' }, icon('users', { size: 18 }));
-    if (store.isSms(conversation)) return h('span', { class: 'avatar avatar-sms', 'aria-hidden': 'true' }, icon('phone', { size: 18 }));
+    if (store.isSms(conversation)) return h('span', { class: 'avatar avatar-sms', 'aria-hidden': 'true' }, icon('mobile', { size: 18 }));
     return avatar(title, store.otherParticipants(conversation)[0]?.id);
   }
 

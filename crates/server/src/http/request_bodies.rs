@@ -17,9 +17,10 @@ use crate::service::ServiceError;
 use crate::service::directory::ExtensionDraft;
 use axum::http::Uri;
 use serde::de::DeserializeOwned;
+use switchboard_domain::phone::Country;
 use switchboard_domain::{
     AlertTone, ConversationName, DisplayName, ExtensionId, ExtensionNumber, HistoryPage,
-    IdempotencyKey, MessageId, MessageText, OrgSlug, Password, Role,
+    IdempotencyKey, InvalidValue, MessageId, MessageText, OrgSlug, Password, Role,
 };
 
 /// An operation of the API that reads a body (or, for `History`, a query
@@ -111,7 +112,10 @@ pub enum Parsed {
         disabled: Option<bool>,
     },
     ResetPassword(Password),
-    UpdateOrganization(AlertTone),
+    UpdateOrganization {
+        alert_tone: Option<AlertTone>,
+        default_country: Option<Country>,
+    },
     OpenDirect(ExtensionId),
     CreateGroup {
         name: ConversationName,
@@ -186,8 +190,25 @@ pub fn parse(route: Route, input: &[u8]) -> ApiResult<Parsed> {
             Parsed::ResetPassword(Password::parse_new(&b.password)?)
         }
         Route::UpdateOrganization => {
+            // As admin::update_organization.
             let b: UpdateOrganization = body(input)?;
-            Parsed::UpdateOrganization(AlertTone::parse(&b.alert_tone)?)
+            let alert_tone = b.alert_tone.as_deref().map(AlertTone::parse).transpose()?;
+            let default_country = b
+                .default_country
+                .as_deref()
+                .map(|c| {
+                    Country::parse(c).map_err(|e| InvalidValue::new("default_country", e.reason))
+                })
+                .transpose()?;
+            if alert_tone.is_none() && default_country.is_none() {
+                return Err(ApiError::validation(
+                    "give alert_tone, default_country or both",
+                ));
+            }
+            Parsed::UpdateOrganization {
+                alert_tone,
+                default_country,
+            }
         }
         Route::OpenDirect => Parsed::OpenDirect(body::<OpenDirect>(input)?.extension_id),
         Route::CreateGroup => {
