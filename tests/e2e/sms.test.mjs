@@ -79,6 +79,9 @@ async function openPhone(number) {
 test('an extension texts a new number; the customer replies with a picture, live both ways', { timeout: 120_000 }, async () => {
   const alice = await openUser(browser, server, { label: 'alice' });
   await signIn(alice.page, DEMO.alice);
+  // Bob has the same business number: the conversation is his too.
+  const bob = await openUser(browser, server, { label: 'bob' });
+  await signIn(bob.page, DEMO.bob);
 
   // Demo mode: the portal links to the phone simulator, in a new tab.
   const simulatorLink = alice.page.getByRole('link', { name: /Phone simulator/ });
@@ -146,6 +149,28 @@ test('an extension texts a new number; the customer replies with a picture, live
   assert.equal(await first.getByTestId('delivery').textContent(), 'Delivered', 'the status under the first text stays Delivered');
   await screenshot(alice.page, 'sms', '05-portal-reply-with-image');
 
+  // Bob, who shares the number, got the conversation live, unread, with the red dot.
+  const bobRow = bob.page.locator('.conversation-row', { hasText: '(201) 555-0147' });
+  await bobRow.filter({ hasText: 'Great, is this the one?' }).waitFor();
+  await bobRow.locator('.unread-count').waitFor();
+  await bob.page.getByTestId('messages-dot').waitFor();
+  await bobRow.click();
+  await message(bob.page, 'Your order is ready 😀').locator('.msg-sender', { hasText: DEMO.alice.name }).waitFor();
+  await screenshot(bob.page, 'sms', '05b-bob-shared-conversation');
+
+  // Alice answers with a picture alone; the phone receives it.
+  await alice.page.locator('.compose input[type="file"]').setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: gradientPng(400, 300) });
+  await alice.page.locator('.attach-tile[data-state="done"]').waitFor();
+  await screenshot(alice.page, 'sms', '05c-attached');
+  await box.press('Enter');
+  await alice.page.locator('.msg.mine .attachment-ready img').waitFor();
+  await phone.page.locator('.sim-msg.to-me .sim-media img').waitFor();
+  await phone.page.waitForFunction(() => {
+    const img = document.querySelector('.sim-msg.to-me .sim-media img');
+    return img && img.complete && img.naturalWidth > 0;
+  });
+  await screenshot(phone.page, 'sms', '05d-phone-got-picture');
+
   // A STOP from the customer disables the composer, with the reason, before anyone types.
   await phone.page.getByTestId('sim-compose').fill('STOP');
   await phone.page.getByRole('button', { name: 'Send text' }).click();
@@ -153,8 +178,9 @@ test('an extension texts a new number; the customer replies with a picture, live
   assert.equal(await box.isDisabled(), true);
   await screenshot(alice.page, 'sms', '06-opted-out');
 
-  assertNoBrowserErrors(alice, phone);
+  assertNoBrowserErrors(alice, bob, phone);
   await alice.context.close();
+  await bob.context.close();
   await phone.context.close();
 });
 
