@@ -221,3 +221,35 @@ test('an extension without an SMS-enabled number is told why it cannot text', { 
   assertNoBrowserErrors(erin);
   await erin.context.close();
 });
+
+test('an image over 10 MB is refused at once, and a file that is not an image with the server’s message', { timeout: 60_000 }, async () => {
+  const carol = await openUser(browser, server, { label: 'carol' });
+  allowFailedLoad(carol, 415);
+  await signIn(carol.page, DEMO.carol);
+  await carol.page.getByRole('button', { name: 'New', exact: true }).click();
+  await carol.page.getByRole('menuitem', { name: /SMS/ }).click();
+  const dialog = carol.page.getByRole('dialog', { name: 'New text message' });
+  await dialog.getByRole('textbox', { name: 'To' }).fill('+1 201 555 0150');
+  await dialog.getByRole('button', { name: 'Start texting' }).click();
+  await carol.page.locator('.conversation-title', { hasText: '(201) 555-0150' }).waitFor();
+
+  const picker = carol.page.locator('.compose input[type="file"]');
+  const problem = carol.page.locator('.compose-error');
+  let uploads = 0;
+  carol.page.on('request', (request) => {
+    if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/v1/media') uploads += 1;
+  });
+  await picker.setInputFiles({ name: 'huge.png', mimeType: 'image/png', buffer: Buffer.alloc(10 * 1024 * 1024 + 1) });
+  await problem.filter({ hasText: '“huge.png” is 10.0 MB; images up to 10 MB can be sent.' }).waitFor();
+  assert.equal(uploads, 0, 'an image over the limit is not uploaded');
+
+  // A text file named like a picture: the server reads its content and refuses it.
+  await picker.setInputFiles({ name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('these are my notes, not a picture\n') });
+  await problem.filter({ hasText: '“notes.png” could not be attached:' }).waitFor();
+  assert.equal(uploads, 1);
+  assert.equal(await carol.page.locator('.attach-tile').count(), 0, 'nothing refused stays attached');
+  assert.equal(await carol.page.getByRole('button', { name: 'Send message' }).isDisabled(), true);
+  await screenshot(carol.page, 'sms', '10-attachment-refused');
+  assertNoBrowserErrors(carol);
+  await carol.context.close();
+});
