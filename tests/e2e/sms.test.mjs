@@ -253,3 +253,48 @@ test('an image over 10 MB is refused at once, and a file that is not an image wi
   assertNoBrowserErrors(carol);
   await carol.context.close();
 });
+
+test('images are attached by dropping them on the conversation and by pasting', { timeout: 60_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice' });
+  await signIn(alice.page, DEMO.alice);
+  await alice.page.getByRole('button', { name: 'New', exact: true }).click();
+  await alice.page.getByRole('menuitem', { name: /SMS/ }).click();
+  const dialog = alice.page.getByRole('dialog', { name: 'New text message' });
+  await dialog.getByRole('textbox', { name: 'To' }).fill('2015550151');
+  await dialog.getByRole('button', { name: 'Start texting' }).click();
+  await alice.page.locator('.conversation-title', { hasText: '(201) 555-0151' }).waitFor();
+
+  const png = [...gradientPng(120, 90)];
+  // A DataTransfer holding one PNG, as the browser makes for a drop or a paste.
+  const transfer = (name) => alice.page.evaluateHandle(([bytes, fileName]) => {
+    const data = new DataTransfer();
+    data.items.add(new File([new Uint8Array(bytes)], fileName, { type: 'image/png' }));
+    return data;
+  }, [png, name]);
+
+  const conversation = alice.page.locator('.conversation');
+  const dropped = await transfer('dropped.png');
+  await conversation.dispatchEvent('dragenter', { dataTransfer: dropped });
+  await alice.page.locator('.conversation.dragging').waitFor();
+  await screenshot(alice.page, 'sms', '11-dragging');
+  await conversation.dispatchEvent('drop', { dataTransfer: dropped });
+  await alice.page.locator('.attach-tile[data-state="done"]').first().waitFor();
+  assert.equal(await alice.page.locator('.conversation.dragging').count(), 0);
+
+  const pasted = await transfer('pasted.png');
+  await alice.page.getByTestId('compose').evaluate((box, clipboardData) => {
+    box.dispatchEvent(new ClipboardEvent('paste', { clipboardData, bubbles: true, cancelable: true }));
+  }, pasted);
+  await alice.page.locator('.attach-tile[data-state="done"]').nth(1).waitFor();
+  await alice.page.getByRole('button', { name: 'Remove dropped.png' }).waitFor();
+  await alice.page.getByRole('button', { name: 'Remove pasted.png' }).click();
+  assert.equal(await alice.page.locator('.attach-tile').count(), 1);
+
+  await alice.page.getByTestId('compose').fill('Two views');
+  await alice.page.getByTestId('compose').press('Enter');
+  const sent = message(alice.page, 'Two views');
+  await sent.locator('.attachment-ready img').waitFor();
+  assert.equal(await sent.locator('.attachment').count(), 1, 'the removed image is not sent');
+  assertNoBrowserErrors(alice);
+  await alice.context.close();
+});
