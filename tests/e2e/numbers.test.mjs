@@ -181,3 +181,23 @@ test('the organization country changes how numbers are read and shown', { timeou
   assertNoBrowserErrors(alice);
   await alice.context.close();
 });
+
+test('at phone width the numbers and carriers fit the screen', { timeout: 60_000 }, async () => {
+  const alice = await openUser(browser, server, { label: 'alice-phone', viewport: { width: 390, height: 844 } });
+  await signIn(alice.page, DEMO.alice);
+  await openAdmin(alice.page);
+  const page = alice.page;
+  const table = page.getByRole('table', { name: 'Business numbers' });
+  await row(page, '+14155550142').waitFor();
+  await table.scrollIntoViewIfNeeded();
+  await screenshot(page, 'numbers', '08-phone-numbers');
+  const overflow = await page.evaluate(() => {
+    const wrap = document.querySelector('.numbers-table').closest('.table-wrap');
+    return wrap.scrollWidth - wrap.clientWidth;
+  });
+  assert.ok(overflow <= 1, `the numbers table fits the screen (overflow ${overflow}px)`);
+  await page.locator('.connection', { hasText: 'Main Twilio' }).scrollIntoViewIfNeeded();
+  await screenshot(page, 'numbers', '09-phone-connection');
+  assertNoBrowserErrors(alice);
+  await alice.context.close();
+});
