@@ -16,7 +16,7 @@ const SEGMENTS_DEBOUNCE_MS = 250;
 const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 const MAX_IMAGES = 10;
 const ACCEPT = 'image/jpeg,image/png,image/gif';
-export const OPTED_OUT_TEXT = 'This customer opted out of texts (STOP). They must text START before you can text them again.';
+const OPTED_OUT_TEXT = 'This customer opted out of texts (STOP). They must text START before you can text them again.';
 
 export function createCompose(app, conversationId, { label, dropZone = null }) {
   const { store } = app;

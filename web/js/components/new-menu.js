@@ -94,10 +94,10 @@ export function createNewMenu(app) {
   };
 }
 
-export const NO_SMS_NUMBER = 'You have no SMS-enabled number. Ask an administrator to assign one.';
+const NO_SMS_NUMBER = 'You have no SMS-enabled number. Ask an administrator to assign one.';
 
 /** A business number as people read it. */
-export function numberLabel(number) {
+function numberLabel(number) {
   return number.display || phoneDisplay(number.number);
 }
 
