@@ -298,3 +298,33 @@ test('images are attached by dropping them on the conversation and by pasting', 
   assertNoBrowserErrors(alice);
   await alice.context.close();
 });
+
+test('the phone simulator works from the keyboard alone', { timeout: 60_000 }, async () => {
+  const phone = await openUser(browser, server, { label: 'phone' });
+  const page = phone.page;
+  await page.goto('/simulator');
+  await page.getByLabel('My phone number').focus();
+  await page.keyboard.type('+1 201 555 0170');
+  await page.keyboard.press('Enter');
+  await page.locator('.phone-live-open').waitFor();
+  await page.getByText('No texts yet. Pick a business number and say hello.').waitFor();
+
+  // The business number picker, then Enter: the thread opens with the text box focused.
+  await page.getByRole('combobox', { name: 'Text a business number' }).focus();
+  await page.keyboard.press('Enter');
+  const box = page.getByTestId('sim-compose');
+  await page.waitForFunction(() => document.activeElement?.dataset.testid === 'sim-compose');
+  await page.keyboard.type('Hello from the keyboard');
+  await page.keyboard.press('Enter');
+  await page.locator('.sim-msg.from-me:not(.pending)', { hasText: 'Hello from the keyboard' }).waitFor();
+  assert.equal(await box.inputValue(), '');
+
+  // Escape goes back to the list, onto the thread just left.
+  await page.keyboard.press('Escape');
+  const row = page.locator('.thread-row', { hasText: 'Hello from the keyboard' });
+  await row.waitFor();
+  assert.equal(await row.evaluate((el) => el === document.activeElement), true);
+  await screenshot(page, 'sms', '12-phone-keyboard');
+  assertNoBrowserErrors(phone);
+  await phone.context.close();
+});

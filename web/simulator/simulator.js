@@ -352,6 +352,13 @@ function businessPicker() {
     event.preventDefault();
     if (select.value) openThread(select.value);
   });
+  // A select does not submit its form on Enter; here it opens the thread.
+  select.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && select.value) {
+      event.preventDefault();
+      openThread(select.value);
+    }
+  });
   picker = { el, select, signature };
   return el;
 }
