@@ -333,18 +333,21 @@ function businessPicker() {
   if (picker && picker.signature === signature) return picker.el;
   const selectId = 'sim-business';
   const previous = picker?.select.value;
+  // The organization is named in each option only when there are several.
+  const organizations = new Set(state.numbers.map((n) => n.organization));
+  const label = (n) => (organizations.size > 1 ? `${n.display || phoneDisplay(n.number)} · ${n.organization}` : n.display || phoneDisplay(n.number));
   const select = h(
     'select',
     { id: selectId, disabled: state.numbers.length === 0 },
     state.numbers.length
-      ? state.numbers.map((n) => h('option', { value: n.number, selected: n.number === previous }, `${n.display || phoneDisplay(n.number)} · ${n.organization}`))
+      ? state.numbers.map((n) => h('option', { value: n.number, selected: n.number === previous }, label(n)))
       : h('option', { value: '' }, state.numbersError ? 'Business numbers unavailable' : 'Loading business numbers…'),
   );
   const go = h('button', { class: 'button primary', type: 'submit', disabled: state.numbers.length === 0 }, 'Text');
   const el = h(
     'form',
     { class: 'new-text', 'aria-label': 'Text a business number' },
-    h('label', { for: selectId }, 'Text a business number'),
+    h('label', { for: selectId }, organizations.size === 1 ? `Text a business number of ${[...organizations][0]}` : 'Text a business number'),
     h('div', { class: 'new-text-row' }, select, go),
     state.numbersError ? h('p', { class: 'field-error', role: 'alert' }, state.numbersError) : null,
   );
