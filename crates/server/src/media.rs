@@ -35,6 +35,24 @@ pub struct Stored {
 }
 
 impl Stored {
+    /// The note the store keeps of it for an organization.
+    pub fn record(
+        &self,
+        org: switchboard_domain::OrgId,
+        uploaded_by: Option<switchboard_domain::ExtensionId>,
+    ) -> switchboard_store::MediaRecord {
+        switchboard_store::MediaRecord {
+            org,
+            id: self.id.as_str().to_owned(),
+            uploaded_by,
+            content_type: self.content_type.to_owned(),
+            width: self.width,
+            height: self.height,
+            size: self.size,
+            carrier_copy: Some(self.carrier_copy.as_str().to_owned()),
+        }
+    }
+
     /// The attachment as messages carry it.
     pub fn attachment(&self) -> Attachment {
         Attachment {

@@ -13,7 +13,6 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use switchboard_media::{MediaError, MediaId};
-use switchboard_store::MediaRecord;
 
 /// The answer to an image that is refused or could not be stored.
 pub fn refused(e: StoreImageError) -> ApiError {
@@ -98,19 +97,7 @@ pub async fn upload(
         .await
         .map_err(refused)?;
     app.store
-        .add_media(
-            MediaRecord {
-                org: me.org_id,
-                id: stored.id.as_str().to_owned(),
-                uploaded_by: Some(me.id),
-                content_type: stored.content_type.to_owned(),
-                width: stored.width,
-                height: stored.height,
-                size: stored.size,
-                carrier_copy: Some(stored.carrier_copy.as_str().to_owned()),
-            },
-            app.clock.now(),
-        )
+        .add_media(stored.record(me.org_id, Some(me.id)), app.clock.now())
         .await?;
     Ok((
         StatusCode::CREATED,

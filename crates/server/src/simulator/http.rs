@@ -23,7 +23,7 @@ use switchboard_carriers::InboundMessage;
 use switchboard_domain::phone::E164;
 use switchboard_domain::{CarrierKind, ConnectionId};
 use switchboard_media::MediaId;
-use switchboard_store::{InboundOutcome, MediaRecord};
+use switchboard_store::InboundOutcome;
 use tokio::sync::broadcast;
 
 pub fn routes() -> Router<Arc<App>> {
@@ -226,19 +226,7 @@ async fn upload(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Response>
             continue;
         }
         app.store
-            .add_media(
-                MediaRecord {
-                    org: org.id,
-                    id: stored.id.as_str().to_owned(),
-                    uploaded_by: None,
-                    content_type: stored.content_type.to_owned(),
-                    width: stored.width,
-                    height: stored.height,
-                    size: stored.size,
-                    carrier_copy: Some(stored.carrier_copy.as_str().to_owned()),
-                },
-                app.clock.now(),
-            )
+            .add_media(stored.record(org.id, None), app.clock.now())
             .await?;
     }
     Ok((

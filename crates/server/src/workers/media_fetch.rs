@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_carriers::MediaRef;
 use switchboard_domain::{Attachment, AttachmentState, ConnectionId, MessageId};
-use switchboard_store::{MediaRecord, Store};
+use switchboard_store::Store;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -147,16 +147,7 @@ async fn fetch_one(parts: &Parts<'_>, fetch: &Fetch, item: &MediaRef, index: usi
     };
     match media.store_image(bytes).await {
         Ok(stored) => {
-            let record = MediaRecord {
-                org: connection.org,
-                id: stored.id.as_str().to_owned(),
-                uploaded_by: None,
-                content_type: stored.content_type.to_owned(),
-                width: stored.width,
-                height: stored.height,
-                size: stored.size,
-                carrier_copy: Some(stored.carrier_copy.as_str().to_owned()),
-            };
+            let record = stored.record(connection.org, None);
             if let Err(e) = store.add_media(record, clock.now()).await {
                 tracing::error!(error = %e, "cannot note an inbound image");
             }

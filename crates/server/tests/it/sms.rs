@@ -65,11 +65,11 @@ fn business_number(server: &Server, carrier: &str) {
     }
 }
 
-/// A server whose number `BUSINESS` is served by a Telnyx stand-in.
-async fn on_telnyx(timeout: Duration) -> (Server, TelnyxStandin, i64) {
-    let standin = TelnyxStandin::start().await.expect("start the stand-in");
-    let server = Server::in_process_with(|c| c.sms.request_timeout = timeout).await;
+/// Adds a Telnyx connection to the stand-in and gives it `BUSINESS`;
+/// returns the connection's id.
+fn telnyx_connection(server: &Server, standin: &TelnyxStandin) -> i64 {
     let public_key = STANDARD.encode(telnyx_key().verifying_key().to_bytes());
+    let base_url = standin.base_url();
     let added = server.admin(&[
         "add-carrier",
         "--org",
@@ -83,10 +83,18 @@ async fn on_telnyx(timeout: Duration) -> (Server, TelnyxStandin, i64) {
         "--public-key",
         &public_key,
         "--base-url",
-        &standin.base_url(),
+        &base_url,
     ]);
-    business_number(&server, "Telnyx");
-    (server, standin, connection_id(&added))
+    business_number(server, "Telnyx");
+    connection_id(&added)
+}
+
+/// A server whose number `BUSINESS` is served by a Telnyx stand-in.
+async fn on_telnyx(timeout: Duration) -> (Server, TelnyxStandin, i64) {
+    let standin = TelnyxStandin::start().await.expect("start the stand-in");
+    let server = Server::in_process_with(|c| c.sms.request_timeout = timeout).await;
+    let connection = telnyx_connection(&server, &standin);
+    (server, standin, connection)
 }
 
 /// A server whose number `BUSINESS` is served by a Twilio stand-in.
@@ -913,23 +921,7 @@ async fn the_simulator_phone_gets_texts_with_receipts_and_texts_back() {
 async fn a_server_killed_while_sending_sends_that_text_once_after_restart() {
     let telnyx = TelnyxStandin::start().await.expect("start the stand-in");
     let mut first = Server::start();
-    let public_key = STANDARD.encode(telnyx_key().verifying_key().to_bytes());
-    first.admin(&[
-        "add-carrier",
-        "--org",
-        "demo",
-        "--kind",
-        "telnyx",
-        "--name",
-        "Telnyx",
-        "--secret",
-        TelnyxStandin::API_KEY,
-        "--public-key",
-        &public_key,
-        "--base-url",
-        &telnyx.base_url(),
-    ]);
-    business_number(&first, "Telnyx");
+    telnyx_connection(&first, &telnyx);
     let alice = first.sign_in("101").await;
     let id = open_sms(&alice, CUSTOMER).await["id"].as_i64().expect("id");
     // The carrier takes the text but the server dies before hearing so.
