@@ -1,7 +1,8 @@
 // For working on the portal only: serves web/ from disk, with the same
-// Content-Security-Policy as the server, and passes /api (HTTP and the
-// WebSocket upgrade) through to a running server. Tests use it when
-// E2E_WEB_FROM_DISK=1; otherwise they talk to the server directly.
+// Content-Security-Policy as the server, and passes /api and /simulator/api
+// (HTTP, Server-Sent Events and the WebSocket upgrade) through to a running
+// server. Tests use it when E2E_WEB_FROM_DISK=1; otherwise they talk to the
+// server directly.
 
 import http from 'node:http';
 import net from 'node:net';
@@ -17,7 +18,7 @@ const TYPES = {
 export async function startWebProxy(webDir, backendUrl) {
   let backend = new URL(backendUrl);
   const server = http.createServer(async (req, res) => {
-    if (req.url.startsWith('/api/')) {
+    if (req.url.startsWith('/api/') || req.url.startsWith('/simulator/api/')) {
       const upstream = http.request({ host: backend.hostname, port: backend.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
         res.writeHead(answer.statusCode, answer.headers);
         answer.pipe(res);
@@ -27,7 +28,8 @@ export async function startWebProxy(webDir, backendUrl) {
       return;
     }
     const pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    const file = path.join(webDir, pathname === '/' ? 'index.html' : pathname);
+    const page = { '/': 'index.html', '/simulator': 'simulator/index.html', '/simulator/': 'simulator/index.html' }[pathname];
+    const file = path.join(webDir, page || pathname);
     if (!file.startsWith(webDir)) { res.writeHead(404); res.end(); return; }
     try {
       const body = await fs.readFile(file);

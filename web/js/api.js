@@ -71,13 +71,56 @@ export async function request(method, path, body = undefined, { contentType = 'a
   }
   if (response.ok) return data;
 
-  const code = data?.error?.code || `http_${response.status}`;
-  const message = data?.error?.message || response.statusText || 'The request failed.';
-  const retryHeader = response.headers.get('Retry-After');
-  const retryAfter = retryHeader && /^\d+$/.test(retryHeader.trim()) ? Number(retryHeader.trim()) : null;
-  const error = new ApiError(response.status, code, message, { retryAfter });
-  if (response.status === 401 && code !== 'invalid_credentials' && !quiet401) onUnauthenticated(error);
+  const error = errorOf(response.status, data, response.statusText, response.headers.get('Retry-After'));
+  if (response.status === 401 && error.code !== 'invalid_credentials' && !quiet401) onUnauthenticated(error);
   return Promise.reject(error);
+}
+
+function errorOf(status, data, statusText, retryHeader) {
+  const code = data?.error?.code || `http_${status}`;
+  const message = data?.error?.message || statusText || 'The request failed.';
+  const retryAfter = retryHeader && /^\d+$/.test(retryHeader.trim()) ? Number(retryHeader.trim()) : null;
+  return new ApiError(status, code, message, { retryAfter });
+}
+
+/**
+ * Uploads a file as the raw body (its own Content-Type), reporting progress
+ * as a fraction 0…1; fetch cannot tell upload progress, XMLHttpRequest can.
+ * Resolves with the parsed answer; `signal` aborts (rejecting with an
+ * AbortError).
+ */
+export function upload(path, file, { onProgress = () => {}, signal = null } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', BASE + path);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    const csrf = readCookie('sb_csrf');
+    if (csrf) xhr.setRequestHeader('X-CSRF-Token', csrf);
+    xhr.upload.addEventListener('progress', (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener('load', () => {
+      let data = null;
+      try {
+        data = xhr.responseText ? JSON.parse(xhr.responseText) : null;
+      } catch {
+        data = null;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress(1);
+        resolve(data);
+        return;
+      }
+      const error = errorOf(xhr.status, data, xhr.statusText, xhr.getResponseHeader('Retry-After'));
+      if (xhr.status === 401) onUnauthenticated(error);
+      reject(error);
+    });
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'network', 'Cannot reach the server. Check your connection and try again.')));
+    xhr.addEventListener('abort', () => reject(new DOMException('The upload was cancelled.', 'AbortError')));
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(file);
+  });
 }
 
 export const api = {

@@ -1,7 +1,7 @@
 // The client's controller: signs in and out, loads state over REST, applies
 // live frames from the socket to the store, and performs user actions.
 
-import { api, ApiError, mayHaveSession, setUnauthenticatedHandler } from './api.js';
+import { api, upload, ApiError, mayHaveSession, setUnauthenticatedHandler } from './api.js';
 import { LiveSocket } from './socket.js';
 import { Store } from './store.js';
 import { Emitter } from './events.js';
@@ -9,6 +9,7 @@ import { setDraftOwner, outbox } from './drafts.js';
 import { playTone } from './sound.js';
 import { notify } from './notify.js';
 import { go } from './router.js';
+import { messageSummary } from './format.js';
 
 const READY_WAIT_MS = 3000;
 const HISTORY_PAGE = 50;
@@ -112,6 +113,7 @@ export class App extends Emitter {
     this.emit('signed-in');
 
     const directory = this.loadDirectory();
+    this.loadNumbers();
     const ready = new Promise((resolve) => {
       const off = this.socket.on('ready', () => {
         off();
@@ -163,6 +165,18 @@ export class App extends Emitter {
     } catch (error) {
       this.toast(`Could not load the directory: ${error.message}`, 'error');
     }
+  }
+
+  /** The business numbers I may text from; none when the server has none for me. */
+  async loadNumbers() {
+    try {
+      const data = await api.get('/me/numbers', { quiet401: true });
+      this.store.setNumbers(data?.numbers || []);
+    } catch {
+      // Unknown rather than none: + New → SMS stays open and the server
+      // says why when it cannot text (409 no_sms_number).
+    }
+    return this.store.numbers;
   }
 
   async loadConversations() {
@@ -261,6 +275,13 @@ export class App extends Emitter {
       case 'message.created':
         if (data.message) this.#onMessage(data.message);
         break;
+      case 'message.updated':
+        // An inbound image fetched (or not), a delivery's final word.
+        if (data.message) this.store.replaceMessage(data.message);
+        break;
+      case 'delivery.updated':
+        this.store.updateDelivery(data);
+        break;
       case 'conversation.created':
       case 'conversation.updated':
         if (data.conversation) this.#onConversation(data.conversation);
@@ -293,7 +314,8 @@ export class App extends Emitter {
     if (!known && this.departed.has(id)) return;
     const { isNew } = store.applyMessage(message);
     if (!known) this.refreshConversation(id);
-    const fromOther = message.sender && message.sender.id !== store.myId;
+    // A colleague or a customer wrote it; system messages are never news.
+    const fromOther = message.sender ? message.sender.id !== store.myId : Boolean(message.external_sender);
     if (!isNew || !fromOther) return;
     if (this.isLookingAt(id)) {
       this.markRead(id);
@@ -303,7 +325,8 @@ export class App extends Emitter {
     }
     if (!store.me.settings.alert_muted) playTone(store.me.organization.alert_tone);
     const conversation = store.conversations.get(id);
-    notify(conversation ? store.titleOf(conversation) : message.sender.name, `${message.sender.name}: ${message.text}`, {
+    const author = store.authorOf(message);
+    notify(conversation ? store.titleOf(conversation) : author, `${author}: ${messageSummary(message)}`, {
       tag: `conversation-${id}`,
       onClick: () => go('messages', id),
     });
@@ -363,23 +386,32 @@ export class App extends Emitter {
     this.socket.send({ type: 'typing', conversation_id: id });
   }
 
-  /** Sends a message: shown at once, confirmed by the server's answer. */
-  send(id, text) {
+  /**
+   * Sends a message: shown at once, confirmed by the server's answer.
+   * `attachments` are uploaded media ({id, content_type, width, height}).
+   */
+  send(id, text, attachments = []) {
     const key = newIdempotencyKey();
-    this.store.addPending(id, text, key);
-    return this.#post(id, text, key);
+    const ids = attachments.map((a) => a.id);
+    this.store.addPending(id, text, key, pendingAttachments(ids, attachments));
+    return this.#post(id, text, key, ids);
   }
 
   /** Sends a failed message again with the same idempotency key. */
   retry(entry) {
-    this.store.addPending(entry.conversation_id, entry.text, entry.idempotency_key);
-    return this.#post(entry.conversation_id, entry.text, entry.idempotency_key);
+    const ids = (entry.attachments || []).map((a) => a.id);
+    this.store.addPending(entry.conversation_id, entry.text, entry.idempotency_key, pendingAttachments(ids, entry.attachments || []));
+    return this.#post(entry.conversation_id, entry.text, entry.idempotency_key, ids);
   }
 
-  async #post(id, text, key) {
-    outbox.put({ conversation_id: id, text, idempotency_key: key });
+  async #post(id, text, key, attachmentIds = []) {
+    const stored = { conversation_id: id, text, idempotency_key: key };
+    if (attachmentIds.length) stored.attachments = attachmentIds.map((a) => ({ id: a }));
+    outbox.put(stored);
+    const body = { text, idempotency_key: key };
+    if (attachmentIds.length) body.attachments = attachmentIds;
     try {
-      const data = await api.post(`/conversations/${id}/messages`, { text, idempotency_key: key });
+      const data = await api.post(`/conversations/${id}/messages`, body);
       outbox.remove(key);
       const message = data?.message || data;
       if (message?.id != null) this.store.applyMessage(message);
@@ -397,6 +429,28 @@ export class App extends Emitter {
     const conversation = data.conversation || data;
     this.store.upsertConversation(conversation);
     return conversation;
+  }
+
+  /** The SMS conversation with `to` (typed as people type it) from one of my numbers. */
+  async createSms(to, fromNumberId = null) {
+    const body = { to };
+    if (fromNumberId != null) body.from_number_id = fromNumberId;
+    const data = await api.post('/conversations/sms', body);
+    const conversation = data.conversation || data;
+    this.store.upsertConversation(conversation);
+    return conversation;
+  }
+
+  /** Uploads an image; resolves with the server's media ({id, content_type, width, height, size}). */
+  async uploadMedia(file, options) {
+    const data = await upload('/media', file, options);
+    return data?.media || data;
+  }
+
+  /** How the server splits `text` into SMS segments. */
+  async segments(text) {
+    const data = await api.post('/sms/segments', { text });
+    return data?.segments || data;
   }
 
   async createGroup(name, memberIds) {
@@ -444,5 +498,22 @@ function normalizeMe(me) {
     extension: me.extension,
     organization: { alert_tone: 'chime', ...me.organization },
     settings: { alert_muted: false, ...me.settings },
+    // Set only when the server runs the phone simulator (demo mode).
+    simulator_url: typeof me.simulator_url === 'string' && me.simulator_url.startsWith('/') ? me.simulator_url : null,
   };
+}
+
+/** How an optimistic copy shows attachments: the uploader may read its own media. */
+function pendingAttachments(ids, attachments) {
+  return ids.map((id, index) => {
+    const known = attachments[index] || {};
+    return {
+      id,
+      content_type: known.content_type || 'image/jpeg',
+      width: known.width ?? null,
+      height: known.height ?? null,
+      state: 'ready',
+      url: known.url || `/api/v1/media/${encodeURIComponent(id)}`,
+    };
+  });
 }

@@ -66,3 +66,28 @@ export function joinNames(names, limit = 3) {
 export function firstName(name) {
   return String(name || '').trim().split(/\s+/)[0] || name;
 }
+
+/**
+ * A phone number for people when the server gave no `display`: North
+ * American numbers as "(415) 555-2671", others in E.164 as they are.
+ */
+export function phoneDisplay(e164) {
+  const text = String(e164 || '');
+  const nanp = text.match(/^\+1(\d{3})(\d{3})(\d{4})$/);
+  return nanp ? `(${nanp[1]}) ${nanp[2]}-${nanp[3]}` : text;
+}
+
+/** "1 segment", "3 segments". */
+export function plural(count, one, many = `${one}s`) {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** A message in a line: its text, or what it carries when it has none. */
+export function messageSummary(message) {
+  const text = (message.text || '').trim();
+  if (text) return text;
+  const count = message.attachments?.length || 0;
+  if (count === 1) return 'Photo';
+  if (count > 1) return `${count} photos`;
+  return '';
+}

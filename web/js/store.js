@@ -1,10 +1,11 @@
 // Client state: who I am, the directory, my conversations, their messages,
 // read positions and who is typing. Views subscribe to change events:
-//   'me', 'directory', 'conversations', 'messages' (conversationId),
+//   'me', 'directory', 'numbers', 'conversations', 'messages' (conversationId),
 //   'receipts' (conversationId), 'typing' (conversationId), 'unread',
 //   'connection', 'route'.
 
 import { Emitter } from './events.js';
+import { phoneDisplay } from './format.js';
 
 const TYPING_FALLBACK_MS = 8000;
 
@@ -52,9 +53,12 @@ export class Store extends Emitter {
     this.me = null; // {extension, organization, settings}
     this.directory = new Map(); // extension id -> extension
     this.directorySignature = null;
+    this.numbers = []; // business numbers I may text from (GET /me/numbers)
+    this.numbersLoaded = false;
     this.conversations = new Map(); // id -> conversation
     this.conversationsLoaded = false;
     this.threads = new Map(); // conversation id -> Thread
+    this.earlyDeliveries = new Map(); // message id -> statuses that came before the message
     this.receipts = new Map(); // conversation id -> Map(extension id -> last read id)
     this.typing = new Map(); // conversation id -> Map(extension id -> timer)
     this.activeConversationId = null;
@@ -81,6 +85,17 @@ export class Store extends Emitter {
     this.directorySignature = signature;
     this.directory = new Map(list.map((ext) => [ext.id, ext]));
     this.emit('directory');
+  }
+
+  setNumbers(list) {
+    this.numbers = list;
+    this.numbersLoaded = true;
+    this.emit('numbers');
+  }
+
+  /** My numbers that can text, the default first. */
+  smsNumbers() {
+    return this.numbers.filter((n) => n.sms_enabled).sort((a, b) => Number(Boolean(b.default)) - Number(Boolean(a.default)));
   }
 
   nameOf(extensionId) {
@@ -146,7 +161,25 @@ export class Store extends Emitter {
       const other = conversation.participants?.find((p) => p.id !== this.myId);
       return other?.name || conversation.name || 'Direct chat';
     }
+    if (conversation.kind === 'sms' || conversation.kind === 'queue') {
+      const external = conversation.externals?.[0];
+      if (conversation.name) return conversation.name;
+      if (external) return external.display || phoneDisplay(external.number);
+      return 'Text messages';
+    }
     return conversation.name || 'Untitled group';
+  }
+
+  /** Whether a conversation texts customers (its messages go out by SMS). */
+  isSms(conversation) {
+    return Boolean(conversation && (conversation.kind === 'sms' || conversation.kind === 'queue' || conversation.externals?.length));
+  }
+
+  /** Who wrote a message, for people: a colleague, a customer, or nobody. */
+  authorOf(message) {
+    if (message.sender) return message.sender.id === this.myId ? this.me.extension.name : message.sender.name || this.nameOf(message.sender.id);
+    if (message.external_sender) return message.external_sender.display || phoneDisplay(message.external_sender.number);
+    return '';
   }
 
   otherParticipants(conversation) {
@@ -235,6 +268,55 @@ export class Store extends Emitter {
     return { entry, isNew };
   }
 
+  /**
+   * A changed message (`message.updated`): replaces what we have by id and
+   * keeps its place on screen. Returns whether anything was shown.
+   */
+  replaceMessage(message) {
+    const conversationId = message.conversation_id;
+    const thread = this.threads.get(conversationId);
+    const entry = thread?.byId.get(message.id);
+    if (entry) {
+      const { domKey, seq, deliveries } = entry;
+      for (const key of Object.keys(entry)) delete entry[key];
+      Object.assign(entry, message, { domKey, seq, status: 'sent', error: null });
+      entry.deliveries = mergeDeliveries(deliveries, message.deliveries);
+    }
+    const conversation = this.conversations.get(conversationId);
+    if (conversation?.last_message?.id === message.id) {
+      conversation.last_message = message;
+      this.emit('conversations');
+    }
+    if (entry) this.emit('messages', conversationId);
+    return Boolean(entry);
+  }
+
+  /** A recipient's delivery status moved (`delivery.updated`); never backwards. */
+  updateDelivery({ conversation_id: conversationId, message_id: messageId, to, status, reason = null }) {
+    const update = { to, status, reason };
+    const entry = this.threads.get(conversationId)?.byId.get(messageId);
+    if (!entry) {
+      // The status can overtake my own send's answer: keep it for the message.
+      const early = this.earlyDeliveries.get(messageId) || [];
+      this.earlyDeliveries.set(messageId, mergeDeliveries(early, [update]));
+      if (this.earlyDeliveries.size > 200) this.earlyDeliveries.delete(this.earlyDeliveries.keys().next().value);
+      return;
+    }
+    const merged = mergeDeliveries(entry.deliveries, [update]);
+    if (JSON.stringify(merged) === JSON.stringify(entry.deliveries || [])) return;
+    entry.deliveries = merged;
+    this.emit('messages', conversationId);
+  }
+
+  /** Statuses that arrived before their message, folded into it. */
+  #withEarlyDeliveries(entry) {
+    const early = this.earlyDeliveries.get(entry.id);
+    if (!early) return entry;
+    this.earlyDeliveries.delete(entry.id);
+    entry.deliveries = mergeDeliveries(entry.deliveries, early);
+    return entry;
+  }
+
   #insert(thread, message) {
     if (thread.byId.has(message.id)) return thread.byId.get(message.id);
     const key = message.idempotency_key;
@@ -244,17 +326,17 @@ export class Store extends Emitter {
       Object.assign(pending, message, { status: 'sent', error: null });
       thread.pendingByKey.delete(key);
       thread.byId.set(message.id, pending);
-      return pending;
+      return this.#withEarlyDeliveries(pending);
     }
     thread.seq += 1;
     const entry = { ...message, domKey: `m${message.id}`, status: 'sent', seq: thread.seq };
     thread.entries.push(entry);
     thread.byId.set(message.id, entry);
-    return entry;
+    return this.#withEarlyDeliveries(entry);
   }
 
   /** Shows a message of mine at once, before the server answers. */
-  addPending(conversationId, text, idempotencyKey) {
+  addPending(conversationId, text, idempotencyKey, attachments = []) {
     const thread = this.thread(conversationId);
     const delivered = thread.entries.find((e) => e.id != null && e.idempotency_key === idempotencyKey && e.sender?.id === this.myId);
     if (delivered) return delivered;
@@ -274,6 +356,7 @@ export class Store extends Emitter {
       text,
       created_at: new Date().toISOString(),
       idempotency_key: idempotencyKey,
+      attachments: attachments.length ? attachments : undefined,
       domKey: `p${idempotencyKey}`,
       status: 'sending',
       error: null,
@@ -400,10 +483,32 @@ export class Store extends Emitter {
   }
 }
 
+// Final states rank equal: a status never moves from one to the other.
+const DELIVERY_RANK = { queued: 0, sent: 1, delivered: 2, failed: 2 };
+
+/**
+ * Delivery statuses per recipient from two sources, each recipient at the
+ * furthest status either has seen: a status never moves backwards, whatever
+ * order the answers and events arrive in.
+ */
+function mergeDeliveries(current, incoming) {
+  const byRecipient = new Map();
+  for (const d of current || []) byRecipient.set(d.to, d);
+  for (const d of incoming || []) {
+    const known = byRecipient.get(d.to);
+    const rank = DELIVERY_RANK[d.status] ?? 0;
+    const knownRank = known ? DELIVERY_RANK[known.status] ?? 0 : -1;
+    if (!known || rank > knownRank || (known.status === d.status && d.reason && !known.reason)) byRecipient.set(d.to, { ...known, ...d });
+  }
+  return byRecipient.size ? [...byRecipient.values()] : current;
+}
+
 function normalizeConversation(c) {
   return {
     ...c,
     participants: c.participants || [],
+    externals: c.externals || [],
+    business_number: c.business_number ?? null,
     last_message: c.last_message ?? null,
     unread_count: c.unread_count ?? 0,
   };

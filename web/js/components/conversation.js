@@ -1,5 +1,6 @@
-// One open conversation: header (with group actions), history, typing
-// indicator and the message box.
+// One open conversation: header (with group actions, or the business number
+// a text conversation goes out from), history, typing indicator and the
+// message box.
 
 import { h, replace, avatar } from '../dom.js';
 import { icon } from '../icons.js';
@@ -8,6 +9,7 @@ import { createMessageList } from './message-list.js';
 import { createCompose } from './compose.js';
 import { createTypingIndicator } from './typing-indicator.js';
 import { createGroupActions } from './group-header.js';
+import { phoneDisplay } from '../format.js';
 
 const BADGES = { direct: 'CHAT', group: 'GROUP', sms: 'SMS', queue: 'SMS' };
 
@@ -24,16 +26,15 @@ export function createConversation(app, conversationId) {
   const groupActions = c.kind === 'group' ? createGroupActions(app, conversationId) : null;
   const list = createMessageList(app, conversationId);
   const typing = createTypingIndicator(app, conversationId);
-  const compose = createCompose(app, conversationId, { label: `Message ${title}` });
-
   const el = h(
     'section',
     { class: 'conversation', 'aria-label': `Conversation: ${title}`, dataset: { conversationId: String(conversationId) } },
     h('header', { class: 'conversation-header' }, back, face, h('div', { class: 'conversation-heading' }, heading, subtitle), groupActions?.el),
     list.el,
     typing.el,
-    compose.el,
   );
+  const compose = createCompose(app, conversationId, { label: `Message ${title}`, dropZone: el });
+  el.append(compose.el);
 
   function updateHeader() {
     const current = conversation();
@@ -41,7 +42,16 @@ export function createConversation(app, conversationId) {
     const name = store.titleOf(current);
     heading.replaceChildren(h('span', { class: `badge badge-${current.kind}` }, BADGES[current.kind] || current.kind), ' ', h('span', { class: 'conversation-name' }, name));
     const others = store.otherParticipants(current);
-    if (current.kind === 'group') {
+    if (store.isSms(current)) {
+      const business = current.business_number;
+      const via = business ? `via ${business.display || phoneDisplay(business.number)}` : '';
+      const external = current.externals[0];
+      // A customer known by name (once contacts exist) still shows the number.
+      const number = external?.display && !/\d/.test(external.display) ? phoneDisplay(external.number) : '';
+      subtitle.textContent = [number, via].filter(Boolean).join(' · ');
+      replace(face, h('span', { class: 'avatar avatar-sms', 'aria-hidden': 'true' }, icon('mobile', { size: 18 })));
+      if (current.externals.some((x) => x.opted_out)) heading.append(h('span', { class: 'pill pill-off opted-out-pill' }, 'Opted out'));
+    } else if (current.kind === 'group') {
       const names = current.participants.map((p) => (p.id === store.myId ? 'You' : p.name));
       subtitle.textContent = names.join(', ');
       replace(face, h('span', { class: 'avatar avatar-group', 'aria-hidden': 'true' }, icon('users', { size: 18 })));
@@ -68,6 +78,7 @@ export function createConversation(app, conversationId) {
       off();
       list.destroy();
       typing.destroy();
+      compose.destroy();
       groupActions?.destroy();
     },
   };

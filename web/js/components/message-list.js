@@ -1,12 +1,30 @@
 // The message history of one conversation: day separators, own and others'
-// bubbles, system pills, read receipts under my messages, older messages
-// loaded on scrolling up.
+// bubbles, system pills, images, read receipts under my messages, delivery
+// statuses under texts to customers, older messages loaded on scrolling up.
 
 import { h, replace, linkify } from '../dom.js';
 import { icon } from '../icons.js';
 import { clockTime, dayKey, dayLabel, fullTime, joinNames } from '../format.js';
 
 const RUN_GAP_MS = 5 * 60 * 1000;
+/** The box an image is fitted into in a bubble, in CSS pixels. */
+const IMAGE_BOX = 240;
+const DELIVERY_LABELS = { queued: 'Queued', sent: 'Sent', delivered: 'Delivered', failed: 'Failed' };
+
+/** Who wrote a message, as a key: runs of one author are grouped. */
+function authorKey(message) {
+  if (message.sender) return `e${message.sender.id}`;
+  if (message.external_sender) return `x${message.external_sender.number}`;
+  return 'system';
+}
+
+/** Width and height that fit `IMAGE_BOX`, keeping the aspect ratio. */
+function fitted(attachment) {
+  const { width, height } = attachment;
+  if (!(width > 0 && height > 0)) return { width: IMAGE_BOX, height: Math.round(IMAGE_BOX * 0.75) };
+  const scale = Math.min(1, IMAGE_BOX / Math.max(width, height));
+  return { width: Math.max(48, Math.round(width * scale)), height: Math.max(48, Math.round(height * scale)) };
+}
 const NEAR_TOP_PX = 120;
 const NEAR_BOTTOM_PX = 80;
 
@@ -24,13 +42,19 @@ export function createMessageList(app, conversationId) {
 
   function messageNode(entry, previous) {
     const mine = entry.sender?.id === store.myId;
-    const isGroup = conversation()?.kind === 'group';
+    const current = conversation();
+    const isGroup = current?.kind === 'group';
+    const isSms = store.isSms(current);
+    // In a text conversation a colleague's reply goes out from the business
+    // too: it sits on the business side, with their name.
+    const teammate = isSms && !mine && Boolean(entry.sender);
     const continues = previous && previous.kind !== 'system' && entry.kind !== 'system'
-      && previous.sender?.id === entry.sender?.id
+      && authorKey(previous) === authorKey(entry)
       && dayKey(previous.created_at) === dayKey(entry.created_at)
       && new Date(entry.created_at) - new Date(previous.created_at) < RUN_GAP_MS;
-    const readers = mine && entry.status === 'sent' ? store.readersOf(conversationId, entry.id) : [];
-    const sig = JSON.stringify([entry.id, entry.kind, entry.text, entry.status, entry.error?.message, readers, continues, isGroup, entry.created_at]);
+    const readers = mine && entry.status === 'sent' && !entry.deliveries?.length ? store.readersOf(conversationId, entry.id) : [];
+    const author = store.authorOf(entry) || 'Unknown';
+    const sig = JSON.stringify([entry.id, entry.kind, entry.text, entry.status, entry.error?.message, readers, continues, isGroup, isSms, author, entry.created_at, entry.attachments, entry.deliveries]);
     const cached = cache.get(entry.domKey);
     if (cached && cached.sig === sig) return cached.el;
 
@@ -38,30 +62,76 @@ export function createMessageList(app, conversationId) {
     if (entry.kind === 'system') {
       node = h('div', { class: 'system-msg', dataset: { messageId: String(entry.id) } }, h('span', { class: 'system-pill', title: fullTime(entry.created_at) }, entry.text));
     } else {
+      const attachments = entry.attachments?.length ? h('div', { class: 'msg-attachments' }, entry.attachments.map((a) => attachmentNode(a, author))) : null;
+      const text = entry.text ? h('p', { class: 'msg-text' }, linkify(entry.text)) : null;
       const bubble = h(
         'div',
-        { class: 'bubble' },
-        h('p', { class: 'msg-text' }, linkify(entry.text || '')),
+        { class: `bubble${attachments ? ' has-attachments' : ''}${text ? '' : ' no-text'}` },
+        attachments,
+        text,
         h('time', { class: 'msg-time', datetime: entry.created_at, title: fullTime(entry.created_at) }, clockTime(entry.created_at)),
       );
-      const sender = !mine && isGroup && !continues ? h('div', { class: 'msg-sender' }, entry.sender?.name || 'Unknown') : null;
-      const srName = h('span', { class: 'visually-hidden' }, mine ? 'You: ' : `${entry.sender?.name || 'Unknown'}: `);
+      const showName = !mine && (isGroup || isSms) && !continues;
+      const sender = showName ? h('div', { class: 'msg-sender' }, author) : null;
+      const srName = h('span', { class: 'visually-hidden' }, mine ? 'You: ' : `${author}: `);
+      const side = mine ? 'mine' : teammate ? 'theirs teammate' : 'theirs';
       node = h(
         'div',
         {
-          class: `msg ${mine ? 'mine' : 'theirs'}${continues ? ' continues' : ''}${entry.status !== 'sent' ? ` ${entry.status}` : ''}`,
+          class: `msg ${side}${continues ? ' continues' : ''}${entry.status !== 'sent' ? ` ${entry.status}` : ''}`,
           dataset: { key: entry.domKey, messageId: entry.id != null ? String(entry.id) : '' },
         },
         sender,
         srName,
         bubble,
-        mine ? statusLine(entry, readers) : null,
+        mine ? statusLine(entry, readers) : teammate && entry.deliveries?.length ? deliveryLine(entry) : null,
       );
     }
     cache.set(entry.domKey, { el: node, sig });
     const previousNode = cached?.el;
     if (previousNode && previousNode.parentNode === el) previousNode.replaceWith(node);
     return node;
+  }
+
+  function attachmentNode(attachment, author) {
+    const size = fitted(attachment);
+    const box = (className, label, ...children) => {
+      const node = h('div', { class: `attachment ${className}`, role: 'img', 'aria-label': label }, ...children);
+      node.style.width = `${size.width}px`;
+      node.style.height = `${size.height}px`;
+      return node;
+    };
+    if (attachment.state === 'pending') {
+      return box('attachment-pending', `Image from ${author}, loading`, h('span', { class: 'spinner', 'aria-hidden': 'true' }));
+    }
+    const failed = () => box('attachment-failed', 'Image could not be fetched', icon('imageOff', { size: 22 }), h('span', { 'aria-hidden': 'true' }, 'Image could not be fetched'));
+    if (attachment.state === 'failed' || !attachment.url) return failed();
+    const img = h('img', { src: attachment.url, alt: `Image from ${author}`, width: String(size.width), height: String(size.height), loading: 'lazy', decoding: 'async' });
+    const link = h('a', { class: 'attachment attachment-ready', href: attachment.url, target: '_blank', rel: 'noopener noreferrer', title: 'Open the original in a new tab' }, img);
+    link.style.width = `${size.width}px`;
+    link.style.height = `${size.height}px`;
+    img.addEventListener('error', () => {
+      if (link.isConnected) link.replaceWith(failed());
+    }, { once: true });
+    return link;
+  }
+
+  /** Under a text to customers: where each text is ("Delivered", "Failed — reason"). */
+  function deliveryLine(entry) {
+    const deliveries = entry.deliveries || [];
+    const many = deliveries.length > 1;
+    const conversationNow = conversation();
+    const parts = deliveries.map((d) => {
+      const label = DELIVERY_LABELS[d.status] || d.status;
+      const text = d.status === 'failed' ? `${label} — ${d.reason || 'the carrier gave no reason'}` : label;
+      const who = many ? `${conversationNow?.externals?.find((x) => x.number === d.to)?.display || d.to}: ` : '';
+      return h('span', { class: `delivery delivery-${d.status}`, 'data-testid': 'delivery', dataset: { status: d.status } }, `${who}${text}`);
+    });
+    const anyFailed = deliveries.some((d) => d.status === 'failed');
+    const allDelivered = deliveries.every((d) => d.status === 'delivered');
+    const allQueued = deliveries.every((d) => d.status === 'queued');
+    const iconName = anyFailed ? 'alert' : allDelivered ? 'checks' : allQueued ? 'clock' : 'check';
+    return h('div', { class: `msg-status delivery-status${anyFailed ? ' failed' : ''}${allDelivered ? ' read' : ''}` }, icon(iconName, { size: 14 }), parts);
   }
 
   function statusLine(entry, readers) {
@@ -74,6 +144,7 @@ export function createMessageList(app, conversationId) {
       const why = entry.error?.isNetwork ? 'Not sent — no connection.' : `Not sent${entry.error?.message ? ` — ${entry.error.message}` : '.'}`;
       return h('div', { class: 'msg-status failed', role: 'alert' }, icon('alert', { size: 14 }), h('span', null, why), retry);
     }
+    if (entry.deliveries?.length) return deliveryLine(entry);
     if (readers.length) {
       return h('div', { class: 'msg-status read', 'data-testid': 'receipt' }, icon('checks', { size: 14 }), h('span', null, `Read by ${joinNames(readers, 4)}`));
     }

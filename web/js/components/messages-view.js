@@ -24,7 +24,7 @@ export function createMessagesView(app) {
       { class: 'pane-empty empty-state' },
       icon('message', { size: 40 }),
       h('p', { class: 'empty-title' }, hasAny ? 'Pick a conversation' : 'No conversations yet'),
-      h('p', null, hasAny ? 'Choose one on the left, or start a new one.' : 'Start one with + New — chat with a colleague or create a group.'),
+      h('p', null, hasAny ? 'Choose one on the left, or start a new one.' : 'Start one with + New — chat with a colleague, create a group or text a customer.'),
       start,
     );
   }

@@ -36,11 +36,17 @@ export function createNav(app) {
   const signOut = h('button', { class: 'button ghost sign-out', type: 'button' }, icon('signOut', { size: 16 }), h('span', { class: 'nav-label' }, 'Sign out'));
   signOut.addEventListener('click', () => app.signOut());
 
+  // In demo mode the server runs a phone simulator to text the business from.
+  const simulator = store.me.simulator_url
+    ? h('a', { class: 'button ghost simulator-link', href: store.me.simulator_url, target: '_blank', rel: 'noopener', title: 'Act as a customer’s phone (opens in a new tab)' }, icon('mobile', { size: 16 }), h('span', { class: 'nav-label' }, 'Phone simulator'), h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'))
+    : null;
+
   const el = h(
     'header',
     { class: 'topbar' },
     h('div', { class: 'brand' }, logo(28), h('span', { class: 'brand-name' }, 'Switchboard'), h('span', { class: 'brand-org' }, store.me.organization.name || store.me.organization.slug)),
     h('nav', { class: 'nav', 'aria-label': 'Sections' }, tabs),
+    simulator,
     h(
       'div',
       { class: 'whoami' },

@@ -148,6 +148,8 @@ export function createSettings(app) {
       status.textContent = '';
       try {
         const data = await api.put('/me/numbers/default', { number_id: Number(select.value) });
+        // + New → SMS preselects the default: keep the client's list in step.
+        if (data?.numbers) app.store.setNumbers(data.numbers);
         const chosen = (data?.numbers || []).find((n) => n.default);
         status.textContent = chosen ? `New texts go out from ${chosen.display}.` : 'Saved.';
         select.querySelector('option[value=""]')?.remove();

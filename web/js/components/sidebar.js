@@ -3,7 +3,7 @@
 
 import { h, replace, avatar } from '../dom.js';
 import { icon } from '../icons.js';
-import { listTime } from '../format.js';
+import { listTime, messageSummary } from '../format.js';
 import { href } from '../router.js';
 import { createNewMenu } from './new-menu.js';
 
@@ -34,8 +34,17 @@ export function createSidebar(app) {
     if (!message) return conversation.kind === 'group' ? 'Group created' : 'No messages yet';
     if (message.kind === 'system') return message.text;
     const mine = message.sender?.id === store.myId;
-    const who = mine ? 'You' : conversation.kind === 'group' ? message.sender?.name?.split(' ')[0] : null;
-    return who ? `${who}: ${message.text}` : message.text;
+    // In groups and shared text conversations, say which colleague wrote it.
+    const named = conversation.kind === 'group' || store.isSms(conversation);
+    const who = mine ? 'You' : named && message.sender ? message.sender.name?.split(' ')[0] : null;
+    const text = messageSummary(message);
+    return who ? `${who}: ${text}` : text;
+  }
+
+  function face(conversation, title) {
+    if (conversation.kind === 'group') return h('span', { class: 'avatar avatar-group', 'aria-hidden': 'true' }, icon('users', { size: 18 }));
+    if (store.isSms(conversation)) return h('span', { class: 'avatar avatar-sms', 'aria-hidden': 'true' }, icon('mobile', { size: 18 }));
+    return avatar(title, store.otherParticipants(conversation)[0]?.id);
   }
 
   function row(conversation) {
@@ -48,8 +57,9 @@ export function createSidebar(app) {
     const existing = rows.get(conversation.id);
     if (existing && existing.sig === sig) return existing.li;
 
-    const badge = BADGES[conversation.kind] || conversation.kind.toUpperCase();
-    const label = `${title}, ${badge.toLowerCase() === 'chat' ? 'chat' : badge.toLowerCase()}${unread ? `, ${unread} unread` : ''}`;
+    const badge = BADGES[conversation.kind] || String(conversation.kind || '').toUpperCase();
+    const kindLabel = store.isSms(conversation) ? 'text messages' : badge.toLowerCase();
+    const label = `${title}, ${kindLabel}${unread ? `, ${unread} unread` : ''}`;
     const link = h(
       'a',
       {
@@ -59,9 +69,7 @@ export function createSidebar(app) {
         'aria-current': active ? 'true' : null,
         dataset: { conversationId: String(conversation.id) },
       },
-      conversation.kind === 'group'
-        ? h('span', { class: 'avatar avatar-group', 'aria-hidden': 'true' }, icon('users', { size: 18 }))
-        : avatar(title, store.otherParticipants(conversation)[0]?.id),
+      face(conversation, title),
       h(
         'span',
         { class: 'row-main' },
@@ -93,7 +101,7 @@ export function createSidebar(app) {
     const all = store.sortedConversations();
     const shown = all.filter((c) => {
       if (!query) return true;
-      const names = [store.titleOf(c), ...c.participants.map((p) => `${p.name} ${p.number}`)];
+      const names = [store.titleOf(c), ...c.participants.map((p) => `${p.name} ${p.number}`), ...c.externals.map((x) => `${x.display || ''} ${x.number}`)];
       return names.some((n) => n.toLowerCase().includes(query));
     });
     const wanted = shown.map(row);
