@@ -6,14 +6,24 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Server, DEMO, launchBrowser, openUser, signIn, screenshot, assertNoBrowserErrors, allowFailedLoad,
+  Server, DEMO, DEMO_PASSWORD, launchBrowser, openUser, signIn, screenshot, assertNoBrowserErrors, allowFailedLoad,
 } from './harness.mjs';
 
 let server;
 let browser;
 
+// An organization like the demo's without its simulated numbers, so the
+// page starts empty.
+const ACME = { organization: 'acme' };
+
 before(async () => {
   server = await Server.start('numbers');
+  await server.admin('create-org', '--slug', 'acme', '--name', 'Acme');
+  for (const who of [DEMO.alice, DEMO.bob, DEMO.carol]) {
+    const admin = who === DEMO.alice ? ['--admin'] : [];
+    await server.admin('create-extension', '--org', 'acme', '--number', who.number, '--name', who.name,
+      '--password', DEMO_PASSWORD, ...admin);
+  }
   browser = await launchBrowser();
 });
 
@@ -33,7 +43,7 @@ const row = (page, e164) => page.locator(`tr[data-number="${e164}"]`);
 test('an administrator sets up Twilio and numbers; an extension picks its default', { timeout: 120_000 }, async () => {
   const alice = await openUser(browser, server, { label: 'alice' });
   await alice.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
-  await signIn(alice.page, DEMO.alice);
+  await signIn(alice.page, DEMO.alice, ACME);
   await openAdmin(alice.page);
   const page = alice.page;
   await page.getByText('No business numbers yet — add one to let extensions text customers.').waitFor();
@@ -123,7 +133,7 @@ test('an administrator sets up Twilio and numbers; an extension picks its defaul
 
   // Bob picks the local number as his default.
   const bob = await openUser(browser, server, { label: 'bob' });
-  await signIn(bob.page, DEMO.bob);
+  await signIn(bob.page, DEMO.bob, ACME);
   await bob.page.getByRole('link', { name: /Settings/ }).click();
   const select = bob.page.getByLabel('Default number for new texts');
   await select.waitFor();
@@ -140,7 +150,7 @@ test('an administrator sets up Twilio and numbers; an extension picks its defaul
 
   // Carol has no number and is told why.
   const carol = await openUser(browser, server, { label: 'carol' });
-  await signIn(carol.page, DEMO.carol);
+  await signIn(carol.page, DEMO.carol, ACME);
   await carol.page.getByRole('link', { name: /Settings/ }).click();
   await carol.page.getByText('You have no SMS-enabled number. Ask an administrator to assign one.').waitFor();
   assert.equal(await carol.page.getByLabel('Default number for new texts').count(), 0);
@@ -154,7 +164,7 @@ test('an administrator sets up Twilio and numbers; an extension picks its defaul
 
 test('the organization country changes how numbers are read and shown', { timeout: 60_000 }, async () => {
   const alice = await openUser(browser, server, { label: 'alice-country' });
-  await signIn(alice.page, DEMO.alice);
+  await signIn(alice.page, DEMO.alice, ACME);
   await openAdmin(alice.page);
   const page = alice.page;
   const numberForm = page.getByRole('form', { name: 'Add business number' });
@@ -184,7 +194,7 @@ test('the organization country changes how numbers are read and shown', { timeou
 
 test('at phone width the numbers and carriers fit the screen', { timeout: 60_000 }, async () => {
   const alice = await openUser(browser, server, { label: 'alice-phone', viewport: { width: 390, height: 844 } });
-  await signIn(alice.page, DEMO.alice);
+  await signIn(alice.page, DEMO.alice, ACME);
   await openAdmin(alice.page);
   const page = alice.page;
   const table = page.getByRole('table', { name: 'Business numbers' });
