@@ -1,8 +1,23 @@
-//! Telnyx's webhook signature: Ed25519 over `"{telnyx-timestamp}|{raw body}"`
-//! with the account's key pair, sent base64-encoded in
-//! `telnyx-signature-ed25519`, the timestamp (Unix seconds) in
-//! `telnyx-timestamp`. A webhook signed more than five minutes from now is
-//! refused, so a captured one cannot be replayed later.
+//! Telnyx API v2 messaging.
+//!
+//! - [`Client`] sends texts with `POST {base}/v2/messages` (JSON, bearer
+//!   API key) and an `Idempotency-Key`: Telnyx answers a retry carrying the
+//!   same key and body with the first success again instead of sending a
+//!   second text (for 24 hours), so retrying is always safe.
+//! - [`parse_webhook`] reads the JSON webhooks `message.received`,
+//!   `message.sent` and `message.finalized`, keeping the event id for
+//!   deduplication; other events parse to [`TelnyxEvent::Other`].
+//! - [`verify`] checks the webhook signature: Ed25519 over
+//!   `"{telnyx-timestamp}|{raw body}"` with the account's key pair, sent
+//!   base64-encoded in `telnyx-signature-ed25519`, the timestamp (Unix
+//!   seconds) in `telnyx-timestamp`. A webhook signed more than five minutes
+//!   from now is refused, so a captured one cannot be replayed later.
+
+mod api;
+mod webhook;
+
+pub use api::{Client, Config, DEFAULT_BASE_URL};
+pub use webhook::{TelnyxEvent, parse_webhook};
 
 use crate::SignatureError;
 use base64::Engine;

@@ -1,9 +1,24 @@
-//! Twilio's `X-Twilio-Signature`: base64 of HMAC-SHA1, keyed with the auth
-//! token, over the full URL Twilio called followed by each form field's name
-//! and value, fields sorted by name (and a repeated field's values sorted).
-//! Twilio signs the URL as configured in its console, so the server checks
-//! against its public URL, with and without the scheme's default port, as
-//! Twilio's own validators do.
+//! Twilio and Twilio-compatible Messages APIs.
+//!
+//! - [`Client`] sends texts with a form-encoded `POST
+//!   {base}/2010-04-01/Accounts/{AccountSid}/Messages.json` under Basic auth
+//!   (account SID + auth token, or API key SID + secret). Twilio has no
+//!   idempotency key on create, so a retry after an ambiguous failure may
+//!   send a second text.
+//! - [`parse_inbound`] and [`parse_status`] read the form-encoded webhooks
+//!   for an incoming text and for a delivery status.
+//! - [`verify`] checks `X-Twilio-Signature`: base64 of HMAC-SHA1, keyed with
+//!   the auth token, over the full URL Twilio called followed by each form
+//!   field's name and value, fields sorted by name (and a repeated field's
+//!   values sorted). Twilio signs the URL as configured in its console, so
+//!   the server checks against its public URL, with and without the scheme's
+//!   default port, as Twilio's own validators do.
+
+mod api;
+mod webhook;
+
+pub use api::{Client, Config, DEFAULT_BASE_URL};
+pub use webhook::{parse_inbound, parse_status};
 
 use crate::SignatureError;
 use base64::Engine;

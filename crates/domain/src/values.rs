@@ -199,6 +199,15 @@ impl MessageText {
                 "must not be empty or only invisible characters",
             ));
         }
+        Self::caption(input)
+    }
+
+    /// The text of a message that carries images: it may show nothing (a
+    /// picture alone); what it does hold follows the rules of a text.
+    pub fn caption(input: &str) -> Result<Self, InvalidValue> {
+        if shows_nothing(input) {
+            return Ok(Self(String::new()));
+        }
         let chars = input.chars().count();
         if chars > MAX_MESSAGE_CHARS {
             return Err(InvalidValue::new(

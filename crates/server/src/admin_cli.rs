@@ -3,13 +3,12 @@
 //! server runs: SQLite serializes the writers).
 
 use crate::auth;
-use crate::config::{database_path, secret_key_path};
+use crate::config::{DEFAULT_LISTEN, PublicUrl, database_path, secret_key_path};
 use crate::secrets::Sealer;
 use crate::service::carriers::{self, ConnectionDraft};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use switchboard_domain::phone::E164;
 use switchboard_domain::{DisplayName, ExtensionNumber, OrgSlug, Password, Role};
 use switchboard_store::{
     Directory, Extension, ExtensionUpdate, NewExtension, NewPassword, Numbers, Org, SqliteOptions,
@@ -21,6 +20,10 @@ pub struct AdminArgs {
     /// The server's data directory.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// The server's public URL, which the webhook URLs shown are built
+    /// from (as `serve --public-url`) [default: http://127.0.0.1:8080].
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
+    public_url: Option<PublicUrl>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -99,6 +102,17 @@ enum AdminCommand {
         /// Twilio's account SID.
         #[arg(long)]
         account_sid: Option<String>,
+        /// Twilio's API key SID (SK…), to call the API with an API key;
+        /// its secret is read from SWITCHBOARD_CARRIER_API_KEY_SECRET or
+        /// --api-key-secret.
+        #[arg(long)]
+        api_key_sid: Option<String>,
+        #[arg(
+            long,
+            env = "SWITCHBOARD_CARRIER_API_KEY_SECRET",
+            hide_env_values = true
+        )]
+        api_key_secret: Option<String>,
         /// Telnyx's public key (base64), to check its webhooks.
         #[arg(long)]
         public_key: Option<String>,
@@ -114,7 +128,8 @@ enum AdminCommand {
         #[arg(long)]
         org: String,
     },
-    /// Add a business number (E.164, e.g. +14155550100).
+    /// Add a business number (E.164, e.g. +14155550100, or as dialled in
+    /// the organization's default country).
     AddNumber {
         #[arg(long)]
         org: String,
@@ -189,6 +204,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     }
     let store = SqliteStore::open(SqliteOptions::new(database_path(&args.data_dir)))?;
+    let public_url = args
+        .public_url
+        .unwrap_or_else(|| PublicUrl::of_address(DEFAULT_LISTEN));
     match args.command {
         AdminCommand::CreateOrg { slug, name } => {
             let org = store
@@ -291,6 +309,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             kind,
             name,
             account_sid,
+            api_key_sid,
+            api_key_secret,
             public_key,
             base_url,
             secret,
@@ -301,7 +321,9 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 kind: &kind,
                 name: &name,
                 account_sid: account_sid.as_deref(),
+                api_key_sid: api_key_sid.as_deref(),
                 secret: secret.as_deref(),
+                api_key_secret: api_key_secret.as_deref(),
                 public_key: public_key.as_deref(),
                 base_url: base_url.as_deref(),
             };
@@ -314,12 +336,22 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 added.name,
                 org.slug
             );
+            for url in carriers::webhook_urls(&public_url, added.kind, added.id) {
+                println!("webhook: {url}");
+            }
         }
         AdminCommand::ListCarriers { org: slug } => {
             let org = org(&store, &slug).await?;
-            println!("name\tkind\tsettings");
+            println!("name\tkind\tsettings\twebhook URLs");
             for c in store.connections(org.id).await? {
-                println!("{}\t{}\t{}", c.name, c.kind.as_str(), c.settings);
+                let urls = carriers::webhook_urls(&public_url, c.kind, c.id);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.name,
+                    c.kind.as_str(),
+                    c.settings,
+                    urls.join(" ")
+                );
             }
         }
         AdminCommand::AddNumber {
@@ -341,9 +373,16 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let added = carriers::add_number(&store, org.id, &number, !no_sms, connection)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let added = carriers::add_number(
+                &store,
+                org.id,
+                org.default_country,
+                &number,
+                !no_sms,
+                connection,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("added {} to {}", added.number, org.slug);
         }
         AdminCommand::ListNumbers { org: slug } => {
@@ -372,7 +411,7 @@ async fn business_number(
     org: &Org,
     number: &str,
 ) -> anyhow::Result<switchboard_store::BusinessNumber> {
-    let number = E164::parse_strict(number.trim())?;
+    let number = carriers::parse_number(number, org.default_country)?;
     store
         .numbers(org.id)
         .await?

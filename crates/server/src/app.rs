@@ -3,10 +3,16 @@
 //! connection and worker.
 
 use crate::auth::{PasswordWorkers, SessionCache, SignInLimiter};
+use crate::carriers::CarrierClients;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::media::Media;
 use crate::metrics::Metrics;
+use crate::secrets::Sealer;
+use crate::simulator::Simulator;
 use crate::workers::jobs::JobRunner;
+use crate::workers::media_fetch::MediaFetches;
+use crate::workers::outbox::Outbox;
 use crate::workers::typing::TypingHandle;
 use crate::ws::Gateway;
 use std::sync::Arc;
@@ -26,6 +32,18 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub limiter: SignInLimiter,
     pub passwords: PasswordWorkers,
+    /// Seals and opens carrier credentials (`secrets`).
+    pub sealer: Sealer,
+    /// The carrier connections' clients and webhook checks.
+    pub carriers: Arc<CarrierClients>,
+    /// The built-in simulator carrier and its phones.
+    pub simulator: Arc<Simulator>,
+    /// Stored images and signed links to them.
+    pub media: Arc<Media>,
+    /// Inbound MMS images waiting to be fetched.
+    pub media_fetches: MediaFetches,
+    /// Texts waiting for their carrier.
+    pub outbox: Arc<Outbox>,
     pub sessions: Arc<SessionCache>,
     pub metrics: Arc<Metrics>,
     pub config: Config,
@@ -47,16 +65,21 @@ pub struct Parts {
     pub bus: Arc<dyn Bus>,
     pub clock: Arc<dyn Clock>,
     pub passwords: PasswordWorkers,
+    /// Seals carrier credentials before they are stored.
+    pub sealer: Sealer,
     pub config: Config,
 }
 
 impl App {
-    pub fn new(parts: Parts) -> Arc<Self> {
+    /// The app, its workers started; fails when the data directory cannot
+    /// hold images.
+    pub fn new(parts: Parts) -> std::io::Result<Arc<Self>> {
         let Parts {
             store,
             bus,
             clock,
             passwords,
+            sealer,
             config,
         } = parts;
         let metrics = Arc::new(Metrics::new());
@@ -102,13 +125,55 @@ impl App {
             shutdown.clone(),
             &tasks,
         );
+        let (simulator, receipts) = Simulator::new(Arc::clone(&store), Arc::clone(&clock));
+        tasks.spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = receipts => {}
+                }
+            }
+        });
+        let carriers = Arc::new(CarrierClients::new(
+            Arc::clone(&store),
+            sealer.clone(),
+            Arc::clone(&simulator),
+            config.sms.request_timeout,
+        ));
+        let public_url = config.public_url();
+        let media = Arc::new(Media::open(
+            &config.data_dir,
+            sealer.media_link_key(),
+            public_url.as_str(),
+        )?);
+        let media_fetches = crate::workers::media_fetch::spawn(
+            Arc::clone(&store),
+            Arc::clone(&carriers),
+            Arc::clone(&media),
+            Arc::clone(&clock),
+            shutdown.clone(),
+            &tasks,
+        );
+        let outbox = Arc::new(Outbox::new(
+            Arc::clone(&store),
+            Arc::clone(&carriers),
+            Arc::clone(&media),
+            public_url,
+        ));
+        crate::workers::outbox::spawn(
+            Arc::clone(&outbox),
+            Arc::clone(&clock),
+            shutdown.clone(),
+            &tasks,
+        );
         let jobs = JobRunner::new(
             Arc::clone(&bus),
             Arc::clone(&clock),
             tasks.clone(),
             shutdown.clone(),
         );
-        Arc::new(Self {
+        Ok(Arc::new(Self {
             store,
             bus,
             gateway,
@@ -121,11 +186,17 @@ impl App {
                 SIGN_IN_FAILURES_PER_ADDRESS,
             ),
             passwords,
+            sealer,
+            carriers,
+            simulator,
+            media,
+            media_fetches,
+            outbox,
             sessions,
             metrics,
             config,
             shutdown,
             tasks,
-        })
+        }))
     }
 }

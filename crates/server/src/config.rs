@@ -59,11 +59,20 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the database (and later attachments) live.
     pub data_dir: PathBuf,
+    /// The URL carriers and browsers reach this server at, e.g.
+    /// `https://pbx.example.com`: the webhook URLs shown to administrators
+    /// are built from it, and carriers sign the URL they call. Default
+    /// `http://{listen}` (with the port actually bound).
+    #[serde(deserialize_with = "optional_public_url")]
+    pub public_url: Option<PublicUrl>,
     /// Create the demo organization when the database has none.
     #[serde(deserialize_with = "parsed")]
     pub demo: bool,
     /// Password of the demo extensions (random when not given).
     pub demo_password: Option<Secret>,
+    /// Serve the phone simulator page (always on with `demo`).
+    #[serde(deserialize_with = "parsed")]
+    pub simulator: bool,
     /// How long a sign-in lasts; the key is `session_ttl_hours`.
     #[serde(rename = "session_ttl_hours", deserialize_with = "hours")]
     pub session_ttl: Duration,
@@ -78,10 +87,12 @@ pub struct Config {
     /// `[database]`. Its `sqlite_synchronous` is also accepted at top level,
     /// where it was documented first (see [`LEGACY_FLAT_KEYS`]).
     pub database: DatabaseConfig,
+    /// `[sms]`: how carriers are called. The carrier accounts themselves are
+    /// connections in the database (`switchboard admin add-carrier`, the
+    /// Admin page), their secrets sealed with the data directory's key.
+    pub sms: SmsConfig,
     // Sections to come, each a field of its own section type here:
     // - `bus: BusConfig` for `[bus]`: the in-process bus or NATS (URL).
-    // - `carriers: BTreeMap<String, CarrierConfig>` for `[carriers.<name>]`:
-    //   one table per SMS carrier account (credentials as `Secret`).
     // - `push: PushConfig` for `[push.apns]` (key id, team, key as `Secret`).
     // - `sip: SipConfig` for `[sip]`.
     // Their environment variables are `SWITCHBOARD_<SECTION>__<KEY>`; a
@@ -98,6 +109,34 @@ pub struct DatabaseConfig {
     pub sqlite_synchronous: Synchronous,
     // `url` goes here when both backends are compiled in: the scheme
     // (`sqlite:` or `postgres:`) chooses the store at run time.
+}
+
+/// `[sms]`: calling carriers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// How long one request to a carrier's API may take before it is given
+    /// up (and the text tried again).
+    #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
+    pub request_timeout: Duration,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: switchboard_carriers::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms: u64 = parsed(d)?;
+    if ms == 0 || ms > 300_000 {
+        return Err(serde::de::Error::custom(
+            "expected milliseconds between 1 and 300000",
+        ));
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -132,13 +171,16 @@ impl Default for Config {
         Self {
             listen: DEFAULT_LISTEN,
             data_dir: PathBuf::from("./data"),
+            public_url: None,
             demo: false,
             demo_password: None,
+            simulator: false,
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             secure_cookies: false,
             log: "info".into(),
             log_format: LogFormat::Text,
             database: DatabaseConfig::default(),
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -147,6 +189,62 @@ impl Config {
     pub fn database_path(&self) -> PathBuf {
         database_path(&self.data_dir)
     }
+
+    /// Whether the phone simulator page is served.
+    pub fn simulator_enabled(&self) -> bool {
+        self.simulator || self.demo
+    }
+
+    /// The server's public URL: `public_url` when set, else the listen
+    /// address.
+    pub fn public_url(&self) -> PublicUrl {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| PublicUrl::of_address(self.listen))
+    }
+}
+
+/// An absolute `http` or `https` URL without query or fragment, kept
+/// without a trailing slash so paths can be appended to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    /// `http://` and the address.
+    pub fn of_address(addr: SocketAddr) -> Self {
+        Self(format!("http://{addr}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for PublicUrl {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const EXPECTED: &str =
+            "expected an http(s) URL such as https://pbx.example.com, without query or fragment";
+        let trimmed = s.trim().trim_end_matches('/');
+        let uri: axum::http::Uri = trimmed.parse().map_err(|_| EXPECTED)?;
+        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+        let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+        if !scheme_ok || !host_ok || uri.query().is_some() || trimmed.contains(['#', '?']) {
+            return Err(EXPECTED);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+}
+
+fn optional_public_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PublicUrl>, D::Error> {
+    parsed(d).map(Some)
 }
 
 pub fn database_path(data_dir: &Path) -> PathBuf {
@@ -184,6 +282,11 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// The URL carriers reach this server at, e.g. https://pbx.example.com;
+    /// webhook URLs are built from it [default: http://{listen}].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Create a demo organization with five extensions when the data
     /// directory holds none.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
@@ -573,6 +676,53 @@ mod tests {
         assert!(!config.secure_cookies);
         assert_eq!(config.log, "info");
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.public_url, None);
+        assert_eq!(config.public_url().as_str(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_public_url_is_an_http_url_without_query_from_any_layer() {
+        let (_dir, path) = file("public_url = \"https://pbx.example.com/\"\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = args.resolve_with_env(Vec::new()).expect("valid");
+        assert_eq!(
+            config.public_url().as_str(),
+            "https://pbx.example.com",
+            "the trailing slash is dropped"
+        );
+        let config = ServeArgs::default()
+            .resolve_with_env(env(&[(
+                "SWITCHBOARD_PUBLIC_URL",
+                "http://10.0.0.5:8080/switchboard",
+            )]))
+            .expect("valid");
+        assert_eq!(
+            config.public_url().as_str(),
+            "http://10.0.0.5:8080/switchboard"
+        );
+        let config = flags(&["--public-url", "https://flag.example"])
+            .resolve_with_env(env(&[("SWITCHBOARD_PUBLIC_URL", "https://env.example")]))
+            .expect("valid");
+        assert_eq!(config.public_url().as_str(), "https://flag.example");
+
+        for bad in [
+            "pbx.example.com",
+            "ftp://pbx.example.com",
+            "https://pbx.example.com/?a=b",
+            "https://pbx.example.com/#top",
+            "https://",
+            "",
+        ] {
+            let message = error(ServeArgs::default(), &[("SWITCHBOARD_PUBLIC_URL", bad)]);
+            assert!(
+                message.contains("public_url: expected an http(s) URL")
+                    && message.contains("(SWITCHBOARD_PUBLIC_URL)"),
+                "{bad:?}: {message}"
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,21 @@
 //! The demo organization: five extensions, so that a new user is chatting
-//! within a minute of starting the server.
+//! within a minute of starting the server, and two business numbers on the
+//! built-in phone simulator, so that texting a customer is as quick.
 
 use crate::auth;
-use switchboard_domain::{DisplayName, ExtensionNumber, OrgSlug, Password, Role, Timestamp};
-use switchboard_store::{NewExtension, Store};
+use switchboard_domain::phone::E164;
+use switchboard_domain::{
+    CarrierKind, DisplayName, ExtensionNumber, OrgSlug, Password, Role, Timestamp,
+};
+use switchboard_store::{NewConnection, NewExtension, NewNumber, Store};
+
+/// The demo's business numbers and the extensions that text from each:
+/// the sales line is shared, the support line is Dan's, and Erin has none
+/// (to show what an extension without a number sees).
+pub const DEMO_NUMBERS: [(&str, &[&str]); 2] = [
+    ("+14155550100", &["101", "102", "103"]),
+    ("+14155550101", &["104"]),
+];
 
 pub const DEMO_ORG: &str = "demo";
 pub const DEMO_EXTENSIONS: [(&str, &str, Role); 5] = [
@@ -52,7 +64,31 @@ pub async fn seed_if_empty(
             password_hash: hash.clone(),
         });
     }
-    store.create_extensions(org.id, new, now).await?;
+    let extensions = store.create_extensions(org.id, new, now).await?;
+    let simulator = store
+        .add_connection(NewConnection {
+            org: org.id,
+            kind: CarrierKind::Simulator,
+            name: "Phone simulator".into(),
+            settings: "{}".into(),
+            sealed_secret: Vec::new(),
+        })
+        .await?;
+    for (number, holders) in DEMO_NUMBERS {
+        let added = store
+            .add_number(NewNumber {
+                org: org.id,
+                number: E164::parse_strict(number)?,
+                sms_enabled: true,
+                connection: Some(simulator.id),
+            })
+            .await?;
+        for holder in holders {
+            if let Some(ext) = extensions.iter().find(|e| e.number == *holder) {
+                store.assign_number(org.id, added.id, ext.id).await?;
+            }
+        }
+    }
     Ok(Some(Seeded { password }))
 }
 
@@ -73,5 +109,8 @@ pub fn welcome(url: &str, seeded: &Seeded) -> String {
         .collect();
     text.push_str(&list.join(", "));
     text.push_str("\nSign in as two extensions in two browser windows and chat.\n");
+    text.push_str(&format!(
+        "Text a customer: + New -> SMS as 101, and answer as the customer on {url}/simulator\n"
+    ));
     text
 }

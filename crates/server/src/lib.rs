@@ -9,13 +9,16 @@
 pub mod admin_cli;
 pub mod app;
 pub mod auth;
+pub mod carriers;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod media;
 pub mod metrics;
 pub mod secrets;
 pub mod service;
+pub mod simulator;
 pub mod workers;
 pub mod ws;
 
@@ -111,13 +114,23 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let listener = listen(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    let mut config = config;
+    // The default public URL names the port actually bound (`listen` may
+    // ask for port 0).
+    if config.public_url.is_none() {
+        config.public_url = Some(config::PublicUrl::of_address(addr));
+    }
+    switchboard_carriers::install_crypto_provider();
+    let sealer = secrets::Sealer::from_key_file(&config::secret_key_path(&config.data_dir))?;
     let app = App::new(app::Parts {
         store,
         bus: Arc::new(LocalBus::new()),
         clock,
         passwords,
+        sealer,
         config,
-    });
+    })
+    .map_err(|e| anyhow::anyhow!("cannot prepare the image folder in the data directory: {e}"))?;
 
     // Small frames must leave at once: with Nagle's algorithm a second small
     // write (a send's answer right after its echo) waits for the client's

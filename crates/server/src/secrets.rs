@@ -28,8 +28,12 @@ pub enum SecretsError {
     Unopenable,
 }
 
+#[derive(Clone)]
 pub struct Sealer {
     cipher: ChaCha20Poly1305,
+    /// A key for signing media links, derived from the secret key so one
+    /// key configures both.
+    media_links: [u8; 32],
 }
 
 impl std::fmt::Debug for Sealer {
@@ -51,8 +55,15 @@ impl Sealer {
         if bytes.len() != 32 {
             return Err(SecretsError::BadKey);
         }
+        use sha2::{Digest, Sha256};
+        let media_links = Sha256::new()
+            .chain_update(b"switchboard media links v1")
+            .chain_update(bytes)
+            .finalize()
+            .into();
         Ok(Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(bytes)),
+            media_links,
         })
     }
 
@@ -74,6 +85,11 @@ impl Sealer {
             }
             Err(e) => Err(failed(e.to_string())),
         }
+    }
+
+    /// The key media links are signed with.
+    pub fn media_link_key(&self) -> [u8; 32] {
+        self.media_links
     }
 
     /// A fresh nonce followed by the ciphertext and its tag.

@@ -24,7 +24,7 @@ pub use numbers::{
     OwnNumber,
 };
 pub use sms::{
-    InboundOutcome, InboundText, OpenSms, OpenedSms, Outbox, OutboxText, Refusal, Sms,
+    InboundOutcome, InboundText, MediaRecord, OpenSms, OpenedSms, Outbox, OutboxText, Refusal, Sms,
     StatusOutcome, StatusReport,
 };
 

@@ -108,6 +108,22 @@ pub enum StatusOutcome {
     Early,
 }
 
+/// An image stored for an organization: uploaded by an extension, or
+/// fetched from a carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    pub org: OrgId,
+    /// The content's SHA-256, hex.
+    pub id: String,
+    pub uploaded_by: Option<ExtensionId>,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+    /// The copy made for carriers.
+    pub carrier_copy: Option<String>,
+}
+
 #[async_trait]
 pub trait Sms: Send + Sync + 'static {
     /// The SMS conversation of the pair of numbers, created if need be
@@ -132,6 +148,10 @@ pub trait Sms: Send + Sync + 'static {
     ) -> Result<Committed<()>>;
     /// Whether `me` may see a message carrying the attachment `media_id`.
     async fn may_see_media(&self, me: ExtensionId, media_id: String) -> Result<bool>;
+    /// Notes an image of an organization (the same content again keeps the
+    /// first record).
+    async fn add_media(&self, record: MediaRecord, now: Timestamp) -> Result<()>;
+    async fn media_record(&self, org: OrgId, id: String) -> Result<Option<MediaRecord>>;
 }
 
 /// A text the outbox worker is to send.

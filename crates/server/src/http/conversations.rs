@@ -25,7 +25,7 @@ pub struct ConversationList {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConversationBody {
     #[schema(value_type = super::openapi::Conversation)]
-    conversation: Conversation,
+    pub(super) conversation: Conversation,
 }
 
 /// My conversations, most recent activity first, with last message and unread count.
@@ -305,8 +305,12 @@ pub async fn history(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
-    /// 1 to 10,000 characters.
+    /// 1 to 10,000 characters; may be empty when images are attached.
+    #[serde(default)]
     pub(super) text: String,
+    /// Ids of images uploaded with `POST /api/v1/media`, at most 10.
+    #[serde(default)]
+    pub(super) attachments: Vec<String>,
     /// Chosen by the client, unique per message; a retry with the same key
     /// returns the original message.
     pub(super) idempotency_key: Option<String>,
@@ -340,6 +344,7 @@ pub async fn send(
         conversation_id: ConversationId(id),
         text: &req.text,
         idempotency_key: req.idempotency_key.as_deref(),
+        attachments: &req.attachments,
     };
     let posted = messaging::post_message(&app, &auth.session.extension, draft)
         .await?

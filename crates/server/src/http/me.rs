@@ -24,13 +24,18 @@ pub struct Me {
     #[schema(value_type = super::openapi::Organization)]
     organization: Org,
     settings: Settings,
+    /// Where the phone simulator is, when the server serves it (demo mode):
+    /// the portal links to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    simulator_url: Option<String>,
 }
 
 /// My extension, organization and settings.
 #[utoipa::path(get, path = "/api/v1/me", tag = "me",
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = Me, description = "My extension, organization and settings")))]
-pub async fn me(auth: Authed) -> Json<Me> {
+pub async fn me(State(app): State<Arc<App>>, auth: Authed) -> Json<Me> {
     let settings = Settings {
         alert_muted: auth.session.extension.alert_muted,
     };
@@ -38,6 +43,10 @@ pub async fn me(auth: Authed) -> Json<Me> {
         extension: auth.session.extension,
         organization: auth.session.org,
         settings,
+        simulator_url: app
+            .config
+            .simulator_enabled()
+            .then(|| "/simulator".to_owned()),
     })
 }
 

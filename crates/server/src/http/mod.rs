@@ -10,10 +10,13 @@ mod conversations;
 pub mod error;
 pub mod extract;
 mod me;
+pub mod media;
 pub mod openapi;
 pub mod request_bodies;
 mod session;
+mod sms;
 pub mod web;
+mod webhooks;
 
 use crate::app::App;
 use crate::metrics;
@@ -23,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use error::ApiError;
 use std::sync::Arc;
 use std::time::Instant;
@@ -84,6 +87,14 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(conversations::list))
         .routes(routes!(conversations::open_direct))
         .routes(routes!(conversations::create_group))
+        .routes(routes!(sms::open))
+        .routes(routes!(sms::segments))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(media::upload))
+                .layer(DefaultBodyLimit::max(crate::media::MAX_IMAGE_BYTES)),
+        )
+        .routes(routes!(media::get_one))
         .routes(routes!(conversations::get_one, conversations::rename))
         .routes(routes!(conversations::add_participants))
         .routes(routes!(conversations::remove_participant))
@@ -139,6 +150,17 @@ pub fn router(app: Arc<App>) -> Router {
                 }
             }),
         )
+        .route("/media/{id}", get(media::signed))
+        .route(
+            "/webhooks/twilio/{id}/messages",
+            post(webhooks::twilio_message),
+        )
+        .route(
+            "/webhooks/twilio/{id}/status",
+            post(webhooks::twilio_status),
+        )
+        .route("/webhooks/telnyx/{id}", post(webhooks::telnyx_event))
+        .merge(crate::simulator::http::routes())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

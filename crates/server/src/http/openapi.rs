@@ -256,6 +256,37 @@ pub struct Message {
     pub idempotency_key: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    Gsm7,
+    Ucs2,
+}
+
+/// The first character that rules GSM-7 out, and where it stands.
+#[derive(Serialize, ToSchema)]
+pub struct Offender {
+    pub character: String,
+    /// Its position in the text, counted in characters from zero.
+    pub index: u32,
+}
+
+/// How a text goes out as SMS.
+#[derive(Serialize, ToSchema)]
+pub struct Segments {
+    pub encoding: Encoding,
+    /// Septets (GSM-7) or UTF-16 units (UCS-2) the text takes.
+    pub units: u32,
+    pub segments: u32,
+    /// Units a segment holds at this length.
+    pub per_segment: u32,
+    /// Units left before another segment is needed.
+    pub remaining: u32,
+    /// Why the text is UCS-2, when it is; null for GSM-7.
+    #[schema(required = true)]
+    pub offender: Option<Offender>,
+}
+
 /// One participant's read position.
 #[derive(Serialize, ToSchema)]
 pub struct Receipt {
@@ -573,5 +604,10 @@ mod tests {
             last_read_message_id: domain::MessageId(1),
         };
         assert_shape::<Receipt>("Receipt", keys(&receipt), keys(&receipt));
+
+        let segments = domain::sms::segments("😀");
+        assert_shape::<Segments>("Segments", keys(segments), keys(segments));
+        let offender = segments.offender.expect("UCS-2");
+        assert_shape::<Offender>("Offender", keys(offender), keys(offender));
     }
 }

@@ -14,6 +14,11 @@ struct Assets;
 pub async fn asset(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
+    file(path)
+}
+
+/// The embedded file at `path`, or `404`.
+pub fn file(path: &str) -> Response {
     let Some(file) = Assets::get(path) else {
         return crate::http::error::ApiError::new(
             StatusCode::NOT_FOUND,

@@ -2,14 +2,24 @@
 //! from the portal, the API and the command line.
 //!
 //! A connection's credentials are sealed (`secrets`) before they are
-//! stored and are never shown back: what may be shown (account id, public
-//! key, base URL, the last characters of the secret) travels in its
-//! settings.
-
+//! stored and are never shown back: what may be shown (account id, API key
+//! SID, public key, base URL, the last characters of each secret) travels
+//! in its settings.
+//!
+//! How the credentials are sealed ([`Credentials`]): a connection with one
+//! secret (Twilio's auth token alone, Telnyx's API key) seals that secret's
+//! bytes as they are, as connections always have; a Twilio connection that
+//! also has an API key seals a JSON object `{"secret": auth token,
+//! "api_key_secret": …}`. An auth token or API key never starts with `{`,
+//! so both forms open without a version mark and older rows stay readable.
+//! The auth token is always kept: Twilio signs its webhooks with it, even
+//! when the API is called with an API key.
 use super::{ServiceError, ServiceResult};
+use crate::config::PublicUrl;
 use crate::secrets::{Sealer, hint};
 use serde::{Deserialize, Serialize};
-use switchboard_domain::phone::E164;
+use std::collections::BTreeMap;
+use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::{CarrierKind, ConnectionId, ExtensionId, InvalidValue, NumberId, OrgId};
 use switchboard_store::{
     BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Store,
@@ -23,6 +33,9 @@ const MAX_CONNECTION_NAME: usize = 60;
 pub struct Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_sid: Option<String>,
+    /// Twilio's API key SID (SK…), when the API is called with an API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_sid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,6 +44,9 @@ pub struct Settings {
     /// which one is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_hint: Option<String>,
+    /// The last characters of the API key's secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_hint: Option<String>,
 }
 
 /// A connection as administrators see it.
@@ -51,15 +67,80 @@ pub struct ConnectionDraft<'a> {
     pub kind: &'a str,
     pub name: &'a str,
     pub account_sid: Option<&'a str>,
-    /// Twilio's auth token (or API key secret), Telnyx's API key.
+    /// Twilio's API key SID (SK…), to call the API with an API key.
+    pub api_key_sid: Option<&'a str>,
+    /// Twilio's auth token, Telnyx's API key.
     pub secret: Option<&'a str>,
+    /// The secret of Twilio's API key.
+    pub api_key_secret: Option<&'a str>,
     pub public_key: Option<&'a str>,
     pub base_url: Option<&'a str>,
 }
 
+/// A connection's credentials, opened.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Twilio's auth token (which signs its webhooks), Telnyx's API key;
+    /// empty for the simulator.
+    pub secret: String,
+    /// The secret of Twilio's API key, when the connection has one (its SID
+    /// is in the settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+impl Credentials {
+    /// The bytes to seal: the secret alone when it is the only one (the
+    /// form every connection had before API keys), else the JSON object;
+    /// also when a lone secret starts with `{`, so it cannot be misread.
+    fn to_plaintext(&self) -> ServiceResult<Vec<u8>> {
+        if self.api_key_secret.is_none() && !self.secret.starts_with('{') {
+            return Ok(self.secret.as_bytes().to_vec());
+        }
+        serde_json::to_vec(self).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode carrier credentials");
+            ServiceError::Internal
+        })
+    }
+
+    fn from_plaintext(plain: &[u8]) -> Option<Self> {
+        if plain.first() == Some(&b'{') {
+            return serde_json::from_slice(plain).ok();
+        }
+        Some(Self {
+            secret: String::from_utf8(plain.to_vec()).ok()?,
+            api_key_secret: None,
+        })
+    }
+
+    /// Opens a connection's sealed credentials (empty for the simulator).
+    pub fn open(sealer: &Sealer, connection: &CarrierConnection) -> ServiceResult<Self> {
+        if connection.sealed_secret.is_empty() {
+            return Ok(Self {
+                secret: String::new(),
+                api_key_secret: None,
+            });
+        }
+        let plain = sealer.open(&connection.sealed_secret).map_err(|e| {
+            tracing::error!(connection = %connection.id, error = %e, "cannot open carrier credentials");
+            ServiceError::Internal
+        })?;
+        Self::from_plaintext(&plain).ok_or_else(|| {
+            tracing::error!(connection = %connection.id, "carrier credentials are not well formed");
+            ServiceError::Internal
+        })
+    }
+}
+
 /// The webhook URLs of connection `id`, under the server's public URL.
-pub fn webhook_urls(public_url: &str, kind: CarrierKind, id: ConnectionId) -> Vec<String> {
-    let base = public_url.trim_end_matches('/');
+pub fn webhook_urls(public_url: &PublicUrl, kind: CarrierKind, id: ConnectionId) -> Vec<String> {
+    let base = public_url.as_str();
     match kind {
         CarrierKind::Twilio => vec![
             format!("{base}/webhooks/twilio/{id}/messages"),
@@ -70,7 +151,7 @@ pub fn webhook_urls(public_url: &str, kind: CarrierKind, id: ConnectionId) -> Ve
     }
 }
 
-pub fn view(connection: &CarrierConnection, public_url: &str) -> ConnectionView {
+pub fn view(connection: &CarrierConnection, public_url: &PublicUrl) -> ConnectionView {
     let settings = serde_json::from_str(&connection.settings).unwrap_or_default();
     ConnectionView {
         id: connection.id,
@@ -114,7 +195,7 @@ pub async fn add_connection(
         base_url: base_url(draft.base_url)?,
         ..Settings::default()
     };
-    let secret = match kind {
+    let credentials = match kind {
         CarrierKind::Twilio => {
             let sid = required(draft.account_sid, "account_sid", "for a Twilio connection")?;
             if !sid.starts_with("AC") || sid.len() > 64 {
@@ -123,7 +204,42 @@ pub async fn add_connection(
                 );
             }
             settings.account_sid = Some(sid.to_owned());
-            Some(required(draft.secret, "secret", "(the auth token)")?)
+            let secret = required(
+                draft.secret,
+                "secret",
+                "(the auth token: Twilio signs its webhooks with it)",
+            )?;
+            let api_key_secret = match draft.api_key_sid.map(str::trim).filter(|k| !k.is_empty()) {
+                Some(key) => {
+                    if !key.starts_with("SK") || key.len() > 64 {
+                        return Err(InvalidValue::new(
+                            "api_key_sid",
+                            "must be an API key SID (SK…)",
+                        )
+                        .into());
+                    }
+                    let key_secret = required(
+                        draft.api_key_secret,
+                        "api_key_secret",
+                        "with an API key SID",
+                    )?;
+                    settings.api_key_sid = Some(key.to_owned());
+                    settings.api_key_secret_hint = Some(hint(key_secret));
+                    Some(key_secret.to_owned())
+                }
+                None if draft.api_key_secret.is_some_and(|s| !s.trim().is_empty()) => {
+                    return Err(InvalidValue::new(
+                        "api_key_sid",
+                        "is required with an API key secret",
+                    )
+                    .into());
+                }
+                None => None,
+            };
+            Some(Credentials {
+                secret: secret.to_owned(),
+                api_key_secret,
+            })
         }
         CarrierKind::Telnyx => {
             let key = required(draft.public_key, "public_key", "to check Telnyx's webhooks")?;
@@ -134,14 +250,17 @@ pub async fn add_connection(
                 )
             })?;
             settings.public_key = Some(key.to_owned());
-            Some(required(draft.secret, "secret", "(the API key)")?)
+            Some(Credentials {
+                secret: required(draft.secret, "secret", "(the API key)")?.to_owned(),
+                api_key_secret: None,
+            })
         }
         CarrierKind::Simulator => None,
     };
-    let sealed_secret = match secret {
-        Some(secret) => {
-            settings.secret_hint = Some(hint(secret));
-            sealer.seal(secret.as_bytes()).map_err(|e| {
+    let sealed_secret = match credentials {
+        Some(credentials) => {
+            settings.secret_hint = Some(hint(&credentials.secret));
+            sealer.seal(&credentials.to_plaintext()?).map_err(|e| {
                 tracing::error!(error = %e, "cannot seal a carrier secret");
                 ServiceError::Internal
             })?
@@ -163,15 +282,30 @@ pub async fn add_connection(
         .await?)
 }
 
-/// Adds a business number, given in E.164 form.
+/// Reads a business number as an administrator typed it: in E.164 form,
+/// or as dialled in the organization's country.
+pub fn parse_number(input: &str, home: Country) -> Result<E164, InvalidValue> {
+    E164::parse(input, home).map_err(|_| {
+        InvalidValue::new(
+            "number",
+            format!(
+                "is not a valid phone number: type it as dialled in {home} or in E.164 form, \
+                 + then the country code and number (e.g. +14155550100)"
+            ),
+        )
+    })
+}
+
+/// Adds a business number, typed in E.164 form or as dialled in `home`.
 pub async fn add_number(
     store: &dyn Store,
     org: OrgId,
+    home: Country,
     number: &str,
     sms_enabled: bool,
     connection: Option<ConnectionId>,
 ) -> ServiceResult<BusinessNumber> {
-    let number = E164::parse_strict(number.trim())?;
+    let number = parse_number(number, home)?;
     Ok(store
         .add_number(NewNumber {
             org,
@@ -180,6 +314,99 @@ pub async fn add_number(
             connection,
         })
         .await?)
+}
+
+/// A business number as administrators see it: shown in the
+/// organization's form, with the extensions that text from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NumberView {
+    #[serde(flatten)]
+    pub number: BusinessNumber,
+    /// The number as people of the organization's country write it.
+    pub display: String,
+    pub extension_ids: Vec<ExtensionId>,
+}
+
+/// Every business number of the organization, by number.
+pub async fn number_views(
+    store: &dyn Store,
+    org: OrgId,
+    home: Country,
+) -> ServiceResult<Vec<NumberView>> {
+    let numbers = store.numbers(org).await?;
+    let mut assigned: BTreeMap<NumberId, Vec<ExtensionId>> = BTreeMap::new();
+    for a in store.assignments(org).await? {
+        assigned.entry(a.number).or_default().push(a.extension);
+    }
+    Ok(numbers
+        .into_iter()
+        .map(|number| NumberView {
+            display: number.number.display(home),
+            extension_ids: assigned.remove(&number.id).unwrap_or_default(),
+            number,
+        })
+        .collect())
+}
+
+/// One business number of the organization, as administrators see it.
+pub async fn number_view(
+    store: &dyn Store,
+    org: OrgId,
+    home: Country,
+    id: NumberId,
+) -> ServiceResult<NumberView> {
+    number_views(store, org, home)
+        .await?
+        .into_iter()
+        .find(|n| n.number.id == id)
+        .ok_or(ServiceError::Store(
+            switchboard_store::StoreError::NotFound("business number"),
+        ))
+}
+
+/// A number an extension may text from, as it sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnNumberView {
+    pub id: NumberId,
+    pub number: E164,
+    pub display: String,
+    pub sms_enabled: bool,
+    /// New texts go out from this one unless another is picked.
+    pub default: bool,
+}
+
+/// The numbers an extension may text from, by number.
+pub async fn own_numbers(
+    store: &dyn Store,
+    extension: ExtensionId,
+    home: Country,
+) -> ServiceResult<Vec<OwnNumberView>> {
+    Ok(store
+        .numbers_of(extension)
+        .await?
+        .into_iter()
+        .map(|own| OwnNumberView {
+            id: own.number.id,
+            display: own.number.number.display(home),
+            number: own.number.number,
+            sms_enabled: own.number.sms_enabled,
+            default: own.default,
+        })
+        .collect())
+}
+
+/// An extension picks the number its new texts go out from.
+pub async fn set_default_number(
+    store: &dyn Store,
+    extension: ExtensionId,
+    number: NumberId,
+) -> ServiceResult<()> {
+    match store.set_default_number(extension, number).await {
+        Err(switchboard_store::StoreError::NotFound(_)) => Err(ServiceError::Store(
+            switchboard_store::StoreError::NotFound("SMS-enabled number of yours"),
+        )),
+        other => Ok(other?),
+    }
 }
 
 pub async fn update_number(
@@ -211,11 +438,15 @@ pub async fn set_assignment(
 mod tests {
     use super::*;
 
+    fn url(s: &str) -> PublicUrl {
+        s.parse().expect("a public URL")
+    }
+
     #[test]
     fn webhook_urls_are_the_documented_paths_under_the_public_url() {
         assert_eq!(
             webhook_urls(
-                "https://pbx.example.com/",
+                &url("https://pbx.example.com/"),
                 CarrierKind::Twilio,
                 ConnectionId(4)
             ),
@@ -226,12 +457,85 @@ mod tests {
         );
         assert_eq!(
             webhook_urls(
-                "https://pbx.example.com",
+                &url("https://pbx.example.com"),
                 CarrierKind::Telnyx,
                 ConnectionId(9)
             ),
             ["https://pbx.example.com/webhooks/telnyx/9"]
         );
-        assert!(webhook_urls("https://x", CarrierKind::Simulator, ConnectionId(1)).is_empty());
+        assert!(
+            webhook_urls(&url("https://x"), CarrierKind::Simulator, ConnectionId(1)).is_empty()
+        );
+    }
+
+    fn sealer() -> Sealer {
+        Sealer::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").expect("a key")
+    }
+
+    fn sealed(sealer: &Sealer, plain: &[u8]) -> CarrierConnection {
+        CarrierConnection {
+            id: ConnectionId(1),
+            org_id: OrgId(1),
+            kind: CarrierKind::Twilio,
+            name: "main".into(),
+            settings: "{}".into(),
+            sealed_secret: sealer.seal(plain).expect("seal"),
+        }
+    }
+
+    #[test]
+    fn credentials_sealed_before_api_keys_still_open() {
+        let sealer = sealer();
+        let legacy = sealed(&sealer, b"0123456789abcdef0123456789abcdef");
+        let opened = Credentials::open(&sealer, &legacy).expect("open");
+        assert_eq!(opened.secret, "0123456789abcdef0123456789abcdef");
+        assert_eq!(opened.api_key_secret, None);
+
+        let one = Credentials {
+            secret: "auth-token".into(),
+            api_key_secret: None,
+        };
+        assert_eq!(
+            one.to_plaintext().expect("plain"),
+            b"auth-token",
+            "a lone secret is sealed as it always was"
+        );
+        let both = Credentials {
+            secret: "auth-token".into(),
+            api_key_secret: Some("key-secret".into()),
+        };
+        let connection = sealed(&sealer, &both.to_plaintext().expect("plain"));
+        assert_eq!(Credentials::open(&sealer, &connection).expect("open"), both);
+        assert!(!format!("{both:?}").contains("auth-token"));
+
+        let simulator = CarrierConnection {
+            sealed_secret: Vec::new(),
+            ..legacy
+        };
+        assert_eq!(
+            Credentials::open(&sealer, &simulator).expect("open").secret,
+            ""
+        );
+    }
+
+    #[test]
+    fn a_number_is_read_with_the_home_country_or_refused_naming_the_field() {
+        let us = Country::US;
+        let gb = Country::parse("GB").expect("GB");
+        assert_eq!(
+            parse_number("(415) 555-2671", us).expect("local").as_str(),
+            "+14155552671"
+        );
+        assert_eq!(
+            parse_number("020 7946 0958", gb).expect("local").as_str(),
+            "+442079460958"
+        );
+        let refused = parse_number("555", us).expect_err("too short");
+        assert_eq!(refused.field, "number");
+        assert!(
+            refused.reason.contains("+14155550100"),
+            "{}",
+            refused.reason
+        );
     }
 }

@@ -3,7 +3,10 @@
 
 use super::ServiceResult;
 use crate::app::App;
-use switchboard_domain::{ConversationId, ExtensionId, IdempotencyKey, MessageId, MessageText};
+use crate::media::Stored;
+use switchboard_domain::{
+    Attachment, ConversationId, ExtensionId, IdempotencyKey, InvalidValue, MessageId, MessageText,
+};
 use switchboard_store::{Committed, Extension, MarkRead, NewMessage, Posted, StoreError};
 
 /// A message as a client wrote it, not yet validated.
@@ -11,6 +14,53 @@ pub struct Draft<'a> {
     pub conversation_id: ConversationId,
     pub text: &'a str,
     pub idempotency_key: Option<&'a str>,
+    /// Ids of images uploaded before (`POST /api/v1/media`).
+    pub attachments: &'a [String],
+}
+
+/// Most images one message carries: what MMS carries.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The images a message carries, and their copies for carriers. Each must
+/// be one the sender uploaded or may see.
+async fn attachments(
+    app: &App,
+    sender: &Extension,
+    ids: &[String],
+) -> ServiceResult<(Vec<Attachment>, Vec<String>)> {
+    if ids.len() > MAX_ATTACHMENTS {
+        return Err(InvalidValue::new(
+            "attachments",
+            format!("at most {MAX_ATTACHMENTS} images go with one message"),
+        )
+        .into());
+    }
+    let mut shown = Vec::with_capacity(ids.len());
+    let mut copies = Vec::with_capacity(ids.len());
+    for id in ids {
+        let unknown = || {
+            InvalidValue::new(
+                "attachments",
+                "each image must be uploaded first (POST /api/v1/media)",
+            )
+        };
+        let record = app
+            .store
+            .media_record(sender.org_id, id.clone())
+            .await?
+            .ok_or_else(unknown)?;
+        let allowed = record.uploaded_by == Some(sender.id)
+            || app.store.may_see_media(sender.id, id.clone()).await?;
+        let stored = Stored::from_record(&record)
+            .filter(|_| allowed)
+            .ok_or_else(unknown)?;
+        if shown.iter().any(|a: &Attachment| a.id == *id) {
+            continue;
+        }
+        shown.push(stored.attachment());
+        copies.push(stored.carrier_copy.as_str().to_owned());
+    }
+    Ok((shown, copies))
 }
 
 /// Validates and stores a message from `sender`. It is committed (and its
@@ -22,7 +72,12 @@ pub async fn post_message(
     sender: &Extension,
     draft: Draft<'_>,
 ) -> ServiceResult<Committed<Posted>> {
-    let text = MessageText::parse(draft.text)?;
+    let text = if draft.attachments.is_empty() {
+        MessageText::parse(draft.text)?
+    } else {
+        MessageText::caption(draft.text)?
+    };
+    let (attachments, carrier_media) = attachments(app, sender, draft.attachments).await?;
     let idempotency_key = draft
         .idempotency_key
         .map(IdempotencyKey::parse)
@@ -33,14 +88,17 @@ pub async fn post_message(
             conversation_id: draft.conversation_id,
             sender: sender.as_ref(),
             text,
-            attachments: Vec::new(),
-            carrier_media: Vec::new(),
+            attachments,
+            carrier_media,
             idempotency_key,
             now: app.clock.now(),
         })
         .await?;
     if !committed.value.replayed {
         app.typing.stopped(draft.conversation_id, sender.id);
+        if !committed.value.message.deliveries.is_empty() {
+            app.outbox.wake();
+        }
     }
     Ok(committed)
 }

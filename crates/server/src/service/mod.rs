@@ -5,8 +5,10 @@
 
 pub mod carriers;
 pub mod directory;
+pub mod inbound;
 pub mod messaging;
 pub mod sessions;
+pub mod sms;
 
 use crate::auth::PasswordError;
 use switchboard_domain::{InvalidValue, MembershipError};

@@ -4,5 +4,7 @@
 //! timeouts) expose a `run_once(now)` step so tests can drive them.
 
 pub mod jobs;
+pub mod media_fetch;
+pub mod outbox;
 pub mod sessions;
 pub mod typing;

@@ -315,6 +315,7 @@ async fn send_message(app: &App, auth: &Authed, frame: SendFrame) -> String {
         conversation_id: frame.conversation_id,
         text: &frame.text,
         idempotency_key: Some(&frame.idempotency_key),
+        attachments: &frame.attachments,
     };
     match messaging::post_message(app, &auth.session.extension, draft).await {
         Ok(committed) => {

@@ -33,8 +33,12 @@ pub enum ClientFrame {
 #[serde(deny_unknown_fields)]
 pub struct SendFrame {
     pub conversation_id: ConversationId,
+    #[serde(default)]
     pub text: String,
     pub idempotency_key: String,
+    /// Ids of images uploaded before, as `POST …/messages` takes them.
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 
 /// Reads a client's text frame. The connection reads every text frame with
@@ -223,6 +227,7 @@ mod tests {
                 conversation_id: ConversationId(3),
                 text: "héllo\n".into(),
                 idempotency_key: "k-1".into(),
+                attachments: vec!["ab".repeat(32)],
             }),
         ];
         for frame in frames {

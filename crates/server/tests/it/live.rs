@@ -420,7 +420,9 @@ async fn a_client_that_stops_reading_is_cut_off_while_others_keep_receiving() {
         }
     };
     assert!(ended, "the stalled client was disconnected");
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
+    let metrics = crate::common::http()
+        .get(format!("{}/metrics", server.base))
+        .send()
         .await
         .expect("metrics")
         .text()

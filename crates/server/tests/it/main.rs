@@ -9,4 +9,5 @@ mod crash;
 mod jobs;
 mod live;
 mod protocol;
+mod sms;
 mod validation;

@@ -449,13 +449,17 @@ fn served_paths() -> Vec<(&'static str, &'static str)> {
         ("get", "/api/v1/admin/jobs/{id}"),
         ("get", "/api/v1/admin/organization"),
         ("patch", "/api/v1/admin/organization"),
+        ("post", "/api/v1/conversations/sms"),
+        ("post", "/api/v1/sms/segments"),
+        ("post", "/api/v1/media"),
+        ("get", "/api/v1/media/{id}"),
     ]
 }
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_served_path() {
     let server = Server::start();
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     let res = http
         .get(format!("{}/api/v1/openapi.json", server.base))
         .send()
@@ -532,7 +536,9 @@ async fn the_openapi_document_lists_every_served_path() {
 
 /// The served OpenAPI document, parsed.
 async fn openapi_document(server: &Server) -> Value {
-    let res = reqwest::get(format!("{}/api/v1/openapi.json", server.base))
+    let res = crate::common::http()
+        .get(format!("{}/api/v1/openapi.json", server.base))
+        .send()
         .await
         .expect("request");
     assert_eq!(res.status(), 200);
@@ -716,7 +722,7 @@ async fn the_openapi_document_describes_security_refusals_and_parameters() {
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let server = Server::start();
-    let http = reqwest::Client::new();
+    let http = crate::common::http();
     for path in ["/healthz", "/readyz"] {
         let res = http
             .get(format!("{}{path}", server.base))

@@ -8,8 +8,8 @@ use super::conversations::{add_participants, ids_of, load, loaded, loaded_withou
 use super::events::{next_seq, record};
 use super::messages::{MessageRow, insert_message, link_media, message_by_id, system_message};
 use crate::{
-    Committed, InboundOutcome, InboundText, OpenSms, OpenedSms, Recorded, Refusal, Result, Sms,
-    StatusOutcome, StatusReport, StoreError,
+    Committed, InboundOutcome, InboundText, MediaRecord, OpenSms, OpenedSms, Recorded, Refusal,
+    Result, Sms, StatusOutcome, StatusReport, StoreError,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
@@ -656,8 +656,57 @@ pub(super) fn sync_holders(
     Ok(events)
 }
 
+fn add_media(conn: &Connection, r: &MediaRecord, now: Timestamp) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO media (org_id, id, uploaded_by, content_type, width, height, size,
+                            carrier_copy, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![
+        r.org.0,
+        r.id,
+        r.uploaded_by.map(|e| e.0),
+        r.content_type,
+        r.width,
+        r.height,
+        r.size as i64,
+        r.carrier_copy,
+        now.0
+    ])?;
+    Ok(())
+}
+
+fn media_record(conn: &Connection, org: OrgId, id: &str) -> Result<Option<MediaRecord>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT uploaded_by, content_type, width, height, size, carrier_copy
+             FROM media WHERE org_id = ?1 AND id = ?2",
+        )?
+        .query_row(params![org.0, id], |r| {
+            Ok(MediaRecord {
+                org,
+                id: id.to_owned(),
+                uploaded_by: r.get::<_, Option<i64>>(0)?.map(ExtensionId),
+                content_type: r.get(1)?,
+                width: r.get(2)?,
+                height: r.get(3)?,
+                size: r.get::<_, i64>(4)? as u64,
+                carrier_copy: r.get(5)?,
+            })
+        })
+        .optional()?)
+}
+
 #[async_trait::async_trait]
 impl Sms for SqliteStore {
+    async fn add_media(&self, record: MediaRecord, now: Timestamp) -> Result<()> {
+        self.write(move |c| add_media(c, &record, now)).await
+    }
+
+    async fn media_record(&self, org: OrgId, id: String) -> Result<Option<MediaRecord>> {
+        self.read(move |c| media_record(c, org, &id)).await
+    }
+
     async fn open_sms(&self, open: OpenSms) -> Result<Committed<OpenedSms>> {
         self.write(move |c| open_sms(c, &open)).await
     }

@@ -133,7 +133,9 @@ fn route(method: &str, path: &str) -> String {
 #[tokio::test]
 async fn the_catalogue_holds_exactly_the_routes_of_the_openapi_document() {
     let server = Server::start();
-    let res = reqwest::get(format!("{}/api/v1/openapi.json", server.base))
+    let res = crate::common::http()
+        .get(format!("{}/api/v1/openapi.json", server.base))
+        .send()
         .await
         .expect("request");
     assert_eq!(res.status(), 200);

@@ -3,6 +3,7 @@
 //! it; `authorization::endpoints` checks it against the served OpenAPI
 //! document, so a new route cannot skip them.
 
+use super::request::TINY_PNG;
 use super::{Endpoint, PASSWORD, Payload, uuid_like};
 use serde_json::json;
 
@@ -50,6 +51,22 @@ pub fn own_endpoints(colleague: i64) -> Vec<Endpoint> {
             "POST",
             "/api/v1/conversations/group",
             Payload::Json(json!({"name": "Side channel", "member_ids": [colleague]})),
+        ),
+        Endpoint::new(
+            "POST",
+            "/api/v1/conversations/sms",
+            Payload::Json(json!({"to": "+14155552671"})),
+        ),
+        Endpoint::new(
+            "POST",
+            "/api/v1/sms/segments",
+            Payload::Json(json!({"text": "Your order shipped"})),
+        ),
+        Endpoint::new("POST", "/api/v1/media", Payload::Png(TINY_PNG)),
+        Endpoint::new(
+            "GET",
+            format!("/api/v1/media/{}", "0".repeat(64)),
+            Payload::Empty,
         ),
         Endpoint::new("POST", "/api/v1/auth/sign-out", Payload::Empty),
     ]

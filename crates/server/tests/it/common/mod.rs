@@ -14,13 +14,21 @@ pub use catalogue::{
     every_endpoint, own_endpoints,
 };
 pub use client::{Answer, Client, answer, assert_error, uuid_like};
-pub use request::{Cred, Endpoint, Payload, bearer};
+pub use request::{Cred, Endpoint, Payload, TINY_PNG, bearer};
 pub use server::Server;
 pub use ws::Ws;
 
 use std::time::Duration;
 
 pub const PASSWORD: &str = "test-password";
+
+/// An HTTP client for the tests. The build's reqwest speaks TLS through
+/// rustls (the server's carriers need it), which needs its crypto provider
+/// installed before a client is made.
+pub fn http() -> reqwest::Client {
+    switchboard_carriers::install_crypto_provider();
+    reqwest::Client::new()
+}
 /// How long a test waits for something that should happen; generous, since
 /// CI machines are slow. Never a synchronization sleep: waits end as soon
 /// as the event arrives.

@@ -19,7 +19,16 @@ pub enum Payload {
     Empty,
     Json(Value),
     Csv(&'static str),
+    /// An image as the raw body.
+    Png(&'static [u8]),
 }
+
+/// The smallest PNG: one green pixel.
+pub const TINY_PNG: &[u8] = &[
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 1, 0, 0, 0, 1, 8, 2, 0,
+    0, 0, 144, 119, 83, 222, 0, 0, 0, 12, 73, 68, 65, 84, 120, 156, 99, 248, 207, 192, 0, 0, 3, 1,
+    1, 0, 201, 254, 146, 239, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+];
 
 /// One request to one route: a method, a concrete path and its body.
 pub struct Endpoint {
@@ -44,7 +53,7 @@ impl Endpoint {
 
 impl Server {
     pub async fn request(&self, cred: Cred<'_>, ep: &Endpoint) -> Answer {
-        let http = reqwest::Client::new();
+        let http = super::http();
         let method = reqwest::Method::from_bytes(ep.method.as_bytes()).expect("method");
         let mut req = http.request(method, format!("{}{}", self.base, ep.path));
         match cred {
@@ -61,6 +70,7 @@ impl Server {
             Payload::Empty => req,
             Payload::Json(v) => req.json(v),
             Payload::Csv(text) => req.header("content-type", "text/csv").body(*text),
+            Payload::Png(bytes) => req.header("content-type", "image/png").body(*bytes),
         };
         answer(req.send().await.expect("request")).await
     }

@@ -74,15 +74,21 @@ impl Server {
     /// A fresh server with the demo organization, running in this process
     /// on a [`ManualClock`] that starts at the current time.
     pub async fn in_process() -> Self {
+        Self::in_process_with(|_| {}).await
+    }
+
+    /// [`Server::in_process`] with some settings changed by `configure`.
+    pub async fn in_process_with(configure: impl FnOnce(&mut Config)) -> Self {
         let temp = tempfile::tempdir().expect("temp dir");
         let clock = Arc::new(ManualClock::new(SystemClock.now()));
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("address"),
             data_dir: temp.path().to_path_buf(),
             demo: true,
             demo_password: Some(Secret::new(PASSWORD.to_owned())),
             ..Config::default()
         };
+        configure(&mut config);
         let running = switchboard::start(config, clock.clone())
             .await
             .expect("start the server in-process");
@@ -116,7 +122,7 @@ impl Server {
         let signed = self.sign_in_answer(org, extension, password).await;
         assert_eq!(signed.status, 200, "sign-in of {org}/{extension} failed");
         Client {
-            http: reqwest::Client::new(),
+            http: super::http(),
             base: self.base.clone(),
             token: signed.body["token"].as_str().expect("token").to_owned(),
             id: signed.body["extension"]["id"].as_i64().expect("id"),
@@ -126,7 +132,7 @@ impl Server {
     /// Signs in and returns the whole answer (token, CSRF token, headers),
     /// whatever it is.
     pub async fn sign_in_answer(&self, org: &str, extension: &str, password: &str) -> Answer {
-        let res = reqwest::Client::new()
+        let res = super::http()
             .post(format!("{}/api/v1/auth/sign-in", self.base))
             .json(&json!({"organization": org, "extension": extension, "password": password}))
             .send()
