@@ -5,7 +5,9 @@
 //!
 //! Checked: nothing panics; a refusal is a 4xx with a code and a message;
 //! parsed values are in their documented form (message text and keys kept
-//! as typed, names trimmed and bounded, roles and tones one of theirs) and
+//! as typed, names trimmed and bounded, roles, tones and countries one of
+//! theirs, phone numbers in E.164 form, carrier secrets only with their
+//! hints) and
 //! parse again to themselves; and the canonical body written from the values
 //! parses back to the same values.
 
@@ -15,6 +17,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use switchboard::http::request_bodies::{self as bodies, Parsed, Route};
 use switchboard_domain::message::MAX_PAGE_LIMIT;
+use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::values::{MAX_MESSAGE_CHARS, MAX_NAME_CHARS};
 use switchboard_domain::{
     AlertTone, ConversationName, DisplayName, ExtensionNumber, HistoryPage, IdempotencyKey,
@@ -97,11 +100,48 @@ fn check_values(parsed: &Parsed, input: &[u8]) {
             }
         }
         Parsed::ResetPassword(p) => new_password(p),
-        Parsed::UpdateOrganization(tone) => {
-            assert_eq!(AlertTone::parse(tone.as_str()), Ok(*tone));
-            let json = serde_json::to_string(tone).expect("a tone is JSON");
-            assert_eq!(serde_json::from_str::<AlertTone>(&json).ok(), Some(*tone));
+        Parsed::UpdateOrganization {
+            alert_tone,
+            default_country,
+        } => {
+            assert!(alert_tone.is_some() || default_country.is_some());
+            if let Some(tone) = alert_tone {
+                assert_eq!(AlertTone::parse(tone.as_str()), Ok(*tone));
+                let json = serde_json::to_string(tone).expect("a tone is JSON");
+                assert_eq!(serde_json::from_str::<AlertTone>(&json).ok(), Some(*tone));
+            }
+            if let Some(country) = default_country {
+                assert_eq!(Country::parse(country.code()), Ok(*country));
+                assert!(Country::all().contains(country));
+            }
         }
+        Parsed::CreateConnection(valid) => {
+            assert_eq!(Some(valid.name.as_str()), raw(&body, "name").map(str::trim));
+            assert!(!valid.name.is_empty() && valid.name.chars().count() <= 60);
+            let hint = |secret: &str| {
+                let tail: String = secret.chars().rev().take(4).collect();
+                format!("…{}", tail.chars().rev().collect::<String>())
+            };
+            match &valid.credentials {
+                Some(c) => {
+                    assert!(!c.secret.is_empty());
+                    assert_eq!(valid.settings.secret_hint, Some(hint(&c.secret)));
+                    assert_eq!(
+                        valid.settings.api_key_secret_hint,
+                        c.api_key_secret.as_deref().map(hint)
+                    );
+                    assert_eq!(
+                        c.api_key_secret.is_some(),
+                        valid.settings.api_key_sid.is_some()
+                    );
+                }
+                None => assert_eq!(valid.kind.as_str(), "simulator"),
+            }
+        }
+        Parsed::CreateNumber { number, .. } => {
+            assert!(E164::parse_strict(number.as_str()).is_ok(), "{number}");
+        }
+        Parsed::UpdateNumber { .. } | Parsed::SetDefaultNumber(_) => {}
         Parsed::CreateGroup { name, .. } | Parsed::Rename(name) => {
             conversation_name(name, raw(&body, "name"));
         }
@@ -206,7 +246,13 @@ fn canonical(parsed: &Parsed) -> String {
             "disabled": disabled,
         }),
         Parsed::ResetPassword(p) => json!({ "password": p.expose() }),
-        Parsed::UpdateOrganization(tone) => json!({ "alert_tone": tone.as_str() }),
+        Parsed::UpdateOrganization {
+            alert_tone,
+            default_country,
+        } => json!({
+            "alert_tone": alert_tone.map(AlertTone::as_str),
+            "default_country": default_country.as_ref().map(Country::code),
+        }),
         Parsed::OpenDirect(id) => json!({ "extension_id": id.0 }),
         Parsed::CreateGroup { name, members } => json!({
             "name": name.as_str(),
@@ -225,6 +271,40 @@ fn canonical(parsed: &Parsed) -> String {
             "idempotency_key": idempotency_key.as_ref().map(IdempotencyKey::as_str),
         }),
         Parsed::MarkRead(id) => json!({ "message_id": id.0 }),
+        Parsed::CreateConnection(valid) => {
+            let secrets = valid.credentials.as_ref();
+            json!({
+                "kind": valid.kind.as_str(),
+                "name": valid.name,
+                "account_sid": valid.settings.account_sid,
+                "api_key_sid": valid.settings.api_key_sid,
+                "secret": secrets.map(|c| c.secret.as_str()),
+                "api_key_secret": secrets.and_then(|c| c.api_key_secret.as_deref()),
+                "public_key": valid.settings.public_key,
+                "base_url": valid.settings.base_url,
+            })
+        }
+        Parsed::CreateNumber {
+            number,
+            sms_enabled,
+            connection,
+        } => json!({
+            "number": number.as_str(),
+            "sms_enabled": sms_enabled,
+            "connection_id": connection.map(|c| c.0),
+        }),
+        Parsed::UpdateNumber {
+            sms_enabled,
+            connection,
+        } => {
+            // An absent connection keeps it; null takes it off.
+            let mut body = json!({ "sms_enabled": sms_enabled });
+            if let Some(connection) = connection {
+                body["connection_id"] = json!(connection.map(|c| c.0));
+            }
+            body
+        }
+        Parsed::SetDefaultNumber(id) => json!({ "number_id": id.0 }),
     };
     body.to_string()
 }

@@ -160,6 +160,7 @@ impl App {
             Arc::clone(&carriers),
             Arc::clone(&media),
             public_url,
+            config.sms.request_timeout,
         ));
         crate::workers::outbox::spawn(
             Arc::clone(&outbox),

@@ -79,7 +79,7 @@ pub struct InboundText {
 #[derive(Debug, Clone)]
 pub enum InboundOutcome {
     /// Stored as this message.
-    Stored(Message),
+    Stored(Box<Message>),
     /// The same webhook was taken before; nothing changed.
     Duplicate,
 }

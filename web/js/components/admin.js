@@ -1,11 +1,14 @@
 // Administration: extensions (create, rename, enable/disable, reset
-// password, grant admin, CSV import) and the organization's alert tone.
+// password, grant admin, CSV import), the organization's alert tone and
+// default country, and phone numbers and carriers (admin-numbers.js).
 
 import { h, replace, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { api, describeError } from '../api.js';
 import { TONES, playTone, toneLabel } from '../sound.js';
 import { openDialog, confirmDialog, withBusy } from './dialog.js';
+import { createNumbersAdmin } from './admin-numbers.js';
+import { byName, countryName } from '../countries.js';
 
 function field(label, input, hint = null) {
   const id = uid('admin');
@@ -353,6 +356,9 @@ export function createAdmin(app) {
       replace(toneSelect, tones.map((t) => h('option', { value: t, selected: t === data.alert_tone }, toneLabel(t))));
       toneSelect.disabled = false;
       toneSave.disabled = false;
+      replace(countrySelect, byName(data.countries || [data.default_country]).map((c) => h('option', { value: c, selected: c === data.default_country }, countryName(c))));
+      countrySelect.disabled = false;
+      countrySave.disabled = false;
     } catch (err) {
       toneStatus.textContent = describeError(err, 'Could not load the organization.');
     }
@@ -370,6 +376,27 @@ export function createAdmin(app) {
     }
   });
 
+  // ---- default country ----
+  const countrySelect = h('select', { name: 'default_country', disabled: true });
+  const countryStatus = h('p', { class: 'form-status', role: 'status' });
+  const countrySave = h('button', { class: 'button primary', type: 'submit', disabled: true }, 'Save country');
+  const countryForm = h('form', { class: 'tone-form', novalidate: true, 'aria-label': 'Default country' }, field('Default country for phone numbers', countrySelect, 'Numbers typed without + belong to it, and its numbers are shown in national form.'), h('div', { class: 'form-actions' }, countrySave, countryStatus));
+  countryForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    countryStatus.textContent = '';
+    try {
+      const data = await withBusy(countrySave, () => api.patch('/admin/organization', { default_country: countrySelect.value }));
+      store.me.organization.default_country = data.default_country;
+      store.emit('me', store.me);
+      countryStatus.textContent = `Saved: ${countryName(data.default_country)}.`;
+      numbersAdmin.reload();
+    } catch (err) {
+      countryStatus.textContent = describeError(err, 'Could not save the country.');
+    }
+  });
+
+  const numbersAdmin = createNumbersAdmin(app);
+
   const card = (title, description, ...content) => {
     const id = uid('card');
     return h('section', { class: 'card', 'aria-labelledby': id }, h('h2', { class: 'card-title', id }, title), description ? h('p', { class: 'card-description' }, description) : null, ...content);
@@ -385,7 +412,8 @@ export function createAdmin(app) {
       card('Extensions', 'Everyone who can sign in to your organization.', h('div', { class: 'table-wrap' }, table), tableStatus),
       card('New extension', null, createForm),
       card('Import from CSV', null, csvForm),
-      card('Alert tone', 'Played for new messages, unless a person mutes it.', toneForm),
+      card('Organization', 'The alert tone is played for new messages, unless a person mutes it.', h('div', { class: 'stack' }, toneForm, countryForm)),
+      numbersAdmin.el,
     ),
   );
 

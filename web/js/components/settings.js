@@ -1,7 +1,7 @@
-// Settings: account details, password change, alert tone mute, browser
-// notifications.
+// Settings: account details, the default number for new texts, password
+// change, alert tone mute, browser notifications.
 
-import { h, uid } from '../dom.js';
+import { h, replace, uid } from '../dom.js';
 import { icon } from '../icons.js';
 import { api, describeError } from '../api.js';
 import { playTone, toneLabel } from '../sound.js';
@@ -129,6 +129,41 @@ export function createSettings(app) {
 
   const alerts = section('Alerts', null, mute.row, h('div', { class: 'form-actions' }, preview, muteStatus), notifications.row, notifyStatus);
 
-  const el = h('main', { class: 'page' }, h('div', { class: 'page-inner' }, h('h1', { class: 'page-title' }, 'Settings'), account, alerts, password));
+  // Texting: the number new texts go out from.
+  const textingBody = h('div', { class: 'stack' }, h('p', { class: 'table-status', role: 'status' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading your numbers…'));
+  const texting = section('Texting', null, textingBody);
+  function showNumbers(numbers) {
+    const usable = numbers.filter((n) => n.sms_enabled);
+    if (!usable.length) {
+      replace(textingBody, h('p', { class: 'form-status', dataset: { testid: 'no-sms-number' } }, 'You have no SMS-enabled number. Ask an administrator to assign one.'));
+      return;
+    }
+    const id = uid('default-number');
+    const status = h('p', { class: 'form-status', role: 'status' });
+    const select = h('select', { id, name: 'default_number' }, usable.map((n) => h('option', { value: String(n.id), selected: n.default }, n.display)));
+    if (!usable.some((n) => n.default)) select.prepend(h('option', { value: '', selected: true, disabled: true }, 'Choose a number'));
+    select.addEventListener('change', async () => {
+      if (!select.value) return;
+      select.disabled = true;
+      status.textContent = '';
+      try {
+        const data = await api.put('/me/numbers/default', { number_id: Number(select.value) });
+        const chosen = (data?.numbers || []).find((n) => n.default);
+        status.textContent = chosen ? `New texts go out from ${chosen.display}.` : 'Saved.';
+        select.querySelector('option[value=""]')?.remove();
+      } catch (err) {
+        status.textContent = describeError(err, 'Could not save the default number.');
+      } finally {
+        select.disabled = false;
+        select.focus();
+      }
+    });
+    replace(textingBody, h('div', { class: 'field narrow-field' }, h('label', { for: id }, 'Default number for new texts'), select), status);
+  }
+  api.get('/me/numbers')
+    .then((data) => showNumbers(data?.numbers || []))
+    .catch((err) => replace(textingBody, h('p', { class: 'form-error', role: 'alert' }, describeError(err, 'Could not load your numbers.'))));
+
+  const el = h('main', { class: 'page' }, h('div', { class: 'page-inner' }, h('h1', { class: 'page-title' }, 'Settings'), account, texting, alerts, password));
   return { el, destroy() {} };
 }

@@ -1,4 +1,5 @@
-//! Administration of my organization: extensions and the alert tone.
+//! Administration of my organization: extensions, the alert tone and the
+//! default country (business numbers and carriers are in `numbers`).
 //! Every handler here requires the administrator role.
 
 use super::extract::Body;
@@ -13,7 +14,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use switchboard_domain::{AlertTone, ExtensionId};
+use switchboard_domain::phone::Country;
+use switchboard_domain::{AlertTone, ExtensionId, InvalidValue};
 use switchboard_store::{Extension, Org};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -284,13 +286,22 @@ pub struct OrganizationSettings {
     /// Every tone there is to choose from.
     #[schema(value_type = Vec<super::openapi::AlertTone>)]
     alert_tones: [AlertTone; 4],
+    /// The ISO 3166 code of the country numbers typed without `+` belong
+    /// to, e.g. "US".
+    #[schema(value_type = String)]
+    default_country: Country,
+    /// Every country code there is to choose from, in alphabetical order.
+    #[schema(value_type = Vec<String>)]
+    countries: Vec<Country>,
 }
 
 fn org_settings(organization: Org) -> OrganizationSettings {
     OrganizationSettings {
         alert_tone: organization.alert_tone,
+        default_country: organization.default_country,
         organization,
         alert_tones: AlertTone::ALL,
+        countries: Country::all(),
     }
 }
 
@@ -309,16 +320,19 @@ pub async fn organization(auth: Authed) -> ApiResult<Json<OrganizationSettings>>
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrganization {
-    pub(super) alert_tone: String,
+    /// One of `alert_tones`.
+    pub(super) alert_tone: Option<String>,
+    /// One of `countries`, e.g. "GB".
+    pub(super) default_country: Option<String>,
 }
 
-/// Sets the organization's alert tone.
+/// Sets the organization's alert tone, its default country, or both.
 #[utoipa::path(patch, path = "/api/v1/admin/organization", tag = "admin", request_body = UpdateOrganization,
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, body = OrganizationSettings, description = "The settings as they now are"),
         (status = 403, body = ErrorBody, description = "`forbidden`: only administrators may do this"),
-        (status = 422, body = ErrorBody, description = "`validation_failed`: no such alert tone, or the body is not right"),
+        (status = 422, body = ErrorBody, description = "`validation_failed`: no such alert tone or country, neither is given, or the body is not right"),
     ))]
 pub async fn update_organization(
     State(app): State<Arc<App>>,
@@ -326,6 +340,22 @@ pub async fn update_organization(
     Body(req): Body<UpdateOrganization>,
 ) -> ApiResult<Json<OrganizationSettings>> {
     auth.require_admin()?;
-    let org = directory::set_alert_tone(&app, auth.session.org.id, &req.alert_tone).await?;
+    let org = auth.session.org.id;
+    // Both are checked before either is saved.
+    if let Some(tone) = &req.alert_tone {
+        AlertTone::parse(tone)?;
+    }
+    if let Some(code) = &req.default_country {
+        Country::parse(code).map_err(|e| InvalidValue::new("default_country", e.reason))?;
+    }
+    let mut updated = None;
+    if let Some(tone) = &req.alert_tone {
+        updated = Some(directory::set_alert_tone(&app, org, tone).await?);
+    }
+    if let Some(code) = &req.default_country {
+        updated = Some(directory::set_default_country(&app, org, code).await?);
+    }
+    let org =
+        updated.ok_or_else(|| ApiError::validation("give alert_tone, default_country or both"))?;
     Ok(Json(org_settings(org)))
 }

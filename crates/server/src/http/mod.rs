@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod me;
 pub mod media;
+mod numbers;
 pub mod openapi;
 pub mod request_bodies;
 mod session;
@@ -116,6 +117,15 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         )
         .routes(routes!(admin::job))
         .routes(routes!(admin::organization, admin::update_organization))
+        .routes(routes!(
+            numbers::list_connections,
+            numbers::create_connection
+        ))
+        .routes(routes!(numbers::list_numbers, numbers::create_number))
+        .routes(routes!(numbers::update_number))
+        .routes(routes!(numbers::assign_number, numbers::unassign_number))
+        .routes(routes!(numbers::my_numbers))
+        .routes(routes!(numbers::set_default_number))
         .split_for_parts();
     // After the routes: it completes the operations they brought.
     utoipa::Modify::modify(&openapi::ExtractorAnswers, &mut doc);

@@ -55,6 +55,81 @@ pub struct Organization {
     pub default_country: String,
 }
 
+/// The kind of carrier a connection talks to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CarrierKind {
+    Twilio,
+    Telnyx,
+    Simulator,
+}
+
+/// A carrier connection as administrators see it: never its secrets, only
+/// their last characters.
+#[derive(Serialize, ToSchema)]
+pub struct CarrierConnection {
+    pub id: i64,
+    pub kind: CarrierKind,
+    pub name: String,
+    /// Twilio's account SID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub account_sid: Option<String>,
+    /// Twilio's API key SID, when the API is called with an API key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub api_key_sid: Option<String>,
+    /// Telnyx's public key for its webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub public_key: Option<String>,
+    /// The carrier's API base URL, when not the carrier's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub base_url: Option<String>,
+    /// The last characters of the auth token or API key, e.g. "…1234".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub secret_hint: Option<String>,
+    /// The last characters of the API key's secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub api_key_secret_hint: Option<String>,
+    /// The URLs to paste into the carrier's console (none for the
+    /// simulator), under the server's `public_url`.
+    pub webhook_urls: Vec<String>,
+}
+
+/// A business number as administrators see it.
+#[derive(Serialize, ToSchema)]
+pub struct BusinessNumber {
+    pub id: i64,
+    /// E.164, e.g. "+14155550100".
+    pub number: String,
+    /// As people of the organization's country write it, e.g.
+    /// "(415) 555-0100".
+    pub display: String,
+    pub sms_enabled: bool,
+    /// The carrier connection that serves it.
+    #[schema(required = true)]
+    pub connection_id: Option<i64>,
+    /// The extensions that text from it, by id.
+    pub extension_ids: Vec<i64>,
+}
+
+/// A business number I may text from.
+#[derive(Serialize, ToSchema)]
+pub struct OwnNumber {
+    pub id: i64,
+    /// E.164, e.g. "+14155550100".
+    pub number: String,
+    /// As people of the organization's country write it.
+    pub display: String,
+    pub sms_enabled: bool,
+    /// New texts go out from this number unless I pick another.
+    pub default: bool,
+}
+
 /// A colleague as other people see them: enough to show a name.
 #[derive(Serialize, ToSchema)]
 pub struct ExtensionRef {
@@ -461,7 +536,7 @@ mod tests {
         );
     }
 
-    fn number() -> domain::phone::E164 {
+    fn e164() -> domain::phone::E164 {
         domain::phone::E164::parse_strict("+14155552671").expect("a number")
     }
 
@@ -502,9 +577,54 @@ mod tests {
             slug: "demo".into(),
             name: "Demo".into(),
             alert_tone: domain::AlertTone::Chime,
-            default_country: domain::phone::Country::parse("US").expect("a country"),
+            default_country: domain::phone::Country::US,
         };
         assert_shape::<Organization>("Organization", keys(&org), keys(&org));
+
+        let full_settings = crate::service::carriers::Settings {
+            account_sid: Some("AC1".into()),
+            api_key_sid: Some("SK1".into()),
+            public_key: Some("key".into()),
+            base_url: Some("http://x".into()),
+            secret_hint: Some("…1234".into()),
+            api_key_secret_hint: Some("…5678".into()),
+        };
+        let connection = |settings: crate::service::carriers::Settings| {
+            crate::service::carriers::ConnectionView {
+                id: domain::ConnectionId(1),
+                kind: domain::CarrierKind::Twilio,
+                name: "main".into(),
+                settings,
+                webhook_urls: Vec::new(),
+            }
+        };
+        assert_shape::<CarrierConnection>(
+            "CarrierConnection",
+            keys(connection(full_settings)),
+            keys(connection(Default::default())),
+        );
+
+        let number = switchboard_store::BusinessNumber {
+            id: domain::NumberId(1),
+            org_id: domain::OrgId(1),
+            number: domain::phone::E164::parse_strict("+14155552671").expect("valid"),
+            sms_enabled: true,
+            connection_id: None,
+        };
+        let view = crate::service::carriers::NumberView {
+            number: number.clone(),
+            display: "(415) 555-2671".into(),
+            extension_ids: Vec::new(),
+        };
+        assert_shape::<BusinessNumber>("BusinessNumber", keys(&view), keys(&view));
+        let own = crate::service::carriers::OwnNumberView {
+            id: number.id,
+            number: number.number,
+            display: "(415) 555-2671".into(),
+            sms_enabled: true,
+            default: true,
+        };
+        assert_shape::<OwnNumber>("OwnNumber", keys(&own), keys(&own));
         assert_shape::<ExtensionRef>("ExtensionRef", keys(reference()), keys(reference()));
 
         let conversation = domain::Conversation {
@@ -538,12 +658,12 @@ mod tests {
             }),
             idempotency_key: Some("k".into()),
             external_sender: Some(domain::ExternalRef {
-                number: number(),
+                number: e164(),
                 display: "(415) 555-2671".into(),
             }),
             attachments: vec![attachment()],
             deliveries: vec![domain::Delivery {
-                to: number(),
+                to: e164(),
                 status: domain::DeliveryStatus::Failed,
                 reason: Some("unreachable".into()),
             }],
@@ -560,13 +680,13 @@ mod tests {
             }),
         );
         let delivery = domain::Delivery {
-            to: number(),
+            to: e164(),
             status: domain::DeliveryStatus::Sent,
             reason: None,
         };
         assert_shape::<Delivery>("Delivery", keys(&delivery), keys(&delivery));
         let external = domain::ExternalParticipant {
-            number: number(),
+            number: e164(),
             display: "x".into(),
             opted_out: false,
         };
@@ -577,7 +697,7 @@ mod tests {
         );
         let business = domain::BusinessNumberRef {
             id: domain::NumberId(1),
-            number: number(),
+            number: e164(),
             display: "x".into(),
         };
         assert_shape::<BusinessNumberRef>("BusinessNumberRef", keys(&business), keys(&business));

@@ -12,14 +12,18 @@ use super::conversations::{
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, QueryParams};
 use super::me::{PasswordChange, SettingsUpdate};
+use super::numbers::{CreateConnection, CreateNumber, DefaultNumber, UpdateNumber};
 use super::session::SignIn;
 use crate::service::ServiceError;
+use crate::service::carriers::{self, ConnectionDraft, ValidConnection};
 use crate::service::directory::ExtensionDraft;
 use axum::http::Uri;
 use serde::de::DeserializeOwned;
+use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::{
-    AlertTone, ConversationName, DisplayName, ExtensionId, ExtensionNumber, HistoryPage,
-    IdempotencyKey, MessageId, MessageText, OrgSlug, Password, Role,
+    AlertTone, ConnectionId, ConversationName, DisplayName, ExtensionId, ExtensionNumber,
+    HistoryPage, IdempotencyKey, InvalidValue, MessageId, MessageText, NumberId, OrgSlug, Password,
+    Role,
 };
 
 /// An operation of the API that reads a body (or, for `History`, a query
@@ -40,10 +44,14 @@ pub enum Route {
     History,
     Send,
     MarkRead,
+    CreateConnection,
+    CreateNumber,
+    UpdateNumber,
+    SetDefaultNumber,
 }
 
 impl Route {
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 18] = [
         Route::SignIn,
         Route::ChangePassword,
         Route::UpdateSettings,
@@ -58,6 +66,10 @@ impl Route {
         Route::History,
         Route::Send,
         Route::MarkRead,
+        Route::CreateConnection,
+        Route::CreateNumber,
+        Route::UpdateNumber,
+        Route::SetDefaultNumber,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +88,10 @@ impl Route {
             Route::History => "history",
             Route::Send => "send",
             Route::MarkRead => "mark_read",
+            Route::CreateConnection => "create_connection",
+            Route::CreateNumber => "create_number",
+            Route::UpdateNumber => "update_number",
+            Route::SetDefaultNumber => "set_default_number",
         }
     }
 
@@ -111,7 +127,10 @@ pub enum Parsed {
         disabled: Option<bool>,
     },
     ResetPassword(Password),
-    UpdateOrganization(AlertTone),
+    UpdateOrganization {
+        alert_tone: Option<AlertTone>,
+        default_country: Option<Country>,
+    },
     OpenDirect(ExtensionId),
     CreateGroup {
         name: ConversationName,
@@ -125,7 +144,24 @@ pub enum Parsed {
         idempotency_key: Option<IdempotencyKey>,
     },
     MarkRead(MessageId),
+    CreateConnection(ValidConnection),
+    /// The number as read with [`FUZZ_HOME`] for the organization's
+    /// country.
+    CreateNumber {
+        number: E164,
+        sms_enabled: bool,
+        connection: Option<ConnectionId>,
+    },
+    UpdateNumber {
+        sms_enabled: Option<bool>,
+        connection: Option<Option<ConnectionId>>,
+    },
+    SetDefaultNumber(NumberId),
 }
+
+/// The organization's country numbers are read with here; the handler
+/// takes the signed-in organization's.
+pub const FUZZ_HOME: Country = Country::US;
 
 fn body<T: DeserializeOwned>(input: &[u8]) -> ApiResult<T> {
     Body::<T>::from_bytes(input).map(|Body(b)| b)
@@ -186,8 +222,25 @@ pub fn parse(route: Route, input: &[u8]) -> ApiResult<Parsed> {
             Parsed::ResetPassword(Password::parse_new(&b.password)?)
         }
         Route::UpdateOrganization => {
+            // As admin::update_organization.
             let b: UpdateOrganization = body(input)?;
-            Parsed::UpdateOrganization(AlertTone::parse(&b.alert_tone)?)
+            let alert_tone = b.alert_tone.as_deref().map(AlertTone::parse).transpose()?;
+            let default_country = b
+                .default_country
+                .as_deref()
+                .map(|c| {
+                    Country::parse(c).map_err(|e| InvalidValue::new("default_country", e.reason))
+                })
+                .transpose()?;
+            if alert_tone.is_none() && default_country.is_none() {
+                return Err(ApiError::validation(
+                    "give alert_tone, default_country or both",
+                ));
+            }
+            Parsed::UpdateOrganization {
+                alert_tone,
+                default_country,
+            }
         }
         Route::OpenDirect => Parsed::OpenDirect(body::<OpenDirect>(input)?.extension_id),
         Route::CreateGroup => {
@@ -224,6 +277,40 @@ pub fn parse(route: Route, input: &[u8]) -> ApiResult<Parsed> {
             }
         }
         Route::MarkRead => Parsed::MarkRead(body::<MarkRead>(input)?.message_id),
+        Route::CreateConnection => {
+            // As carriers::add_connection, before sealing.
+            let b: CreateConnection = body(input)?;
+            let draft = ConnectionDraft {
+                kind: &b.kind,
+                name: &b.name,
+                account_sid: b.account_sid.as_deref(),
+                api_key_sid: b.api_key_sid.as_deref(),
+                secret: b.secret.as_deref(),
+                api_key_secret: b.api_key_secret.as_deref(),
+                public_key: b.public_key.as_deref(),
+                base_url: b.base_url.as_deref(),
+            };
+            Parsed::CreateConnection(draft.validate()?)
+        }
+        Route::CreateNumber => {
+            // As carriers::add_number.
+            let b: CreateNumber = body(input)?;
+            Parsed::CreateNumber {
+                number: carriers::parse_number(&b.number, FUZZ_HOME)?,
+                sms_enabled: b.sms_enabled.unwrap_or(true),
+                connection: b.connection_id,
+            }
+        }
+        Route::UpdateNumber => {
+            let b: UpdateNumber = body(input)?;
+            Parsed::UpdateNumber {
+                sms_enabled: b.sms_enabled,
+                connection: b.connection_id,
+            }
+        }
+        Route::SetDefaultNumber => {
+            Parsed::SetDefaultNumber(body::<DefaultNumber>(input)?.number_id)
+        }
     })
 }
 
@@ -287,6 +374,82 @@ mod tests {
                 "{route:?} {}",
                 String::from_utf8_lossy(input)
             );
+        }
+    }
+
+    #[test]
+    fn number_carrier_and_organization_bodies_parse_as_their_handlers_read_them() {
+        let Ok(Parsed::CreateNumber {
+            number,
+            sms_enabled,
+            connection,
+        }) = parse(Route::CreateNumber, br#"{"number":"(415) 555-0100"}"#)
+        else {
+            panic!("a local number parses");
+        };
+        assert_eq!(number.as_str(), "+14155550100");
+        assert!(sms_enabled, "texting is on unless asked");
+        assert_eq!(connection, None);
+
+        let absent = parse(Route::UpdateNumber, br#"{"sms_enabled":false}"#);
+        assert!(matches!(
+            absent,
+            Ok(Parsed::UpdateNumber {
+                sms_enabled: Some(false),
+                connection: None
+            })
+        ));
+        let null = parse(Route::UpdateNumber, br#"{"connection_id":null}"#);
+        assert!(matches!(
+            null,
+            Ok(Parsed::UpdateNumber {
+                connection: Some(None),
+                ..
+            })
+        ));
+        let set = parse(Route::UpdateNumber, br#"{"connection_id":7}"#);
+        assert!(matches!(
+            set,
+            Ok(Parsed::UpdateNumber {
+                connection: Some(Some(ConnectionId(7))),
+                ..
+            })
+        ));
+
+        let Ok(Parsed::CreateConnection(valid)) = parse(
+            Route::CreateConnection,
+            br#"{"kind":"Twilio","name":" Main ","account_sid":"AC1","secret":"token-1234",
+                 "api_key_sid":"SK1","api_key_secret":"secret-5678"}"#,
+        ) else {
+            panic!("a Twilio connection parses");
+        };
+        assert_eq!(valid.name, "Main");
+        assert_eq!(valid.settings.secret_hint.as_deref(), Some("…1234"));
+        assert_eq!(valid.settings.api_key_secret_hint.as_deref(), Some("…5678"));
+        assert!(
+            !format!("{valid:?}").contains("token-1234"),
+            "secrets are redacted"
+        );
+
+        let refused: [(Route, &[u8], &str); 5] = [
+            (Route::CreateNumber, br#"{"number":"12"}"#, "number:"),
+            (
+                Route::CreateConnection,
+                br#"{"kind":"telnyx","name":"T","secret":"KEY1"}"#,
+                "public_key:",
+            ),
+            (Route::UpdateOrganization, b"{}", "give alert_tone"),
+            (
+                Route::UpdateOrganization,
+                br#"{"default_country":"XX"}"#,
+                "default_country:",
+            ),
+            (Route::SetDefaultNumber, br#"{"number_id":"x"}"#, ""),
+        ];
+        for (route, input, starts) in refused {
+            let e = parse(route, input).expect_err("refused");
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{route:?}");
+            assert!(e.message.starts_with(starts), "{route:?}: {}", e.message);
         }
     }
 }

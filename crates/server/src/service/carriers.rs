@@ -62,7 +62,7 @@ pub struct ConnectionView {
 }
 
 /// A connection as an administrator fills it in, not yet validated.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConnectionDraft<'a> {
     pub kind: &'a str,
     pub name: &'a str,
@@ -162,21 +162,134 @@ pub fn view(connection: &CarrierConnection, public_url: &PublicUrl) -> Connectio
     }
 }
 
-fn required<'a>(value: Option<&'a str>, field: &'static str, why: &str) -> ServiceResult<&'a str> {
+fn required<'a>(
+    value: Option<&'a str>,
+    field: &'static str,
+    why: &str,
+) -> Result<&'a str, InvalidValue> {
     match value.map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(InvalidValue::new(field, format!("is required {why}")).into()),
+        _ => Err(InvalidValue::new(field, format!("is required {why}"))),
     }
 }
 
-fn base_url(value: Option<&str>) -> ServiceResult<Option<String>> {
+fn base_url(value: Option<&str>) -> Result<Option<String>, InvalidValue> {
     let Some(url) = value.map(str::trim).filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 300 {
-        return Err(InvalidValue::new("base_url", "must be an http(s) URL").into());
+        return Err(InvalidValue::new("base_url", "must be an http(s) URL"));
     }
     Ok(Some(url.trim_end_matches('/').to_owned()))
+}
+
+impl std::fmt::Debug for ConnectionDraft<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionDraft")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("account_sid", &self.account_sid)
+            .field("api_key_sid", &self.api_key_sid)
+            .field("public_key", &self.public_key)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection checked and ready to be sealed and stored: what may be
+/// shown (with the hints of its secrets) and its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidConnection {
+    pub kind: CarrierKind,
+    pub name: String,
+    pub settings: Settings,
+    /// None for the simulator.
+    pub credentials: Option<Credentials>,
+}
+
+impl ConnectionDraft<'_> {
+    /// Checks what the kind needs: Twilio an account SID and the auth token
+    /// (an API key SID and its secret only together), Telnyx its API key
+    /// and webhook public key; fields a kind does not use are ignored.
+    pub fn validate(&self) -> Result<ValidConnection, InvalidValue> {
+        let kind = CarrierKind::parse(self.kind)?;
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > MAX_CONNECTION_NAME {
+            return Err(InvalidValue::new("name", "must be 1 to 60 characters"));
+        }
+        let mut settings = Settings {
+            base_url: base_url(self.base_url)?,
+            ..Settings::default()
+        };
+        let credentials = match kind {
+            CarrierKind::Twilio => {
+                let sid = required(self.account_sid, "account_sid", "for a Twilio connection")?;
+                if !sid.starts_with("AC") || sid.len() > 64 {
+                    return Err(InvalidValue::new(
+                        "account_sid",
+                        "must be an account SID (AC…)",
+                    ));
+                }
+                settings.account_sid = Some(sid.to_owned());
+                let secret = required(
+                    self.secret,
+                    "secret",
+                    "(the auth token: Twilio signs its webhooks with it)",
+                )?;
+                let key_sid = self.api_key_sid.map(str::trim).filter(|k| !k.is_empty());
+                let api_key_secret = match key_sid {
+                    Some(key) => {
+                        if !key.starts_with("SK") || key.len() > 64 {
+                            return Err(InvalidValue::new(
+                                "api_key_sid",
+                                "must be an API key SID (SK…)",
+                            ));
+                        }
+                        let key_secret =
+                            required(self.api_key_secret, "api_key_secret", "with an API key SID")?;
+                        settings.api_key_sid = Some(key.to_owned());
+                        settings.api_key_secret_hint = Some(hint(key_secret));
+                        Some(key_secret.to_owned())
+                    }
+                    None if self.api_key_secret.is_some_and(|s| !s.trim().is_empty()) => {
+                        return Err(InvalidValue::new(
+                            "api_key_sid",
+                            "is required with an API key secret",
+                        ));
+                    }
+                    None => None,
+                };
+                Some(Credentials {
+                    secret: secret.to_owned(),
+                    api_key_secret,
+                })
+            }
+            CarrierKind::Telnyx => {
+                let key = required(self.public_key, "public_key", "to check Telnyx's webhooks")?;
+                switchboard_carriers::telnyx::PublicKey::parse(key).map_err(|_| {
+                    InvalidValue::new(
+                        "public_key",
+                        "must be the base64 Ed25519 key from Telnyx's portal",
+                    )
+                })?;
+                settings.public_key = Some(key.to_owned());
+                Some(Credentials {
+                    secret: required(self.secret, "secret", "(the API key)")?.to_owned(),
+                    api_key_secret: None,
+                })
+            }
+            CarrierKind::Simulator => None,
+        };
+        if let Some(credentials) = &credentials {
+            settings.secret_hint = Some(hint(&credentials.secret));
+        }
+        Ok(ValidConnection {
+            kind,
+            name: name.to_owned(),
+            settings,
+            credentials,
+        })
+    }
 }
 
 /// Validates a connection, seals its secret and stores it.
@@ -186,96 +299,23 @@ pub async fn add_connection(
     org: OrgId,
     draft: ConnectionDraft<'_>,
 ) -> ServiceResult<CarrierConnection> {
-    let kind = CarrierKind::parse(draft.kind)?;
-    let name = draft.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_CONNECTION_NAME {
-        return Err(InvalidValue::new("name", "must be 1 to 60 characters").into());
-    }
-    let mut settings = Settings {
-        base_url: base_url(draft.base_url)?,
-        ..Settings::default()
-    };
-    let credentials = match kind {
-        CarrierKind::Twilio => {
-            let sid = required(draft.account_sid, "account_sid", "for a Twilio connection")?;
-            if !sid.starts_with("AC") || sid.len() > 64 {
-                return Err(
-                    InvalidValue::new("account_sid", "must be an account SID (AC…)").into(),
-                );
-            }
-            settings.account_sid = Some(sid.to_owned());
-            let secret = required(
-                draft.secret,
-                "secret",
-                "(the auth token: Twilio signs its webhooks with it)",
-            )?;
-            let api_key_secret = match draft.api_key_sid.map(str::trim).filter(|k| !k.is_empty()) {
-                Some(key) => {
-                    if !key.starts_with("SK") || key.len() > 64 {
-                        return Err(InvalidValue::new(
-                            "api_key_sid",
-                            "must be an API key SID (SK…)",
-                        )
-                        .into());
-                    }
-                    let key_secret = required(
-                        draft.api_key_secret,
-                        "api_key_secret",
-                        "with an API key SID",
-                    )?;
-                    settings.api_key_sid = Some(key.to_owned());
-                    settings.api_key_secret_hint = Some(hint(key_secret));
-                    Some(key_secret.to_owned())
-                }
-                None if draft.api_key_secret.is_some_and(|s| !s.trim().is_empty()) => {
-                    return Err(InvalidValue::new(
-                        "api_key_sid",
-                        "is required with an API key secret",
-                    )
-                    .into());
-                }
-                None => None,
-            };
-            Some(Credentials {
-                secret: secret.to_owned(),
-                api_key_secret,
-            })
-        }
-        CarrierKind::Telnyx => {
-            let key = required(draft.public_key, "public_key", "to check Telnyx's webhooks")?;
-            switchboard_carriers::telnyx::PublicKey::parse(key).map_err(|_| {
-                InvalidValue::new(
-                    "public_key",
-                    "must be the base64 Ed25519 key from Telnyx's portal",
-                )
-            })?;
-            settings.public_key = Some(key.to_owned());
-            Some(Credentials {
-                secret: required(draft.secret, "secret", "(the API key)")?.to_owned(),
-                api_key_secret: None,
-            })
-        }
-        CarrierKind::Simulator => None,
-    };
-    let sealed_secret = match credentials {
-        Some(credentials) => {
-            settings.secret_hint = Some(hint(&credentials.secret));
-            sealer.seal(&credentials.to_plaintext()?).map_err(|e| {
-                tracing::error!(error = %e, "cannot seal a carrier secret");
-                ServiceError::Internal
-            })?
-        }
+    let valid = draft.validate()?;
+    let sealed_secret = match &valid.credentials {
+        Some(credentials) => sealer.seal(&credentials.to_plaintext()?).map_err(|e| {
+            tracing::error!(error = %e, "cannot seal a carrier secret");
+            ServiceError::Internal
+        })?,
         None => Vec::new(),
     };
-    let settings = serde_json::to_string(&settings).map_err(|e| {
+    let settings = serde_json::to_string(&valid.settings).map_err(|e| {
         tracing::error!(error = %e, "cannot encode carrier settings");
         ServiceError::Internal
     })?;
     Ok(store
         .add_connection(NewConnection {
             org,
-            kind,
-            name: name.to_owned(),
+            kind: valid.kind,
+            name: valid.name,
             settings,
             sealed_secret,
         })

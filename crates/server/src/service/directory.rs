@@ -9,6 +9,7 @@ use crate::workers::jobs::{Job, JobKind, JobOutcome, JobProgress, RefusedRow};
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
+use switchboard_domain::phone::Country;
 use switchboard_domain::{
     AlertTone, DisplayName, ExtensionId, ExtensionNumber, InvalidValue, OrgId, Password, Role,
 };
@@ -308,6 +309,16 @@ pub async fn update_settings(
 pub async fn set_alert_tone(app: &App, org: OrgId, tone: &str) -> ServiceResult<Org> {
     let tone = AlertTone::parse(tone)?;
     let org = app.store.set_alert_tone(org, tone).await?;
+    app.sessions.forget_all();
+    Ok(org)
+}
+
+/// Sets the country of numbers typed without `+`. Cached sessions carry
+/// the organization, so the cache starts over.
+pub async fn set_default_country(app: &App, org: OrgId, code: &str) -> ServiceResult<Org> {
+    let country =
+        Country::parse(code).map_err(|e| InvalidValue::new("default_country", e.reason))?;
+    let org = app.store.set_default_country(org, country).await?;
     app.sessions.forget_all();
     Ok(org)
 }

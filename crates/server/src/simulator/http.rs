@@ -205,8 +205,8 @@ fn uuid_like() -> String {
 }
 
 /// A picture the phone is about to send: checked and stored like an
-/// upload from the portal, for the organization of no one yet (it is noted
-/// under every organization with a simulator number when sent).
+/// upload from the portal, and noted for every organization with a
+/// simulator connection (the phone has picked no number yet).
 async fn upload(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Response> {
     require_on(&app)?;
     let stored = app
@@ -216,6 +216,15 @@ async fn upload(State(app): State<Arc<App>>, body: Bytes) -> ApiResult<Response>
         .map_err(crate::http::media::refused)?;
     app.simulator.note_upload(stored.id.as_str());
     for org in app.store.list_orgs().await? {
+        let simulated = app
+            .store
+            .connections(org.id)
+            .await?
+            .iter()
+            .any(|c| c.kind == CarrierKind::Simulator);
+        if !simulated {
+            continue;
+        }
         app.store
             .add_media(
                 MediaRecord {

@@ -39,8 +39,8 @@ use tokio_util::task::TaskTracker;
 
 /// Texts claimed per step.
 const BATCH: u32 = 64;
-/// How long a claim holds: longer than any carrier request may take.
-const CLAIM: Duration = Duration::from_secs(120);
+/// How long a claim outlasts the longest a carrier request may take.
+const CLAIM_MARGIN: Duration = Duration::from_secs(60);
 /// How often the worker looks when nothing is due (other nodes may queue
 /// texts this one is not told about).
 const IDLE_LOOK: Duration = Duration::from_secs(30);
@@ -51,6 +51,9 @@ pub struct Outbox {
     pub media: Arc<Media>,
     pub public_url: PublicUrl,
     pub policy: RetryPolicy,
+    /// How long a claim on a text holds: a send still running when it
+    /// runs out would be taken for a dead one.
+    claim: Duration,
     wake: Notify,
 }
 
@@ -60,6 +63,7 @@ impl Outbox {
         carriers: Arc<CarrierClients>,
         media: Arc<Media>,
         public_url: PublicUrl,
+        request_timeout: Duration,
     ) -> Self {
         Self {
             store,
@@ -67,6 +71,7 @@ impl Outbox {
             media,
             public_url,
             policy: RetryPolicy::default(),
+            claim: request_timeout + CLAIM_MARGIN,
             wake: Notify::new(),
         }
     }
@@ -82,7 +87,7 @@ impl Outbox {
         loop {
             let texts = self
                 .store
-                .claim_texts(now, now.saturating_add(CLAIM), BATCH)
+                .claim_texts(now, now.saturating_add(self.claim), BATCH)
                 .await?;
             if texts.is_empty() {
                 return Ok(tried);

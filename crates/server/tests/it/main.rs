@@ -3,6 +3,7 @@
 //! WebSocket to it as a client does. One binary, one module per topic, and
 //! one `common` harness that every topic shares.
 
+mod admin_numbers;
 mod authorization;
 mod common;
 mod crash;

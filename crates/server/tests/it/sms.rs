@@ -776,6 +776,25 @@ async fn images_go_to_carriers_as_signed_links_and_inbound_images_arrive_after_t
         404,
         "not a holder of the number"
     );
+    server.admin(&["create-org", "--slug", "other", "--name", "Other Inc."]);
+    server.admin(&[
+        "create-extension",
+        "--org",
+        "other",
+        "--number",
+        "201",
+        "--name",
+        "Olga Other",
+        "--password",
+        "other-password",
+        "--admin",
+    ]);
+    let olga = server.sign_in_to("other", "201", "other-password").await;
+    assert_eq!(olga.get(url).await.status, 404, "another organization");
+    let history = olga
+        .get(&format!("/api/v1/conversations/{id}/messages"))
+        .await;
+    assert_eq!(history.status, 404, "nor its delivery statuses");
     let anonymous = http()
         .get(format!("{}{url}", server.base))
         .send()

@@ -424,6 +424,8 @@ fn served_paths() -> Vec<(&'static str, &'static str)> {
         ("post", "/api/v1/auth/sign-out"),
         ("get", "/api/v1/me"),
         ("patch", "/api/v1/me/settings"),
+        ("get", "/api/v1/me/numbers"),
+        ("put", "/api/v1/me/numbers/default"),
         ("post", "/api/v1/me/password"),
         ("get", "/api/v1/extensions"),
         ("get", "/api/v1/conversations"),
@@ -453,6 +455,19 @@ fn served_paths() -> Vec<(&'static str, &'static str)> {
         ("post", "/api/v1/sms/segments"),
         ("post", "/api/v1/media"),
         ("get", "/api/v1/media/{id}"),
+        ("get", "/api/v1/admin/carriers"),
+        ("post", "/api/v1/admin/carriers"),
+        ("get", "/api/v1/admin/numbers"),
+        ("post", "/api/v1/admin/numbers"),
+        ("patch", "/api/v1/admin/numbers/{id}"),
+        (
+            "put",
+            "/api/v1/admin/numbers/{id}/extensions/{extension_id}",
+        ),
+        (
+            "delete",
+            "/api/v1/admin/numbers/{id}/extensions/{extension_id}",
+        ),
     ]
 }
 

@@ -283,8 +283,15 @@ fn open_groups(conn: &Connection, number: NumberId) -> Result<Vec<OpenGroup>> {
     Ok(groups)
 }
 
+/// Who hears of a change to a conversation now: its current participants.
 fn current_ids(conn: &Connection, conversation: ConversationId) -> Result<Arc<[ExtensionId]>> {
-    Ok(ids_of(&loaded(conn, conversation)?))
+    let mut stmt = conn.prepare_cached(
+        "SELECT extension_id FROM participants WHERE conversation_id = ?1 AND left_seq IS NULL",
+    )?;
+    let ids = stmt
+        .query_map([conversation.0], |r| Ok(ExtensionId(r.get(0)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(ids.into())
 }
 
 fn accept_inbound(conn: &Connection, text: &InboundText) -> Result<Committed<InboundOutcome>> {
@@ -354,7 +361,7 @@ fn accept_inbound(conn: &Connection, text: &InboundText) -> Result<Committed<Inb
         )?);
     }
     Ok(Committed {
-        value: InboundOutcome::Stored(message),
+        value: InboundOutcome::Stored(Box::new(message)),
         events,
     })
 }

@@ -41,6 +41,12 @@ pub fn own_endpoints(colleague: i64) -> Vec<Endpoint> {
             ),
         ),
         Endpoint::new("GET", "/api/v1/extensions", Payload::Empty),
+        Endpoint::new("GET", "/api/v1/me/numbers", Payload::Empty),
+        Endpoint::new(
+            "PUT",
+            "/api/v1/me/numbers/default",
+            Payload::Json(json!({"number_id": 1})),
+        ),
         Endpoint::new("GET", "/api/v1/conversations", Payload::Empty),
         Endpoint::new(
             "POST",
@@ -157,9 +163,37 @@ pub fn admin_endpoints(ext: i64) -> Vec<Endpoint> {
         Endpoint::new(
             "PATCH",
             "/api/v1/admin/organization",
-            Payload::Json(json!({"alert_tone": "bell"})),
+            Payload::Json(json!({"alert_tone": "bell", "default_country": "GB"})),
+        ),
+        Endpoint::new("GET", "/api/v1/admin/carriers", Payload::Empty),
+        Endpoint::new(
+            "POST",
+            "/api/v1/admin/carriers",
+            Payload::Json(json!({"kind": "simulator", "name": "Intruder's simulator"})),
+        ),
+        Endpoint::new("GET", "/api/v1/admin/numbers", Payload::Empty),
+        Endpoint::new(
+            "POST",
+            "/api/v1/admin/numbers",
+            Payload::Json(json!({"number": "+14155550199", "sms_enabled": true})),
         ),
     ];
     all.extend(admin_endpoints_by_id(ext));
+    all.extend(admin_number_endpoints(1, ext));
     all
+}
+
+/// The administrator endpoints that address business number `number`
+/// (and, to assign it, extension `ext`) by id.
+pub fn admin_number_endpoints(number: i64, ext: i64) -> Vec<Endpoint> {
+    let base = format!("/api/v1/admin/numbers/{number}");
+    vec![
+        Endpoint::new(
+            "PATCH",
+            base.clone(),
+            Payload::Json(json!({"sms_enabled": false, "connection_id": null})),
+        ),
+        Endpoint::new("PUT", format!("{base}/extensions/{ext}"), Payload::Empty),
+        Endpoint::new("DELETE", format!("{base}/extensions/{ext}"), Payload::Empty),
+    ]
 }

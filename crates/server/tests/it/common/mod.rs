@@ -10,8 +10,8 @@ mod server;
 mod ws;
 
 pub use catalogue::{
-    PUBLIC_ROUTES, UNKNOWN_JOB, admin_endpoints, admin_endpoints_by_id, conversation_endpoints,
-    every_endpoint, own_endpoints,
+    PUBLIC_ROUTES, UNKNOWN_JOB, admin_endpoints, admin_endpoints_by_id, admin_number_endpoints,
+    conversation_endpoints, every_endpoint, own_endpoints,
 };
 pub use client::{Answer, Client, answer, assert_error, uuid_like};
 pub use request::{Cred, Endpoint, Payload, TINY_PNG, bearer};
