@@ -263,6 +263,8 @@ fn positive_rate(rate: f64) -> Result<f64> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Every HTTP client of the build needs it (see the dependency's note).
+    switchboard_carriers::install_crypto_provider();
     let scheduling = cli.scheduling();
     runtime(scheduling, cli.common.threads)?.block_on(run(cli, scheduling))
 }

@@ -440,6 +440,28 @@ pub async fn w4(context: &Context, members: u32, rate: f64, duration: Duration) 
     })
 }
 
+/// What a refused webhook most likely means, for the stop reason.
+fn refusal_hint(report: &PhaseReport, route: &Route) -> String {
+    let Route::Webhooks(inbound) = route else {
+        return String::new();
+    };
+    let errors = &report.tally.errors;
+    if errors.contains_key("http 403") {
+        format!(
+            "; 403: the signature was refused: the server's public URL must make the webhook URL {} \
+             and the connection's auth token must be --auth-token (a connection found by name keeps the token it was made with)",
+            inbound.signed_url
+        )
+    } else if errors.contains_key("http 404") {
+        format!(
+            "; 404: the server knows no connection at {} or that connection does not serve {}",
+            inbound.post_url, inbound.to
+        )
+    } else {
+        String::new()
+    }
+}
+
 /// W5's settings besides the shared ones.
 pub struct W5 {
     /// Extensions sharing the business number, each a receiver.
@@ -540,10 +562,11 @@ pub async fn w5(context: &Context, settings: W5) -> Result<Outcome> {
     )
     .await;
     let verdict = settings.rule.inbound_verdict(&report);
+    let hint = refusal_hint(&report, &route);
     outcome.phases.push(report);
     if let Some(reason) = verdict.filter(|r| !r.contains("p99")) {
         // Texts that do not arrive at all will not arrive faster.
-        outcome.stop_reason = Some(format!("warm-up: {reason}"));
+        outcome.stop_reason = Some(format!("warm-up: {reason}{hint}"));
         receivers.stop().await;
         return Ok(outcome);
     }
@@ -649,5 +672,51 @@ mod tests {
             rule.verdict(&step(&lossy))
                 .is_some_and(|r| r.contains("lost"))
         );
+    }
+
+    #[test]
+    fn a_w5_step_fails_on_a_duplicate_or_a_refused_second_post() {
+        let rule = StepRule {
+            p99_limit: Duration::from_millis(50),
+        };
+        let topology = Topology::Inbound {
+            recipients: 2,
+            externals: 2,
+        };
+        let ledger = Ledger::new(topology, 2);
+        for index in 0..2 {
+            ledger.mark_sent(index);
+            ledger.mark_acked(index, 1_000_000);
+            let (sender, seq) = ledger.message(index);
+            for recipient in 0..2 {
+                ledger.record_delivery(recipient, sender, seq, 5_000_000);
+            }
+        }
+        let mut clean = step(&ledger);
+        clean.reposts = Some(crate::webhook::RepostReport {
+            posted: 1,
+            accepted: 1,
+            refused: Default::default(),
+        });
+        assert_eq!(rule.inbound_verdict(&clean), None);
+
+        let mut refused = clean.clone();
+        refused.reposts = Some(crate::webhook::RepostReport {
+            posted: 1,
+            accepted: 0,
+            refused: [("http 500".to_owned(), 1)].into(),
+        });
+        assert!(
+            rule.inbound_verdict(&refused)
+                .is_some_and(|r| r.contains("posted again"))
+        );
+
+        ledger.record_delivery(1, 0, 0, 6_000_000);
+        assert!(
+            rule.inbound_verdict(&step(&ledger))
+                .is_some_and(|r| r.contains("duplicated"))
+        );
+        // W2's rule alone lets a duplicate pass.
+        assert_eq!(rule.verdict(&step(&ledger)), None);
     }
 }
