@@ -1,9 +1,11 @@
 //! `switchboard-loadgen`: the project's load generator. It drives a running
 //! Switchboard server over the real client protocol only — HTTP sign-in, the
 //! administrator's CSV import, REST or WebSocket sends, WebSocket receives — and measures
-//! the benchmark workloads W1–W4 of the design (delivery latency from the
+//! the benchmark workloads W1–W5 of the design (delivery latency from the
 //! scheduled send time, loss, duplicates, rates, and the CPU and memory of the
-//! server and of itself). It depends on no other crate of the workspace, so it
+//! server and of itself). For W5 it also plays a carrier, posting signed
+//! inbound webhooks. Of the workspace it uses only the carriers crate's
+//! signature function (what a carrier computes; no server code), so it
 //! measures the protocol as any client sees it.
 
 mod api;
