@@ -67,6 +67,35 @@ struct ErrorBody {
     message: String,
 }
 
+/// A carrier connection as administrators see it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CarrierConnection {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    /// The URLs to paste into the carrier's console, under the server's public URL.
+    #[serde(default)]
+    pub webhook_urls: Vec<String>,
+}
+
+/// A business number as administrators see it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BusinessNumber {
+    pub id: i64,
+    /// E.164.
+    pub number: String,
+    pub sms_enabled: bool,
+    pub connection_id: Option<i64>,
+    /// The extensions that text from it.
+    #[serde(default)]
+    pub extension_ids: Vec<i64>,
+}
+
+#[derive(Deserialize)]
+struct NumberAnswer {
+    number: BusinessNumber,
+}
+
 /// How a send ended, for the ledger.
 pub enum SendOutcome {
     Acked,
@@ -102,6 +131,11 @@ impl Api {
             client,
             base: base_url.trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// The server's base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, path: &str) -> String {
@@ -270,6 +304,170 @@ impl Api {
                 // Read the body to the end so the connection goes back to the pool.
                 let _ = response.bytes().await;
                 if status == StatusCode::CREATED || status == StatusCode::OK {
+                    SendOutcome::Acked
+                } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                    SendOutcome::Transport(format!("http {}", status.as_u16()))
+                } else {
+                    SendOutcome::Refused(format!("http {}", status.as_u16()))
+                }
+            }
+            Err(error) if error.is_timeout() => SendOutcome::Transport("timeout".into()),
+            Err(error) if error.is_connect() => SendOutcome::Transport("connect".into()),
+            Err(_) => SendOutcome::Transport("transport".into()),
+        }
+    }
+    /// The carrier connections of the organization (administrators only).
+    pub async fn carriers(&self, admin: &Session) -> Result<Vec<CarrierConnection>> {
+        #[derive(Deserialize)]
+        struct List {
+            connections: Vec<CarrierConnection>,
+        }
+        let response = self
+            .client
+            .get(self.url("/admin/carriers"))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .context("listing carrier connections")?;
+        Ok(expect_json::<List>(response, "listing carrier connections")
+            .await?
+            .connections)
+    }
+
+    /// Adds a Twilio connection whose webhooks are signed with `auth_token`.
+    pub async fn add_twilio_connection(
+        &self,
+        admin: &Session,
+        name: &str,
+        account_sid: &str,
+        auth_token: &str,
+    ) -> Result<CarrierConnection> {
+        #[derive(Deserialize)]
+        struct Added {
+            connection: CarrierConnection,
+        }
+        let response = self
+            .client
+            .post(self.url("/admin/carriers"))
+            .bearer_auth(&admin.token)
+            .json(&json!({"kind": "twilio", "name": name, "account_sid": account_sid, "secret": auth_token}))
+            .send()
+            .await
+            .context("adding a carrier connection")?;
+        Ok(
+            expect_json::<Added>(response, "adding a carrier connection")
+                .await?
+                .connection,
+        )
+    }
+
+    /// The business numbers of the organization (administrators only).
+    pub async fn business_numbers(&self, admin: &Session) -> Result<Vec<BusinessNumber>> {
+        #[derive(Deserialize)]
+        struct List {
+            numbers: Vec<BusinessNumber>,
+        }
+        let response = self
+            .client
+            .get(self.url("/admin/numbers"))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .context("listing business numbers")?;
+        Ok(expect_json::<List>(response, "listing business numbers")
+            .await?
+            .numbers)
+    }
+
+    /// Adds a texting business number served by `connection`.
+    pub async fn add_business_number(
+        &self,
+        admin: &Session,
+        number: &str,
+        connection: i64,
+    ) -> Result<BusinessNumber> {
+        let response = self
+            .client
+            .post(self.url("/admin/numbers"))
+            .bearer_auth(&admin.token)
+            .json(&json!({"number": number, "sms_enabled": true, "connection_id": connection}))
+            .send()
+            .await
+            .context("adding a business number")?;
+        Ok(
+            expect_json::<NumberAnswer>(response, "adding a business number")
+                .await?
+                .number,
+        )
+    }
+
+    /// Makes business number `id` text through `connection`.
+    pub async fn serve_number_by(
+        &self,
+        admin: &Session,
+        id: i64,
+        connection: i64,
+    ) -> Result<BusinessNumber> {
+        let response = self
+            .client
+            .patch(self.url(&format!("/admin/numbers/{id}")))
+            .bearer_auth(&admin.token)
+            .json(&json!({"sms_enabled": true, "connection_id": connection}))
+            .send()
+            .await
+            .context("updating a business number")?;
+        Ok(
+            expect_json::<NumberAnswer>(response, "updating a business number")
+                .await?
+                .number,
+        )
+    }
+
+    /// Lets `extension` text from business number `id`, or takes it away.
+    pub async fn assign_number(
+        &self,
+        admin: &Session,
+        id: i64,
+        extension: i64,
+        assigned: bool,
+    ) -> Result<()> {
+        let url = self.url(&format!("/admin/numbers/{id}/extensions/{extension}"));
+        let request = if assigned {
+            self.client.put(url)
+        } else {
+            self.client.delete(url)
+        };
+        let response = request
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .context("assigning a business number")?;
+        expect_json::<NumberAnswer>(response, "assigning a business number").await?;
+        Ok(())
+    }
+
+    /// Posts one signed carrier webhook to `url`: accepted only when the
+    /// server answers 200, as a carrier takes nothing else for delivered.
+    /// Never fails: the outcome says what happened.
+    pub async fn post_webhook(
+        &self,
+        url: &str,
+        fields: &[(String, String)],
+        signature: &str,
+    ) -> SendOutcome {
+        let result = self
+            .client
+            .post(url)
+            .header("X-Twilio-Signature", signature)
+            .form(fields)
+            .send()
+            .await;
+        match result {
+            Ok(response) => {
+                let status = response.status();
+                // Read the body to the end so the connection goes back to the pool.
+                let _ = response.bytes().await;
+                if status == StatusCode::OK {
                     SendOutcome::Acked
                 } else if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                     SendOutcome::Transport(format!("http {}", status.as_u16()))

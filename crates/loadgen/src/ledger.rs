@@ -24,6 +24,12 @@ pub enum Topology {
     Pairs { users: u32 },
     /// One group of `members` users; only user 0 sends, every other member receives.
     Group { members: u32 },
+    /// Messages from `externals` people outside the organization (texts that
+    /// come in through a carrier's webhook) to a business number shared by
+    /// users `0..recipients`, each of whom receives every message. Senders are
+    /// numbered apart from users: sender 3 is the fourth external number, not
+    /// user 3, so no delivery is ever an echo.
+    Inbound { recipients: u32, externals: u32 },
 }
 
 impl Topology {
@@ -32,13 +38,14 @@ impl Topology {
         match self {
             Topology::Pairs { users } => users,
             Topology::Group { .. } => 1,
+            Topology::Inbound { externals, .. } => externals,
         }
     }
 
     /// The user that sends from a sender slot.
     pub fn sender_user(self, slot: u32) -> u32 {
         match self {
-            Topology::Pairs { .. } => slot,
+            Topology::Pairs { .. } | Topology::Inbound { .. } => slot,
             Topology::Group { .. } => 0,
         }
     }
@@ -48,6 +55,7 @@ impl Topology {
         match self {
             Topology::Pairs { users } => (user < users).then_some(user),
             Topology::Group { members } => (user == 0 && members > 0).then_some(0),
+            Topology::Inbound { externals, .. } => (user < externals).then_some(user),
         }
     }
 
@@ -56,6 +64,18 @@ impl Topology {
         match self {
             Topology::Pairs { .. } => 1,
             Topology::Group { members } => members.saturating_sub(1),
+            Topology::Inbound { recipients, .. } => recipients,
+        }
+    }
+
+    /// Whether a recipient seeing a sender's message sees its own message
+    /// come back (its other devices would show it), which is no delivery.
+    pub fn is_echo(self, sender: u32, recipient: u32) -> bool {
+        match self {
+            Topology::Pairs { .. } | Topology::Group { .. } => {
+                recipient == sender && self.sender_slot(sender).is_some()
+            }
+            Topology::Inbound { .. } => false,
         }
     }
 
@@ -70,6 +90,10 @@ impl Topology {
             Topology::Group { members } => {
                 (sender == 0 && recipient > 0 && recipient < members).then(|| recipient - 1)
             }
+            Topology::Inbound {
+                recipients,
+                externals,
+            } => (sender < externals && recipient < recipients).then_some(recipient),
         }
     }
 
@@ -79,6 +103,11 @@ impl Topology {
             Topology::Pairs { users } => u32::from(sender < users && (sender ^ 1) < users),
             Topology::Group { members } if sender == 0 => members.saturating_sub(1),
             Topology::Group { .. } => 0,
+            Topology::Inbound {
+                recipients,
+                externals,
+            } if sender < externals => recipients,
+            Topology::Inbound { .. } => 0,
         }
     }
 }
@@ -281,7 +310,7 @@ impl Ledger {
         seq: u64,
         latency_ns: u64,
     ) -> Delivery {
-        if recipient == sender && self.topology.sender_slot(sender).is_some() {
+        if self.topology.is_echo(sender, recipient) {
             self.echoes.fetch_add(1, Ordering::Relaxed);
             return Delivery::Echo;
         }
@@ -582,6 +611,46 @@ mod tests {
         assert_eq!(tally.lost, 1);
         assert_eq!(tally.duplicated, 0);
         assert_eq!(tally.echoes, 3);
+    }
+
+    #[test]
+    fn inbound_texts_reach_every_recipient_and_are_never_echoes() {
+        // Three external numbers text a number shared by two users; sender
+        // numbers overlap user numbers on purpose.
+        let topology = Topology::Inbound {
+            recipients: 2,
+            externals: 3,
+        };
+        let ledger = Ledger::new(topology, 6);
+        assert_eq!(ledger.message(4), (1, 1));
+        for index in 0..6 {
+            ledger.mark_sent(index);
+            ledger.mark_acked(index, MS);
+        }
+        for index in 0..6 {
+            let (sender, seq) = ledger.message(index);
+            for recipient in 0..2 {
+                if index == 5 && recipient == 1 {
+                    continue;
+                }
+                assert_eq!(
+                    ledger.record_delivery(recipient, sender, seq, MS),
+                    Delivery::First
+                );
+            }
+        }
+        // A webhook taken twice by the server would show as a second copy.
+        assert_eq!(ledger.record_delivery(1, 1, 0, MS), Delivery::Duplicate);
+        assert_eq!(ledger.record_delivery(2, 0, 0, MS), Delivery::Stray);
+        assert_eq!(ledger.record_delivery(0, 3, 0, MS), Delivery::Stray);
+        assert_eq!(ledger.expected_so_far(), 12);
+        let tally = ledger.summarize();
+        assert_eq!(tally.expected, 12);
+        assert_eq!(tally.delivered, 11);
+        assert_eq!(tally.lost, 1);
+        assert_eq!(tally.duplicated, 1);
+        assert_eq!(tally.echoes, 0);
+        assert_eq!(tally.strays, 2);
     }
 
     #[test]

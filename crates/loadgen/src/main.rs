@@ -1,9 +1,11 @@
 //! `switchboard-loadgen`: the project's load generator. It drives a running
 //! Switchboard server over the real client protocol only — HTTP sign-in, the
 //! administrator's CSV import, REST or WebSocket sends, WebSocket receives — and measures
-//! the benchmark workloads W1–W4 of the design (delivery latency from the
+//! the benchmark workloads W1–W5 of the design (delivery latency from the
 //! scheduled send time, loss, duplicates, rates, and the CPU and memory of the
-//! server and of itself). It depends on no other crate of the workspace, so it
+//! server and of itself). For W5 it also plays a carrier, posting signed
+//! inbound webhooks. Of the workspace it uses only the carriers crate's
+//! signature function (what a carrier computes; no server code), so it
 //! measures the protocol as any client sees it.
 
 mod api;
@@ -15,6 +17,7 @@ mod scheduling;
 mod stamp;
 mod traffic;
 mod usage;
+mod webhook;
 mod workload;
 mod ws;
 mod wsend;
@@ -29,13 +32,13 @@ use serde_json::json;
 
 use crate::api::Api;
 use crate::idle::IdleOptions;
-use crate::provision::Directory;
+use crate::provision::{CarrierSetup, Directory};
 use crate::report::RunReport;
 use crate::scheduling::Scheduling;
 use crate::stamp::Clock;
 use crate::traffic::Limits;
 use crate::usage::Process;
-use crate::workload::{Context, StepRule};
+use crate::workload::{Context, StepRule, W5};
 use crate::ws::{Board, Endpoint};
 use crate::wsend::SendPath;
 
@@ -48,7 +51,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "switchboard-loadgen",
     version,
-    about = "Load generator for a Switchboard server (workloads W1-W4)",
+    about = "Load generator for a Switchboard server (workloads W1-W5)",
     after_help = "Start the server with `switchboard serve --demo --demo-password PW`, then e.g.\n  switchboard-loadgen --admin-password PW w1 --users 20 --rate 100 --duration 3"
 )]
 struct Cli {
@@ -98,7 +101,7 @@ struct Common {
     #[arg(long, global = true, default_value_t = 2000)]
     max_in_flight: usize,
     /// How messages are sent: REST requests, or `send` frames on each
-    /// sender's own WebSocket (w1, w2, w4).
+    /// sender's own WebSocket (w1, w2, w4; w5 posts webhooks).
     #[arg(long, global = true, value_enum, default_value_t = SendPath::Rest)]
     send_over: SendPath,
     /// Keep-alive connections to open before sending (capped at one per user).
@@ -112,7 +115,7 @@ struct Common {
     /// Stop a phase when sends leave this many seconds after they were due.
     #[arg(long, global = true, default_value_t = 10.0)]
     max_lag: f64,
-    /// The generator's scheduling policy. Default: batch for w2, whose
+    /// The generator's scheduling policy. Default: batch for w2 and w5, whose
     /// figure is the rate the server sustains (the generator's wake-ups
     /// then never preempt the server's threads), normal for the others,
     /// whose figure is latency alone (a frame is read the moment it lands).
@@ -188,12 +191,60 @@ enum Workload {
         #[arg(long, default_value_t = 20.0)]
         duration: f64,
     },
+    /// Signed carrier webhooks (Twilio's form) for texts from many outside
+    /// numbers to one business number shared by the users, the rate stepped
+    /// up; every user receives every text.
+    #[command(alias = "W5")]
+    W5 {
+        /// Extensions sharing the business number (each receives every text).
+        #[arg(long, alias = "users", default_value_t = 20)]
+        extensions: u32,
+        /// Distinct outside numbers the texts come from.
+        #[arg(long, default_value_t = 1000)]
+        externals: usize,
+        /// Webhook rates to try, in order (also `--rate 100,200`).
+        #[arg(long, alias = "rate", value_delimiter = ',', default_values_t = [500.0, 1000.0, 2000.0, 5000.0, 10000.0])]
+        steps: Vec<f64>,
+        /// Seconds per step.
+        #[arg(long, default_value_t = 20.0)]
+        duration: f64,
+        /// A step passes when its p99 latency is under this many milliseconds.
+        #[arg(long, default_value_t = 50.0)]
+        p99_limit_ms: f64,
+        /// Seconds of quiet between steps.
+        #[arg(long, default_value_t = 2.0)]
+        pause: f64,
+        /// Webhooks per second of the unjudged first phase, in which each
+        /// outside number texts once.
+        #[arg(long, default_value_t = 500.0)]
+        warm_up_rate: f64,
+        /// Post every N-th webhook a second time with the same MessageSid, as
+        /// a carrier retries (0: never).
+        #[arg(long, default_value_t = 1000)]
+        repost_every: u64,
+        /// The business number the texts go to (E.164).
+        #[arg(long, default_value = "+14155550199")]
+        business_number: String,
+        /// The carrier connection's name; a later run finds it again by it.
+        #[arg(long, default_value = "Load generator (Twilio)")]
+        carrier_name: String,
+        /// The connection's account SID.
+        #[arg(long, default_value = "AC10ad0e4e4a7000000000000000000005")]
+        account_sid: String,
+        /// The connection's auth token, which signs the webhooks.
+        #[arg(
+            long,
+            env = "SWITCHBOARD_LOADGEN_AUTH_TOKEN",
+            default_value = "10ad0e4e4a70d0e5a1140ad0e4e4a705"
+        )]
+        auth_token: String,
+    },
 }
 
 impl Cli {
     fn scheduling(&self) -> Scheduling {
         self.common.scheduling.unwrap_or(match self.workload {
-            Workload::W2 { .. } => Scheduling::Batch,
+            Workload::W2 { .. } | Workload::W5 { .. } => Scheduling::Batch,
             _ => Scheduling::Normal,
         })
     }
@@ -214,6 +265,8 @@ fn positive_rate(rate: f64) -> Result<f64> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Every HTTP client of the build needs it (see the dependency's note).
+    switchboard_carriers::install_crypto_provider();
     let scheduling = cli.scheduling();
     runtime(scheduling, cli.common.threads)?.block_on(run(cli, scheduling))
 }
@@ -391,6 +444,54 @@ async fn run_workload(
             .await?;
             ("w4", settings, outcome)
         }
+        Workload::W5 {
+            extensions,
+            externals,
+            steps,
+            duration,
+            p99_limit_ms,
+            pause,
+            warm_up_rate,
+            repost_every,
+            business_number,
+            carrier_name,
+            account_sid,
+            auth_token,
+        } => {
+            let settings = json!({"extensions": extensions, "externals": externals, "steps": steps,
+                "duration": duration, "p99_limit_ms": p99_limit_ms, "warm_up_rate": warm_up_rate,
+                "repost_every": repost_every, "business_number": business_number});
+            for &rate in &steps {
+                positive_rate(rate)?;
+            }
+            let business = business_number.trim();
+            if !(business.starts_with('+')
+                && business.len() > 8
+                && business[1..].chars().all(|c| c.is_ascii_digit()))
+            {
+                bail!("--business-number must be in E.164 form, e.g. +14155550199");
+            }
+            let w5 = W5 {
+                extensions,
+                externals,
+                steps,
+                duration: seconds(duration, "--duration")?,
+                rule: StepRule {
+                    p99_limit: seconds(p99_limit_ms / 1e3, "--p99-limit-ms")?,
+                },
+                pause: seconds(pause, "--pause")?,
+                carrier: CarrierSetup {
+                    name: carrier_name,
+                    account_sid,
+                    auth_token,
+                    business_number: business.to_owned(),
+                },
+                repost_every,
+                warm_up_rate: positive_rate(warm_up_rate)?,
+                connections: context.warm_connections,
+            };
+            ("w5", settings, workload::w5(context, w5).await?)
+        }
     })
 }
 
@@ -428,6 +529,7 @@ mod tests {
         assert_eq!(scheduling_of(&["w1"]), Scheduling::Normal);
         assert_eq!(scheduling_of(&["w3"]), Scheduling::Normal);
         assert_eq!(scheduling_of(&["w4"]), Scheduling::Normal);
+        assert_eq!(scheduling_of(&["w5"]), Scheduling::Batch);
         assert_eq!(
             scheduling_of(&["--scheduling", "normal", "w2"]),
             Scheduling::Normal

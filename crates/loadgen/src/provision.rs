@@ -1,11 +1,16 @@
 //! Makes sure the generator's users exist and signs them in, through the bulk
 //! path an operator would use: the administrator's CSV import, in chunks.
 //! Users already present from an earlier run are kept, so runs can repeat.
+//!
+//! W5 also needs a carrier's side: a Twilio connection whose auth token the
+//! generator knows (it signs the webhooks), a business number it serves, and
+//! that number assigned to exactly the workload's users. These go through
+//! the administrator's API as well, and are reused when already there.
 
 use std::collections::HashSet;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
@@ -108,6 +113,118 @@ impl Directory {
             ));
         }
         csv
+    }
+}
+
+/// The carrier connection and business number W5 sets up.
+#[derive(Debug, Clone)]
+pub struct CarrierSetup {
+    /// The connection's name, by which a later run finds it again.
+    pub name: String,
+    pub account_sid: String,
+    /// The auth token the webhooks are signed with. A connection found by
+    /// name is taken to have it; its webhooks are refused (403) otherwise.
+    pub auth_token: String,
+    /// The business number, E.164.
+    pub business_number: String,
+}
+
+/// How W5's carrier side was set up.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SmsProvisioned {
+    pub connection_id: i64,
+    /// Whether the connection was made by this run (else found by name).
+    pub connection_created: bool,
+    pub business_number: String,
+    pub number_id: i64,
+    /// The URL the webhooks are signed for, as the server names it.
+    pub webhook_url: String,
+    /// Extensions given the number by this run.
+    pub assigned: usize,
+    /// Extensions of earlier runs that had the number and lost it.
+    pub unassigned: usize,
+    pub seconds: f64,
+}
+
+impl CarrierSetup {
+    /// Makes sure the connection and the number exist and that exactly
+    /// `extensions` text from the number.
+    pub async fn provision(
+        &self,
+        api: &Api,
+        admin: &Session,
+        extensions: &[Session],
+    ) -> Result<SmsProvisioned> {
+        let started = Instant::now();
+        let existing = api.carriers(admin).await.context(
+            "this server has no carrier administration API (GET /api/v1/admin/carriers)",
+        )?;
+        let (connection, connection_created) = match existing
+            .into_iter()
+            .find(|c| c.name == self.name)
+        {
+            Some(found) if found.kind != "twilio" => bail!(
+                "the carrier connection {:?} is a {} connection; choose another --carrier-name",
+                self.name,
+                found.kind
+            ),
+            Some(found) => (found, false),
+            None => (
+                api.add_twilio_connection(admin, &self.name, &self.account_sid, &self.auth_token)
+                    .await?,
+                true,
+            ),
+        };
+        let numbers = api.business_numbers(admin).await?;
+        let number = match numbers
+            .into_iter()
+            .find(|n| n.number == self.business_number)
+        {
+            Some(found) if found.connection_id == Some(connection.id) && found.sms_enabled => found,
+            Some(found) => api.serve_number_by(admin, found.id, connection.id).await?,
+            None => {
+                api.add_business_number(admin, &self.business_number, connection.id)
+                    .await?
+            }
+        };
+        let wanted: HashSet<i64> = extensions.iter().map(|s| s.extension_id).collect();
+        let mut assigned = 0;
+        for &extension in &wanted {
+            if !number.extension_ids.contains(&extension) {
+                api.assign_number(admin, number.id, extension, true).await?;
+                assigned += 1;
+            }
+        }
+        let mut unassigned = 0;
+        for &extension in &number.extension_ids {
+            if !wanted.contains(&extension) {
+                api.assign_number(admin, number.id, extension, false)
+                    .await?;
+                unassigned += 1;
+            }
+        }
+        let path = format!("/webhooks/twilio/{}/messages", connection.id);
+        let webhook_url = connection
+            .webhook_urls
+            .iter()
+            .find(|url| url.ends_with(&path))
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "the server names no {path} webhook URL for connection {}",
+                    connection.id
+                )
+            })?;
+        Ok(SmsProvisioned {
+            connection_id: connection.id,
+            connection_created,
+            business_number: number.number,
+            number_id: number.id,
+            webhook_url,
+            assigned,
+            unassigned,
+            seconds: started.elapsed().as_secs_f64(),
+        })
     }
 }
 

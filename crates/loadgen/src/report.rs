@@ -147,6 +147,19 @@ fn phase_notes(phases: &[PhaseReport]) -> String {
                 let _ = writeln!(out, "  by second, machine stall ms:  {}", stalls.join(" "));
             }
         }
+        if let Some(reposts) = &phase.reposts {
+            let _ = writeln!(
+                out,
+                "  posted again with the same MessageSid: {}, answered 200: {}{}",
+                reposts.posted,
+                reposts.accepted,
+                if reposts.refused.is_empty() {
+                    String::new()
+                } else {
+                    format!(", refused: {:?}", reposts.refused)
+                }
+            );
+        }
         if !t.errors.is_empty() {
             let _ = writeln!(out, "  send errors: {:?}", t.errors);
         }
@@ -180,6 +193,24 @@ pub fn table(report: &RunReport) -> String {
         outcome.receivers,
         outcome.server_sends_ready
     );
+    if let Some(sms) = &outcome.sms {
+        let _ = writeln!(
+            out,
+            "business number {} (id {}) on connection {} ({}), webhooks signed for {}; given to {} extensions, taken from {} in {:.1} s",
+            sms.business_number,
+            sms.number_id,
+            sms.connection_id,
+            if sms.connection_created {
+                "added"
+            } else {
+                "found"
+            },
+            sms.webhook_url,
+            sms.assigned,
+            sms.unassigned,
+            sms.seconds
+        );
+    }
     if !outcome.phases.is_empty() {
         out.push('\n');
         out.push_str(&phase_rows(&outcome.phases));
@@ -191,12 +222,32 @@ pub fn table(report: &RunReport) -> String {
         );
     }
     if let Some(reason) = &outcome.stop_reason {
+        let (name, unit) = match outcome.sms {
+            Some(_) => ("W5", "webhooks/s"),
+            None => ("W2", "msg/s"),
+        };
         match outcome.best_rate {
             Some(rate) => {
-                let _ = writeln!(out, "\nW2 result: {rate:.0} msg/s (stopped: {reason})");
+                let accepted = outcome
+                    .phases
+                    .iter()
+                    .rev()
+                    .find(|p| p.target_rate == rate && outcome.sms.is_some())
+                    .map(|p| {
+                        format!(
+                            ", accepted {:.0}/s, p99 {} ms",
+                            p.acked_rate,
+                            ms(p.tally.latency.p99_us)
+                        )
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "\n{name} result: {rate:.0} {unit}{accepted} (stopped: {reason})"
+                );
             }
             None => {
-                let _ = writeln!(out, "\nW2 result: no step passed ({reason})");
+                let _ = writeln!(out, "\n{name} result: no step passed ({reason})");
             }
         }
     }

@@ -8,6 +8,9 @@
 //! With `--send-over ws` a send is a `send` frame queued on the sender's own
 //! WebSocket instead of a task (see `wsend`); the schedule, the permits of
 //! `--max-in-flight` and the latency definitions are the same.
+//!
+//! W5's messages are no user's: each is a carrier's signed webhook, its own
+//! task over the same pool, acknowledged by the server's 200 (see `webhook`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +22,7 @@ use crate::api::{Api, SendOutcome};
 use crate::ledger::{Ledger, Tally, Topology};
 use crate::stamp::Stamp;
 use crate::usage::{self, MachineSample, Process, StallProbe, Usage};
+use crate::webhook::{Inbound, RepostReport, Reposts};
 use crate::ws::Board;
 use crate::wsend::{Acks, Flight, Line, SendPath, send_frame};
 
@@ -26,6 +30,15 @@ use crate::wsend::{Acks, Flight, Line, SendPath, send_frame};
 pub struct Senders {
     pub tokens: Vec<String>,
     pub conversations: Vec<i64>,
+}
+
+/// Where the messages of a phase come from.
+#[derive(Clone)]
+pub enum Route {
+    /// Users post to their conversations, as `Limits::send_path` says.
+    Conversations(Arc<Senders>),
+    /// A carrier posts a signed webhook per inbound text.
+    Webhooks(Arc<Inbound>),
 }
 
 /// Limits that keep a run honest and finite.
@@ -78,6 +91,9 @@ pub struct PhaseReport {
     pub reconnects: u64,
     /// WebSocket sends written again after their connection closed.
     pub resent: u64,
+    /// W5: webhooks posted a second time with the same message id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reposts: Option<RepostReport>,
     /// Per second of the phase, the worst delay in ms of a thread that only
     /// sleeps: the machine's own stalls, which neither side caused.
     pub machine_stall_ms: Vec<f64>,
@@ -111,7 +127,8 @@ struct Schedule {
 struct Pacer {
     api: Api,
     board: Arc<Board>,
-    senders: Arc<Senders>,
+    route: Route,
+    reposts: Arc<Reposts>,
     ledger: Arc<Ledger>,
     acks: Arc<Acks>,
     in_flight: Arc<Semaphore>,
@@ -166,8 +183,22 @@ impl Pacer {
                 seq,
                 scheduled_unix_nanos: self.board.clock.unix_nanos(due),
             };
-            let Some(conversation) = self.senders.conversations.get(sender as usize).copied()
-            else {
+            let senders = match &self.route {
+                Route::Conversations(senders) => senders,
+                Route::Webhooks(inbound) => {
+                    ledger.mark_sent(index);
+                    let post = Post {
+                        api: self.api.clone(),
+                        inbound: inbound.clone(),
+                        acks: self.acks.clone(),
+                        reposts: self.reposts.clone(),
+                        attempts: self.limits.attempts.max(1),
+                    };
+                    self.runtime.spawn(post.run(index, due, stamp, permit));
+                    continue;
+                }
+            };
+            let Some(conversation) = senders.conversations.get(sender as usize).copied() else {
                 ledger.mark_failed(index, "no conversation");
                 continue;
             };
@@ -189,7 +220,7 @@ impl Pacer {
                 }
                 continue;
             }
-            let (api, acks, senders) = (self.api.clone(), self.acks.clone(), self.senders.clone());
+            let (api, acks, senders) = (self.api.clone(), self.acks.clone(), senders.clone());
             let attempts = self.limits.attempts.max(1);
             self.runtime.spawn(async move {
                 let _permit = permit;
@@ -224,11 +255,63 @@ impl Pacer {
     }
 }
 
+/// One webhook of a phase: posted (again on transport errors, with the same
+/// message id, as a carrier retries), then perhaps posted a second time on
+/// purpose once accepted.
+struct Post {
+    api: Api,
+    inbound: Arc<Inbound>,
+    acks: Arc<Acks>,
+    reposts: Arc<Reposts>,
+    attempts: u32,
+}
+
+impl Post {
+    async fn run(
+        self,
+        index: u64,
+        due: Instant,
+        stamp: Stamp,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        // The permit is held until the second post is answered too, so the
+        // phase waits for it.
+        let _permit = permit;
+        let fields = self.inbound.fields(&stamp, index);
+        let signature = self.inbound.signature(&fields);
+        let url = &self.inbound.post_url;
+        for attempt in 1..=self.attempts {
+            match self.api.post_webhook(url, &fields, &signature).await {
+                SendOutcome::Acked => {
+                    self.acks
+                        .acked(index, due, stamp.scheduled_unix_nanos, Instant::now());
+                    if self.inbound.reposts(index) {
+                        let again = self.api.post_webhook(url, &fields, &signature).await;
+                        self.reposts.record(&again);
+                    }
+                    return;
+                }
+                SendOutcome::Refused(reason) => {
+                    self.acks.ledger.mark_failed(index, &reason);
+                    return;
+                }
+                SendOutcome::Transport(reason) if attempt == self.attempts => {
+                    self.acks.ledger.mark_failed(index, &reason);
+                    return;
+                }
+                SendOutcome::Transport(_) => {
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+            }
+        }
+    }
+}
+
 /// Runs one phase to the end of its grace period and reports it.
 pub async fn run_phase(
     api: &Api,
     board: &Arc<Board>,
-    senders: &Arc<Senders>,
+    route: &Route,
     phase: &Phase,
     limits: &Limits,
     server: Option<&Process>,
@@ -246,11 +329,15 @@ pub async fn run_phase(
     let reconnects_before = board.reconnects.load(std::sync::atomic::Ordering::Relaxed);
     let resent_before = board.resent.load(std::sync::atomic::Ordering::Relaxed);
     // Over the WebSocket, each sending user's line, looked up once.
-    let lines: Vec<_> = match limits.send_path {
-        SendPath::Rest => Vec::new(),
-        SendPath::Ws => (0..senders.conversations.len())
+    let send_path = match route {
+        Route::Conversations(_) => limits.send_path,
+        Route::Webhooks(_) => SendPath::Webhook,
+    };
+    let lines: Vec<_> = match (route, send_path) {
+        (Route::Conversations(senders), SendPath::Ws) => (0..senders.conversations.len())
             .map(|user| u32::try_from(user).ok().and_then(|user| board.line(user)))
             .collect(),
+        _ => Vec::new(),
     };
 
     let me = Process::current();
@@ -261,6 +348,7 @@ pub async fn run_phase(
 
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let acks = Arc::new(Acks::new(ledger.clone()));
+    let reposts = Arc::new(Reposts::default());
     let schedule = Schedule {
         start,
         period_ns,
@@ -269,7 +357,8 @@ pub async fn run_phase(
     let pacer = Pacer {
         api: api.clone(),
         board: board.clone(),
-        senders: senders.clone(),
+        route: route.clone(),
+        reposts: reposts.clone(),
         ledger: ledger.clone(),
         acks: acks.clone(),
         in_flight: in_flight.clone(),
@@ -331,7 +420,7 @@ pub async fn run_phase(
         .max(1e-9);
     PhaseReport {
         name: phase.name.clone(),
-        send_path: limits.send_path,
+        send_path,
         target_rate: phase.rate,
         duration_seconds: phase.duration.as_secs_f64(),
         offered_rate: tally.sent as f64 / sending_seconds,
@@ -342,6 +431,7 @@ pub async fn run_phase(
         drain_seconds: drained.saturating_duration_since(last_due).as_secs_f64(),
         reconnects: board.reconnects.load(std::sync::atomic::Ordering::Relaxed) - reconnects_before,
         resent: board.resent.load(std::sync::atomic::Ordering::Relaxed) - resent_before,
+        reposts: matches!(route, Route::Webhooks(_)).then(|| reposts.report()),
         machine_stall_ms: stalls,
         listen_overflows: overflows_before
             .zip(overflows_after)

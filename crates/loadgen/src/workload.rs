@@ -1,4 +1,4 @@
-//! The workloads W1–W4: each provisions its users, builds its conversations,
+//! The workloads W1–W5: each provisions its users, builds its conversations,
 //! connects its receivers and runs one or more measured phases.
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -14,9 +14,10 @@ use tokio::task::JoinSet;
 use crate::api::{Api, Session};
 use crate::idle::{self, IdleOptions, IdleReport};
 use crate::ledger::Topology;
-use crate::provision::{Directory, Provisioned};
-use crate::traffic::{self, Limits, Phase, PhaseReport, Senders};
+use crate::provision::{CarrierSetup, Directory, Provisioned, SmsProvisioned};
+use crate::traffic::{self, Limits, Phase, PhaseReport, Route, Senders};
 use crate::usage::Process;
+use crate::webhook::{self, Inbound};
 use crate::ws::{self, Board, Endpoint, Receiver};
 use crate::wsend::SendPath;
 
@@ -41,10 +42,13 @@ pub struct Outcome {
     /// Whether the server sends `ready` on a connection without a cursor.
     pub server_sends_ready: bool,
     pub phases: Vec<PhaseReport>,
-    /// W2: the highest step that kept p99 under the limit with nothing lost.
+    /// W2, W5: the highest step that kept p99 under the limit with nothing lost.
     pub best_rate: Option<f64>,
-    /// W2: why the stepping stopped.
+    /// W2, W5: why the stepping stopped.
     pub stop_reason: Option<String>,
+    /// W5: the carrier connection and business number the webhooks went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsProvisioned>,
     pub idle: Option<IdleReport>,
 }
 
@@ -75,10 +79,14 @@ impl Context {
         if self.limits.send_path == SendPath::Ws {
             return;
         }
-        let connections = self
-            .warm_connections
-            .min(users as usize)
-            .min(self.limits.max_in_flight);
+        self.warm_pool(token, self.warm_connections.min(users as usize))
+            .await;
+    }
+
+    /// Opens up to `connections` keep-alive connections (never more than
+    /// sends may be in flight).
+    async fn warm_pool(&self, token: &str, connections: usize) {
+        let connections = connections.min(self.limits.max_in_flight);
         if connections > 0 {
             let opened = self.api.warm(token, connections).await;
             eprintln!("opened {opened} keep-alive connections");
@@ -200,7 +208,7 @@ pub async fn w1(context: &Context, users: u32, rate: f64, duration: Duration) ->
     let report = traffic::run_phase(
         &context.api,
         &context.board,
-        &senders,
+        &Route::Conversations(senders),
         &phase,
         &context.limits,
         context.server.as_ref(),
@@ -253,6 +261,28 @@ impl StepRule {
     }
 }
 
+impl StepRule {
+    /// Why a W5 step failed, or `None` when it passed: a W2 step's rule,
+    /// and besides no recipient saw any text twice and every webhook posted
+    /// a second time was answered 200 again.
+    pub fn inbound_verdict(&self, step: &PhaseReport) -> Option<String> {
+        if let Some(why) = self.verdict(step) {
+            return Some(why);
+        }
+        if step.tally.duplicated > 0 {
+            return Some(format!("{} deliveries duplicated", step.tally.duplicated));
+        }
+        let reposts = step.reposts.as_ref()?;
+        (reposts.accepted < reposts.posted).then(|| {
+            format!(
+                "{} of {} webhooks posted again were refused",
+                reposts.posted - reposts.accepted,
+                reposts.posted
+            )
+        })
+    }
+}
+
 /// W2: the W1 users, the rate stepped up until a step fails.
 pub async fn w2(
     context: &Context,
@@ -275,6 +305,7 @@ pub async fn w2(
         server_sends_ready: ready.is_some(),
         ..Outcome::default()
     };
+    let route = Route::Conversations(senders);
     for (number, &rate) in steps.iter().enumerate() {
         let phase = Phase {
             name: format!("w2 {rate}/s"),
@@ -287,7 +318,7 @@ pub async fn w2(
         let report = traffic::run_phase(
             &context.api,
             &context.board,
-            &senders,
+            &route,
             &phase,
             &context.limits,
             context.server.as_ref(),
@@ -393,7 +424,7 @@ pub async fn w4(context: &Context, members: u32, rate: f64, duration: Duration) 
     let report = traffic::run_phase(
         &context.api,
         &context.board,
-        &senders,
+        &Route::Conversations(senders),
         &phase,
         &context.limits,
         context.server.as_ref(),
@@ -407,6 +438,178 @@ pub async fn w4(context: &Context, members: u32, rate: f64, duration: Duration) 
         phases: vec![report],
         ..Outcome::default()
     })
+}
+
+/// What a refused webhook most likely means, for the stop reason.
+fn refusal_hint(report: &PhaseReport, route: &Route) -> String {
+    let Route::Webhooks(inbound) = route else {
+        return String::new();
+    };
+    let errors = &report.tally.errors;
+    if errors.contains_key("http 403") {
+        format!(
+            "; 403: the signature was refused: the server's public URL must make the webhook URL {} \
+             and the connection's auth token must be --auth-token (a connection found by name keeps the token it was made with)",
+            inbound.signed_url
+        )
+    } else if errors.contains_key("http 404") {
+        format!(
+            "; 404: the server knows no connection at {} or that connection does not serve {}",
+            inbound.post_url, inbound.to
+        )
+    } else {
+        String::new()
+    }
+}
+
+/// W5's settings besides the shared ones.
+pub struct W5 {
+    /// Extensions sharing the business number, each a receiver.
+    pub extensions: u32,
+    /// Distinct outside numbers the texts come from.
+    pub externals: usize,
+    pub steps: Vec<f64>,
+    pub duration: Duration,
+    pub rule: StepRule,
+    pub pause: Duration,
+    pub carrier: CarrierSetup,
+    /// Every `repost_every`-th webhook is posted a second time (0: none).
+    pub repost_every: u64,
+    /// Rate of the unjudged first phase, one text from each outside number.
+    pub warm_up_rate: f64,
+    /// Keep-alive connections to open before the first phase.
+    pub connections: usize,
+}
+
+/// W5: signed inbound webhooks to one business number shared by the
+/// workload's users, the rate stepped up until a step fails.
+///
+/// A first, unjudged phase has every outside number text once, so that the
+/// steps measure texts into conversations that exist, as they mostly are.
+pub async fn w5(context: &Context, settings: W5) -> Result<Outcome> {
+    if settings.extensions < 1 {
+        bail!("--extensions must be at least 1");
+    }
+    let externals =
+        webhook::external_numbers(settings.externals, &settings.carrier.business_number)?;
+    let (sessions, provisioning) = context
+        .directory
+        .users(&context.api, settings.extensions as usize)
+        .await?;
+    let admin = context.directory.admin(&context.api).await?;
+    let sms = settings
+        .carrier
+        .provision(&context.api, &admin, &sessions)
+        .await?;
+    let post_url = format!(
+        "{}/webhooks/twilio/{}/messages",
+        context.api.base(),
+        sms.connection_id
+    );
+    if post_url != sms.webhook_url {
+        eprintln!(
+            "webhooks go to {post_url} signed for {} (the server's public URL)",
+            sms.webhook_url
+        );
+    }
+    let inbound = Arc::new(Inbound {
+        post_url,
+        signed_url: sms.webhook_url.clone(),
+        account_sid: settings.carrier.account_sid.clone(),
+        auth_token: settings.carrier.auth_token.clone(),
+        to: sms.business_number.clone(),
+        externals,
+        run: context.board.run,
+        repost_every: settings.repost_every,
+    });
+    let ready = context.probe_ready(&sessions[0].token).await?;
+    let everyone: Vec<u32> = (0..settings.extensions).collect();
+    eprintln!("connecting {} receivers", settings.extensions);
+    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    context
+        .warm_pool(&sessions[0].token, settings.connections)
+        .await;
+    let mut outcome = Outcome {
+        provisioning,
+        receivers: everyone.len(),
+        server_sends_ready: ready.is_some(),
+        sms: Some(sms),
+        ..Outcome::default()
+    };
+    let topology = Topology::Inbound {
+        recipients: settings.extensions,
+        externals: u32::try_from(settings.externals).unwrap_or(u32::MAX),
+    };
+    let route = Route::Webhooks(inbound);
+    let warm_up = Phase {
+        name: "w5 warm-up".into(),
+        number: 500,
+        rate: settings.warm_up_rate,
+        duration: Duration::from_secs_f64(settings.externals as f64 / settings.warm_up_rate),
+        topology,
+    };
+    eprintln!(
+        "w5: one text from each of {} outside numbers at {}/s",
+        settings.externals, settings.warm_up_rate
+    );
+    let report = traffic::run_phase(
+        &context.api,
+        &context.board,
+        &route,
+        &warm_up,
+        &context.limits,
+        context.server.as_ref(),
+    )
+    .await;
+    let verdict = settings.rule.inbound_verdict(&report);
+    let hint = refusal_hint(&report, &route);
+    outcome.phases.push(report);
+    if let Some(reason) = verdict.filter(|r| !r.contains("p99")) {
+        // Texts that do not arrive at all will not arrive faster.
+        outcome.stop_reason = Some(format!("warm-up: {reason}{hint}"));
+        receivers.stop().await;
+        return Ok(outcome);
+    }
+    tokio::time::sleep(settings.pause).await;
+    for (number, &rate) in settings.steps.iter().enumerate() {
+        let phase = Phase {
+            name: format!("w5 {rate}/s"),
+            number: 501 + number as u32,
+            rate,
+            duration: settings.duration,
+            topology,
+        };
+        eprintln!(
+            "w5: step {rate} webhooks/s to {} extensions for {} s",
+            settings.extensions,
+            settings.duration.as_secs_f64()
+        );
+        let report = traffic::run_phase(
+            &context.api,
+            &context.board,
+            &route,
+            &phase,
+            &context.limits,
+            context.server.as_ref(),
+        )
+        .await;
+        let verdict = settings.rule.inbound_verdict(&report);
+        outcome.phases.push(report);
+        match verdict {
+            None => outcome.best_rate = Some(rate),
+            Some(reason) => {
+                eprintln!("w5: step {rate} webhooks/s failed: {reason}");
+                outcome.stop_reason = Some(format!("{rate} webhooks/s: {reason}"));
+                break;
+            }
+        }
+        tokio::time::sleep(settings.pause).await;
+    }
+    if outcome.stop_reason.is_none() {
+        outcome.stop_reason = Some("every step passed".into());
+    }
+    receivers.stop().await;
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -430,6 +633,7 @@ mod tests {
             drain_seconds: 0.0,
             reconnects: 0,
             resent: 0,
+            reposts: None,
             listen_overflows: None,
             machine_stall_ms: Vec::new(),
             server: None,
@@ -468,5 +672,51 @@ mod tests {
             rule.verdict(&step(&lossy))
                 .is_some_and(|r| r.contains("lost"))
         );
+    }
+
+    #[test]
+    fn a_w5_step_fails_on_a_duplicate_or_a_refused_second_post() {
+        let rule = StepRule {
+            p99_limit: Duration::from_millis(50),
+        };
+        let topology = Topology::Inbound {
+            recipients: 2,
+            externals: 2,
+        };
+        let ledger = Ledger::new(topology, 2);
+        for index in 0..2 {
+            ledger.mark_sent(index);
+            ledger.mark_acked(index, 1_000_000);
+            let (sender, seq) = ledger.message(index);
+            for recipient in 0..2 {
+                ledger.record_delivery(recipient, sender, seq, 5_000_000);
+            }
+        }
+        let mut clean = step(&ledger);
+        clean.reposts = Some(crate::webhook::RepostReport {
+            posted: 1,
+            accepted: 1,
+            refused: Default::default(),
+        });
+        assert_eq!(rule.inbound_verdict(&clean), None);
+
+        let mut refused = clean.clone();
+        refused.reposts = Some(crate::webhook::RepostReport {
+            posted: 1,
+            accepted: 0,
+            refused: [("http 500".to_owned(), 1)].into(),
+        });
+        assert!(
+            rule.inbound_verdict(&refused)
+                .is_some_and(|r| r.contains("posted again"))
+        );
+
+        ledger.record_delivery(1, 0, 0, 6_000_000);
+        assert!(
+            rule.inbound_verdict(&step(&ledger))
+                .is_some_and(|r| r.contains("duplicated"))
+        );
+        // W2's rule alone lets a duplicate pass.
+        assert_eq!(rule.verdict(&step(&ledger)), None);
     }
 }

@@ -30,6 +30,9 @@ pub enum SendPath {
     Rest,
     /// `send` frames on the sender's own WebSocket.
     Ws,
+    /// Signed carrier webhooks (W5's inbound texts; not a choice of `--send-over`).
+    #[value(skip)]
+    Webhook,
 }
 
 impl SendPath {
@@ -37,6 +40,7 @@ impl SendPath {
         match self {
             SendPath::Rest => "rest",
             SendPath::Ws => "ws",
+            SendPath::Webhook => "webhook",
         }
     }
 }
