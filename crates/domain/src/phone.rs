@@ -102,7 +102,10 @@ impl E164 {
         if !phonenumber::is_valid(&number) {
             return Err(invalid());
         }
-        Ok(Self(number.format().mode(Mode::E164).to_string()))
+        // What is stored must read back as the same valid number: stray
+        // punctuation can make the lenient reading find a number that its
+        // own E.164 form is not.
+        Self::parse_strict(&number.format().mode(Mode::E164).to_string()).map_err(|_| invalid())
     }
 
     /// A number already in E.164 form (from the database, a carrier's
@@ -214,6 +217,7 @@ mod tests {
             "555-0100-555-0100-555",
             "hello",
             "+1 000 000 0000",
+            "+78)515 252671",
         ] {
             let err = E164::parse(typed, us()).expect_err(typed);
             assert_eq!(err.field, "phone_number");
