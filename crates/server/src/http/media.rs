@@ -85,7 +85,7 @@ pub struct UploadedBody {
         (status = 415, body = ErrorBody, description = "`not_an_image`: only JPEG, PNG and GIF images can be attached"),
         (status = 422, body = ErrorBody, description = "`image_unreadable`: the image is damaged"),
     ))]
-pub async fn upload(
+pub async fn upload_image(
     State(app): State<Arc<App>>,
     auth: Authed,
     body: Bytes,
@@ -121,7 +121,7 @@ pub async fn upload(
         (status = 200, content_type = "image/jpeg", body = Vec<u8>, description = "The image (its type by content)"),
         (status = 404, body = ErrorBody, description = "`not_found`: no such image in a conversation of mine"),
     ))]
-pub async fn get_one(
+pub async fn image(
     State(app): State<Arc<App>>,
     auth: Authed,
     Path(id): Path<String>,

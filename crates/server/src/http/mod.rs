@@ -92,10 +92,10 @@ fn api_router() -> (axum::Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(sms::segments))
         .merge(
             OpenApiRouter::new()
-                .routes(routes!(media::upload))
+                .routes(routes!(media::upload_image))
                 .layer(DefaultBodyLimit::max(crate::media::MAX_IMAGE_BYTES)),
         )
-        .routes(routes!(media::get_one))
+        .routes(routes!(media::image))
         .routes(routes!(conversations::get_one, conversations::rename))
         .routes(routes!(conversations::add_participants))
         .routes(routes!(conversations::remove_participant))
