@@ -69,6 +69,15 @@ impl ReplayGate {
     pub fn last(&self) -> Cursor {
         self.last
     }
+
+    /// Gives up replaying: the client reloads and continues from the cursor
+    /// returned, `newest` or, when the replay already ran past it (it chases
+    /// events recorded while it reads), the last cursor sent. The gate never
+    /// moves back, so nothing already sent passes it again.
+    pub fn skip_to(&mut self, newest: Cursor) -> Cursor {
+        self.last = self.last.max(newest);
+        self.last
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +137,20 @@ mod tests {
             let ordered: Vec<i64> = replay.iter().chain(live.iter()).copied().filter(|&c| ordered_gate.admit(Cursor(c))).collect();
             prop_assert_eq!(ordered, (from + 1..=n).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn giving_up_a_replay_never_moves_the_gate_back() {
+        let mut gate = ReplayGate::new(Cursor(10));
+        assert!(gate.admit(Cursor(11)));
+        assert!(gate.admit(Cursor(30)));
+        // The replay ran past the newest cursor it started with (20).
+        assert_eq!(gate.skip_to(Cursor(20)), Cursor(30));
+        assert!(!gate.admit(Cursor(25)), "already sent");
+        assert!(!gate.admit(Cursor(30)), "already sent");
+        assert!(gate.admit(Cursor(31)));
+        // Behind the newest: skip ahead to it.
+        assert_eq!(gate.skip_to(Cursor(50)), Cursor(50));
+        assert!(!gate.admit(Cursor(40)));
     }
 }

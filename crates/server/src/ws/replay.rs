@@ -37,7 +37,7 @@ pub(super) async fn catch_up(
         gate = ReplayGate::new(latest);
         None
     };
-    if let Some(from) = from {
+    if from.is_some() {
         let mut replayed = 0usize;
         loop {
             let events = app
@@ -50,8 +50,8 @@ pub(super) async fn catch_up(
             }
             replayed += events.len();
             if replayed > REPLAY_LIMIT {
-                send(socket, resync_frame(latest)).await?;
-                gate = ReplayGate::new(latest.max(from));
+                let resume_at = gate.skip_to(latest);
+                send(socket, resync_frame(resume_at)).await?;
                 break;
             }
             for e in events {
