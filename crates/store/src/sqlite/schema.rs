@@ -270,3 +270,72 @@ pub(super) fn migrate(conn: &Connection) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::expect_used,
+        reason = "a test reports a broken rule by panicking"
+    )]
+
+    use super::*;
+    use crate::sqlite::messages::{MESSAGE_COLUMNS, MESSAGE_FROM, message_from_row};
+
+    /// A database as a server before texting left it (migrations 1–3), with
+    /// a chat in it, takes the later migrations and keeps what it held.
+    #[test]
+    fn a_database_from_before_texting_upgrades_with_its_chats() {
+        let conn = Connection::open_in_memory().expect("a database");
+        for (i, sql) in MIGRATIONS.iter().enumerate().take(3) {
+            conn.execute_batch(&format!(
+                "BEGIN; {sql}\nPRAGMA user_version = {}; COMMIT;",
+                i + 1
+            ))
+            .expect("an old migration");
+        }
+        conn.execute_batch(
+            "INSERT INTO organizations (id, slug, name, created_at) VALUES (1, 'acme', 'Acme', 0);
+             INSERT INTO extensions (id, org_id, number, name, role, password_hash, created_at)
+                 VALUES (1, 1, '101', 'Alice', 'admin', 'h', 0), (2, 1, '102', 'Bob', 'member', 'h', 0);
+             INSERT INTO conversations (id, org_id, kind, direct_key, created_by, created_at)
+                 VALUES (1, 1, 'direct', '1:2', 1, 0);
+             INSERT INTO participants (conversation_id, extension_id, joined_seq)
+                 VALUES (1, 1, 1), (1, 2, 1);
+             INSERT INTO messages (id, conversation_id, kind, sender_id, body, created_at)
+                 VALUES (1, 1, 'text', 1, 'Lunch?', 5);",
+        )
+        .expect("old data");
+
+        migrate(&conn).expect("the new migrations");
+
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version as usize, MIGRATIONS.len());
+        let country: String = conn
+            .query_row("SELECT default_country FROM organizations", [], |r| {
+                r.get(0)
+            })
+            .expect("country");
+        assert_eq!(country, "US");
+        let message = conn
+            .query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM {MESSAGE_FROM} WHERE m.id = 1"),
+                [],
+                message_from_row,
+            )
+            .expect("the old message reads");
+        assert_eq!(message.text, "Lunch?");
+        assert_eq!(message.sender.map(|s| s.name), Some("Alice".to_owned()));
+        assert!(message.external_sender.is_none());
+        assert!(message.attachments.is_empty());
+        let number: Option<i64> = conn
+            .query_row(
+                "SELECT business_number_id FROM conversations WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("the chat");
+        assert_eq!(number, None, "a chat has no business number");
+    }
+}
