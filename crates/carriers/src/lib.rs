@@ -171,6 +171,13 @@ impl SendError {
         matches!(self, Self::Retry { .. })
     }
 
+    /// Whether the carrier refused because the recipient opted out of texts
+    /// from that number (texted STOP to the carrier): Twilio's 21610,
+    /// Telnyx's 40300. The sender should stop texting them too.
+    pub fn is_opt_out(&self) -> bool {
+        matches!(self, Self::Rejected { code, .. } if code == "21610" || code == "40300")
+    }
+
     /// The wait the carrier asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -343,4 +350,17 @@ pub fn install_crypto_provider() {
         // all reqwest needs.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+#[cfg(test)]
+mod opt_out_tests {
+    use super::SendError;
+
+    #[test]
+    fn the_carriers_opt_out_refusals_are_known_as_such() {
+        assert!(SendError::rejected("21610", "unsubscribed").is_opt_out());
+        assert!(SendError::rejected("40300", "blocked by STOP").is_opt_out());
+        assert!(!SendError::rejected("21614", "not a mobile").is_opt_out());
+        assert!(!SendError::retry("500", None).is_opt_out());
+    }
 }

@@ -195,6 +195,16 @@ pub trait Outbox: Send + Sync + 'static {
     async fn text_retry(&self, id: i64, due_at: Timestamp, error: String) -> Result<()>;
     /// The text will not be sent: its delivery fails with `reason`.
     async fn text_failed(&self, id: i64, reason: String, now: Timestamp) -> Result<Committed<()>>;
+    /// The carrier refused the text because the customer opted out with it:
+    /// the delivery fails with `reason`, and the customer is opted out of
+    /// the business number here too (with a system note), as if they had
+    /// texted STOP to us.
+    async fn text_opted_out(
+        &self,
+        id: i64,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<Committed<()>>;
     /// When the next text falls due (a pending one's time, or a claim's
     /// end), if any is waiting.
     async fn next_text_due(&self) -> Result<Option<Timestamp>>;

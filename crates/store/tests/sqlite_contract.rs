@@ -136,6 +136,7 @@ contract_tests! {
         stop_refuses_texts_until_start,
         taking_a_number_away_takes_its_conversations_out_of_the_list,
         images_are_seen_only_by_participants,
+        a_carrier_s_opt_out_refusal_opts_the_customer_out_here_too,
     ],
 }
 

@@ -139,6 +139,12 @@ impl Outbox {
                     .text_accepted(text.id, accepted.carrier_message_id, now)
                     .await?;
             }
+            Err(e @ SendError::Rejected { .. }) if e.is_opt_out() => {
+                tracing::info!(to = %text.to.redacted(), "the carrier says the customer opted out");
+                self.store
+                    .text_opted_out(text.id, e.reason().to_owned(), now)
+                    .await?;
+            }
             Err(SendError::Rejected { code, reason }) => {
                 tracing::info!(%code, to = %text.to.redacted(), "the carrier refused a text");
                 self.store.text_failed(text.id, reason, now).await?;

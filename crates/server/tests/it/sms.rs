@@ -508,6 +508,40 @@ async fn a_text_the_carrier_refuses_for_good_fails_at_once_with_its_reason() {
 }
 
 #[tokio::test]
+async fn a_customer_the_carrier_says_opted_out_is_opted_out_here_too() {
+    let (server, twilio, _) = on_twilio(Duration::from_secs(15)).await;
+    twilio.opt_out(CUSTOMER);
+    let alice = server.sign_in("101").await;
+    let mut ws = alice.ws(None).await;
+    let id = open_sms(&alice, CUSTOMER).await["id"].as_i64().expect("id");
+    let sent = send(&alice, id, json!({"text": "Sale today"})).await;
+    let message = sent.body["message"]["id"].as_i64().expect("id");
+    let update = tokio::time::timeout(PATIENCE, next_delivery(&mut ws, message))
+        .await
+        .expect("the refusal is told");
+    assert_eq!(update["status"], "failed");
+    assert!(
+        update["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("21610")),
+        "{update}"
+    );
+    let updated = ws.next_of("conversation.updated").await;
+    assert_eq!(
+        updated["data"]["conversation"]["externals"][0]["opted_out"],
+        true
+    );
+    let again = send(&alice, id, json!({"text": "Last chance"})).await;
+    assert_error(
+        &again,
+        409,
+        "recipient_opted_out",
+        "after the carrier's refusal",
+    );
+    assert_eq!(twilio.requests().len(), 1, "the carrier was asked once");
+}
+
+#[tokio::test]
 async fn an_inbound_text_is_stored_once_and_reaches_every_holder_live() {
     let (server, _twilio, connection) = on_twilio(Duration::from_secs(15)).await;
     let alice = server.sign_in("101").await;

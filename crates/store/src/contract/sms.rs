@@ -27,6 +27,7 @@ pub(super) async fn run_all(store: &dyn Store) {
     stop_refuses_texts_until_start(store).await;
     taking_a_number_away_takes_its_conversations_out_of_the_list(store).await;
     images_are_seen_only_by_participants(store).await;
+    a_carrier_s_opt_out_refusal_opts_the_customer_out_here_too(store).await;
 }
 
 fn ext(s: &str) -> E164 {
@@ -678,4 +679,46 @@ pub async fn images_are_seen_only_by_participants(store: &dyn Store) {
     );
     let stranger = team(store, "sms", 1).await;
     assert!(!store.may_see_media(stranger.id(0), id).await.expect("may"));
+}
+
+pub async fn a_carrier_s_opt_out_refusal_opts_the_customer_out_here_too(store: &dyn Store) {
+    let t = texting(store).await;
+    let customer = ext("+14155552671");
+    let c = open(store, &t, &customer).await;
+    send(store, &t, c, "Sale today").await;
+    let text = store
+        .claim_texts(at(1), at(100), 10)
+        .await
+        .expect("claim")
+        .remove(0);
+    let refused = store
+        .text_opted_out(text.id, "opted out at the carrier".into(), at(2))
+        .await
+        .expect("refused");
+    let kinds: Vec<_> = refused.events.iter().map(|e| e.kind()).collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::DeliveryUpdated,
+            EventKind::MessageCreated,
+            EventKind::ConversationUpdated
+        ],
+        "the failure, a system note, the conversation now opted out"
+    );
+    let conversation = store
+        .conversation_for(t.team.id(0), c)
+        .await
+        .expect("read")
+        .expect("mine");
+    assert!(conversation.externals[0].opted_out);
+    let again = store
+        .post_message(message(c, &t.team.people[0], "Last chance", None, at(3)))
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(StoreError::Refused(Refusal::RecipientOptedOut(_)))
+        ),
+        "{again:?}"
+    );
 }

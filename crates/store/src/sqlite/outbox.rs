@@ -3,11 +3,15 @@
 //! (`messages::queue_texts`) and handed to the outbox worker with a claim.
 
 use super::SqliteStore;
-use super::sms::{apply_early_statuses, apply_status};
+use super::sms::{apply_early_statuses, apply_status, opt_out_change, org_country};
 use crate::{Committed, Outbox, OutboxText, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_domain::phone::E164;
-use switchboard_domain::{ConnectionId, DeliveryStatus, MessageId, Timestamp};
+use switchboard_domain::sms::Keyword;
+use switchboard_domain::{
+    ConnectionId, ConversationId, DeliveryStatus, ExternalRef, MessageId, NumberId, OrgId,
+    Timestamp,
+};
 
 fn claim_texts(
     conn: &Connection,
@@ -125,6 +129,45 @@ fn text_failed(conn: &Connection, id: i64, reason: &str, now: Timestamp) -> Resu
     Ok(Committed { value: (), events })
 }
 
+fn text_opted_out(
+    conn: &Connection,
+    id: i64,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Committed<()>> {
+    let (conversation, from, to): (i64, String, String) = conn
+        .prepare_cached(
+            "SELECT m.conversation_id, o.sender, o.recipient
+             FROM outbox o JOIN messages m ON m.id = o.message_id WHERE o.id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?
+        .ok_or(StoreError::NotFound("outbox text"))?;
+    let mut committed = text_failed(conn, id, reason, now)?;
+    let number: Option<(i64, i64)> = conn
+        .prepare_cached("SELECT id, org_id FROM business_numbers WHERE number = ?1")?
+        .query_row([&from], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((number, org)) = number else {
+        return Ok(committed);
+    };
+    let to = E164::parse_strict(&to)
+        .map_err(|e| StoreError::Backend(format!("outbox number {to:?}: {e}")))?;
+    let who = ExternalRef {
+        display: to.display(org_country(conn, OrgId(org))?),
+        number: to,
+    };
+    committed.events.extend(opt_out_change(
+        conn,
+        ConversationId(conversation),
+        NumberId(number),
+        &who,
+        Keyword::Stop,
+        now,
+    )?);
+    Ok(committed)
+}
+
 fn next_text_due(conn: &Connection) -> Result<Option<Timestamp>> {
     Ok(conn
         .prepare_cached("SELECT min(due_at) FROM outbox WHERE state IN ('pending', 'sending')")?
@@ -166,6 +209,16 @@ impl Outbox for SqliteStore {
 
     async fn text_failed(&self, id: i64, reason: String, now: Timestamp) -> Result<Committed<()>> {
         self.write(move |c| text_failed(c, id, &reason, now)).await
+    }
+
+    async fn text_opted_out(
+        &self,
+        id: i64,
+        reason: String,
+        now: Timestamp,
+    ) -> Result<Committed<()>> {
+        self.write(move |c| text_opted_out(c, id, &reason, now))
+            .await
     }
 
     async fn next_text_due(&self) -> Result<Option<Timestamp>> {

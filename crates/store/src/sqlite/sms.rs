@@ -369,7 +369,7 @@ fn accept_inbound(conn: &Connection, text: &InboundText) -> Result<Committed<Inb
 /// Records a STOP or START from `who` to business number `number`, with a
 /// system message and the conversation's new state, when it changes
 /// anything.
-fn opt_out_change(
+pub(super) fn opt_out_change(
     conn: &Connection,
     conversation: ConversationId,
     number: NumberId,
