@@ -984,3 +984,94 @@ async fn a_server_killed_while_sending_sends_that_text_once_after_restart() {
         "one text for the customer"
     );
 }
+
+#[tokio::test]
+async fn a_twilio_connection_with_an_api_key_calls_the_api_with_it() {
+    let standin = TwilioStandin::start().await.expect("start the stand-in");
+    let server = Server::in_process().await;
+    let base_url = standin.base_url();
+    server.admin(&[
+        "add-carrier",
+        "--org",
+        "demo",
+        "--kind",
+        "twilio",
+        "--name",
+        "Twilio",
+        "--account-sid",
+        TwilioStandin::ACCOUNT_SID,
+        "--secret",
+        TwilioStandin::AUTH_TOKEN,
+        "--api-key-sid",
+        TwilioStandin::API_KEY_SID,
+        "--api-key-secret",
+        TwilioStandin::API_KEY_SECRET,
+        "--base-url",
+        &base_url,
+    ]);
+    business_number(&server, "Twilio");
+    let alice = server.sign_in("101").await;
+    let id = open_sms(&alice, CUSTOMER).await["id"].as_i64().expect("id");
+    assert_eq!(send(&alice, id, json!({"text": "hello"})).await.status, 201);
+    tokio::time::timeout(PATIENCE, standin.wait_for_requests(1))
+        .await
+        .expect("sent");
+    let request = &standin.requests()[0];
+    assert_eq!(
+        request.basic_auth(),
+        Some((
+            TwilioStandin::API_KEY_SID.to_owned(),
+            TwilioStandin::API_KEY_SECRET.to_owned()
+        )),
+        "the API key, not the auth token"
+    );
+    assert_eq!(
+        request.path,
+        format!(
+            "/2010-04-01/Accounts/{}/Messages.json",
+            TwilioStandin::ACCOUNT_SID
+        ),
+        "in the account's Messages"
+    );
+}
+
+#[tokio::test]
+async fn a_telnyx_text_from_a_customer_is_stored_once_whichever_delivery_of_it_comes() {
+    let (server, _telnyx, connection) = on_telnyx(Duration::from_secs(15)).await;
+    let alice = server.sign_in("101").await;
+    let mut ws = alice.ws(None).await;
+    let received = |event_id: &str| {
+        json!({"data": {
+            "event_type": "message.received",
+            "id": event_id,
+            "payload": {
+                "id": "84cca175-9755-4859-b67f-4730d7f58aa3",
+                "direction": "inbound",
+                "from": {"phone_number": CUSTOMER},
+                "to": [{"phone_number": BUSINESS}],
+                "text": "Do you open on Sundays?",
+                "media": [],
+                "type": "SMS"
+            },
+            "record_type": "event"
+        }})
+        .to_string()
+    };
+    let at = now_secs(&server);
+    let first = telnyx_webhook(&server, connection, &received("ev-1"), at).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let frame = ws.next_message("Do you open on Sundays?").await;
+    assert_eq!(
+        frame["data"]["message"]["external_sender"]["number"],
+        CUSTOMER
+    );
+    let conversation = frame["data"]["message"]["conversation_id"]
+        .as_i64()
+        .expect("id");
+    // Telnyx delivers the same message again, even as another event.
+    for event in ["ev-1", "ev-2"] {
+        let again = telnyx_webhook(&server, connection, &received(event), at).await;
+        assert_eq!(again.status, 200);
+    }
+    assert_eq!(alice.whole_history(conversation).await.len(), 1);
+}
