@@ -22,6 +22,36 @@ fn telnyx_key() -> SigningKey {
     SigningKey::from_bytes(&[7; 32])
 }
 
+/// [`TINY_PNG`] made `extra` bytes larger by a comment chunk before its
+/// image data: a valid PNG of any size.
+fn padded_png(extra: usize) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    // Signature (8) and IHDR (25) first, then the comment, then the rest.
+    let (head, tail) = TINY_PNG.split_at(33);
+    let mut chunk = b"tEXt".to_vec();
+    chunk.extend_from_slice(b"Comment\0");
+    chunk.resize(4 + extra, b'x');
+    let mut png = head.to_vec();
+    png.extend_from_slice(&u32::try_from(extra).expect("size").to_be_bytes());
+    png.extend_from_slice(&chunk);
+    png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    png.extend_from_slice(tail);
+    png
+}
+
 /// The connection id in an `add-carrier` output's webhook line.
 fn connection_id(output: &str) -> i64 {
     output
@@ -752,6 +782,13 @@ async fn images_go_to_carriers_as_signed_links_and_inbound_images_arrive_after_t
     };
     let text_file = upload(b"just some words, named photo.png".to_vec(), "image/png").await;
     assert_error(&text_file, 415, "not_an_image", "a renamed text file");
+    // A photo-sized upload (3 MB, past the API's usual body limit) is taken.
+    let large = upload(padded_png(3 * 1024 * 1024), "image/png").await;
+    assert_eq!(large.status, 201, "{}", large.body);
+    assert_eq!(
+        large.body["media"]["size"],
+        3 * 1024 * 1024 + TINY_PNG.len() + 12 + 4
+    );
     let uploaded = upload(TINY_PNG.to_vec(), "image/png").await;
     assert_eq!(uploaded.status, 201, "{}", uploaded.body);
     let media = uploaded.body["media"]["id"]
