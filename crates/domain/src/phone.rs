@@ -102,10 +102,18 @@ impl E164 {
         if !phonenumber::is_valid(&number) {
             return Err(invalid());
         }
-        // What is stored must read back as the same valid number: stray
-        // punctuation can make the lenient reading find a number that its
-        // own E.164 form is not.
-        Self::parse_strict(&number.format().mode(Mode::E164).to_string()).map_err(|_| invalid())
+        // What is stored must read back as the same valid number, typed
+        // again here or given in E.164: stray punctuation can make the
+        // lenient reading find a number that its own E.164 form is not.
+        let e164 = number.format().mode(Mode::E164).to_string();
+        let again = phonenumber::parse(Some(home.0), &e164)
+            .ok()
+            .filter(phonenumber::is_valid)
+            .map(|n| n.format().mode(Mode::E164).to_string());
+        if again.as_deref() != Some(e164.as_str()) {
+            return Err(invalid());
+        }
+        Self::parse_strict(&e164).map_err(|_| invalid())
     }
 
     /// A number already in E.164 form (from the database, a carrier's
@@ -218,6 +226,7 @@ mod tests {
             "hello",
             "+1 000 000 0000",
             "+78)515 252671",
+            ",+46) 1111111155~-2671",
         ] {
             let err = E164::parse(typed, us()).expect_err(typed);
             assert_eq!(err.field, "phone_number");
@@ -272,5 +281,17 @@ mod tests {
         let round = serde_json::to_string(&Country::parse("gb").expect("GB")).expect("json");
         assert_eq!(round, "\"GB\"");
         assert!(serde_json::from_str::<Country>("\"ZZ\"").is_err());
+    }
+
+    proptest::proptest! {
+        /// What a person may type is taken only as a number that reads
+        /// back the same, typed again or given in E.164.
+        #[test]
+        fn what_is_taken_reads_back_the_same(typed in "[+0-9 ()\\-.,~]{0,24}") {
+            if let Ok(number) = E164::parse(&typed, us()) {
+                proptest::prop_assert_eq!(E164::parse(number.as_str(), us()), Ok(number.clone()));
+                proptest::prop_assert_eq!(E164::parse_strict(number.as_str()), Ok(number));
+            }
+        }
     }
 }
