@@ -1,0 +1,319 @@
+//! Configuration: built-in defaults, then a TOML file, then `SWITCHBOARD_*`
+//! environment variables, then command-line flags, each overriding the one
+//! before. The layers are merged by one `figment` overlay and extracted into
+//! one typed tree, [`Config`]; a key is declared once, as a field of that tree
+//! (and, when it has a flag, once more as an `Option` in [`ServeArgs`]).
+//! Values are parsed and validated in one place, at start, and a bad value
+//! names its key and where it was set.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+use switchboard_store::Synchronous;
+
+mod layers;
+
+pub use layers::{LAYERS_HELP, ServeArgs};
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+/// The configuration the server runs with: parsed, validated, typed.
+///
+/// Every key is optional in every layer; [`Config::default`] holds the
+/// built-in defaults. Unknown keys are refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on (port 0 picks a free one).
+    #[serde(deserialize_with = "parsed")]
+    pub listen: SocketAddr,
+    /// Where the database (and later attachments) live.
+    pub data_dir: PathBuf,
+    /// The URL carriers and browsers reach this server at, e.g.
+    /// `https://pbx.example.com`: the webhook URLs shown to administrators
+    /// are built from it, and carriers sign the URL they call. Default
+    /// `http://{listen}` (with the port actually bound).
+    #[serde(deserialize_with = "optional_public_url")]
+    pub public_url: Option<PublicUrl>,
+    /// Create the demo organization when the database has none.
+    #[serde(deserialize_with = "parsed")]
+    pub demo: bool,
+    /// Password of the demo extensions (random when not given).
+    pub demo_password: Option<Secret>,
+    /// Serve the phone simulator page (always on with `demo`).
+    #[serde(deserialize_with = "parsed")]
+    pub simulator: bool,
+    /// How long a sign-in lasts; the key is `session_ttl_hours`.
+    #[serde(rename = "session_ttl_hours", deserialize_with = "hours")]
+    pub session_ttl: Duration,
+    /// Mark cookies `Secure` (when the portal is served over HTTPS).
+    #[serde(deserialize_with = "parsed")]
+    pub secure_cookies: bool,
+    /// Log filter, e.g. "info" or "switchboard=debug".
+    pub log: String,
+    /// `text` or `json`.
+    #[serde(deserialize_with = "parsed")]
+    pub log_format: LogFormat,
+    /// `[database]`. Its `sqlite_synchronous` is also accepted at top level,
+    /// where it was documented first (see [`LEGACY_FLAT_KEYS`]).
+    pub database: DatabaseConfig,
+    /// `[sms]`: how carriers are called. The carrier accounts themselves are
+    /// connections in the database (`switchboard admin add-carrier`, the
+    /// Admin page), their secrets sealed with the data directory's key.
+    pub sms: SmsConfig,
+    // Sections to come, each a field of its own section type here:
+    // - `bus: BusConfig` for `[bus]`: the in-process bus or NATS (URL).
+    // - `push: PushConfig` for `[push.apns]` (key id, team, key as `Secret`).
+    // - `sip: SipConfig` for `[sip]`.
+    // Their environment variables are `SWITCHBOARD_<SECTION>__<KEY>`; a
+    // section needs no flag.
+}
+
+/// `[database]`: where and how messages are stored.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// SQLite durability: `normal` (survives a crash) or `full` (survives
+    /// power loss, slower).
+    #[serde(deserialize_with = "synchronous")]
+    pub sqlite_synchronous: Synchronous,
+    // `url` goes here when both backends are compiled in: the scheme
+    // (`sqlite:` or `postgres:`) chooses the store at run time.
+}
+
+/// `[sms]`: calling carriers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// How long one request to a carrier's API may take before it is given
+    /// up (and the text tried again).
+    #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
+    pub request_timeout: Duration,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: switchboard_carriers::DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let ms: u64 = parsed(d)?;
+    if ms == 0 || ms > 300_000 {
+        return Err(serde::de::Error::custom(
+            "expected milliseconds between 1 and 300000",
+        ));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(r#"expected "text" or "json""#),
+        }
+    }
+}
+
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8080,
+));
+
+/// Longest sign-in `session_ttl_hours` accepts: a year.
+const MAX_SESSION_TTL_HOURS: u64 = 24 * 365;
+
+impl Default for Config {
+    /// The built-in defaults, the lowest layer.
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN,
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            demo: false,
+            demo_password: None,
+            simulator: false,
+            session_ttl: Duration::from_secs(30 * 24 * 3600),
+            secure_cookies: false,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            database: DatabaseConfig::default(),
+            sms: SmsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    pub fn database_path(&self) -> PathBuf {
+        database_path(&self.data_dir)
+    }
+
+    /// Whether the phone simulator page is served.
+    pub fn simulator_enabled(&self) -> bool {
+        self.simulator || self.demo
+    }
+
+    /// The server's public URL: `public_url` when set, else the listen
+    /// address.
+    pub fn public_url(&self) -> PublicUrl {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| PublicUrl::of_address(self.listen))
+    }
+}
+
+/// An absolute `http` or `https` URL without query or fragment, kept
+/// without a trailing slash so paths can be appended to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    /// `http://` and the address.
+    pub fn of_address(addr: SocketAddr) -> Self {
+        Self(format!("http://{addr}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for PublicUrl {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const EXPECTED: &str =
+            "expected an http(s) URL such as https://pbx.example.com, without query or fragment";
+        let trimmed = s.trim().trim_end_matches('/');
+        let uri: axum::http::Uri = trimmed.parse().map_err(|_| EXPECTED)?;
+        let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+        let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+        if !scheme_ok || !host_ok || uri.query().is_some() || trimmed.contains(['#', '?']) {
+            return Err(EXPECTED);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+}
+
+fn optional_public_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PublicUrl>, D::Error> {
+    parsed(d).map(Some)
+}
+
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("switchboard.db")
+}
+
+/// The key that seals carrier credentials on a single node, created on
+/// first use.
+pub fn secret_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("secret.key")
+}
+
+/// A scalar parsed with `FromStr` from its text, whatever the layer gave:
+/// a TOML boolean or number, or a string from a variable or a flag. The
+/// error repeats the value.
+fn parsed<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    let text = d.deserialize_any(ScalarText)?;
+    text.parse()
+        .map_err(|e| serde::de::Error::custom(format!("{e}, got {text:?}")))
+}
+
+fn synchronous<'de, D: Deserializer<'de>>(d: D) -> Result<Synchronous, D::Error> {
+    let text = d.deserialize_any(ScalarText)?;
+    Synchronous::parse(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(r#"expected "normal" or "full", got {text:?}"#))
+    })
+}
+
+fn hours<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let hours: u64 = parsed(d)?;
+    if hours == 0 || hours > MAX_SESSION_TTL_HOURS {
+        return Err(serde::de::Error::custom(format!(
+            "must be between 1 and {MAX_SESSION_TTL_HOURS}, got {hours}"
+        )));
+    }
+    Ok(Duration::from_secs(hours * 3600))
+}
+
+/// Reads a string, boolean or number as its text.
+struct ScalarText;
+
+impl serde::de::Visitor<'_> for ScalarText {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string, a boolean or a number")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+}
