@@ -3,7 +3,7 @@
 //! (`messages::queue_texts`) and handed to the outbox worker with a claim.
 
 use super::SqliteStore;
-use super::sms::{apply_early_statuses, apply_status, opt_out_change, org_country};
+use super::sms::{apply_early_statuses, move_delivery, opt_out_change, org_country};
 use crate::{Committed, Outbox, OutboxText, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 use switchboard_domain::phone::E164;
@@ -99,31 +99,17 @@ fn text_retry(conn: &Connection, id: i64, due_at: Timestamp, error: &str) -> Res
 }
 
 fn text_failed(conn: &Connection, id: i64, reason: &str, now: Timestamp) -> Result<Committed<()>> {
-    let (message, to, connection) = delivery_of(conn, id)?;
+    let (message, to, _) = delivery_of(conn, id)?;
     conn.prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2 WHERE id = ?1")?
         .execute(params![id, reason])?;
-    // The delivery has no carrier id yet: give it one of our own so the
-    // shared status rule applies (a text never moves back from failed).
-    let local_id = format!("outbox:{id}");
-    conn.prepare_cached(
-        "UPDATE deliveries SET carrier_message_id = coalesce(carrier_message_id, ?3)
-         WHERE message_id = ?1 AND recipient = ?2",
-    )?
-    .execute(params![message, to, local_id])?;
-    let carrier_id: String = conn
-        .prepare_cached(
-            "SELECT carrier_message_id FROM deliveries WHERE message_id = ?1 AND recipient = ?2",
-        )?
-        .query_row(params![message, to], |r| r.get(0))?;
-    let events = apply_status(
+    let events = move_delivery(
         conn,
-        connection,
-        &carrier_id,
+        MessageId(message),
+        &to,
         DeliveryStatus::Failed,
         Some(reason),
         now,
     )?
-    .flatten()
     .into_iter()
     .collect();
     Ok(Committed { value: (), events })

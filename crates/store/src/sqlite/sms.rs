@@ -419,8 +419,9 @@ pub(super) fn opt_out_change(
 }
 
 /// Moves the delivery carrying `carrier_message_id` to `status` if that is
-/// forward, recording `delivery.updated`.
-pub(super) fn apply_status(
+/// forward, recording `delivery.updated`: `None` when no delivery carries
+/// that id yet, `Some(None)` when the status does not move.
+fn apply_status(
     conn: &Connection,
     connection: i64,
     carrier_message_id: &str,
@@ -428,28 +429,52 @@ pub(super) fn apply_status(
     reason: Option<&str>,
     now: Timestamp,
 ) -> Result<Option<Option<Recorded>>> {
-    let row = conn
+    let delivery: Option<(i64, String)> = conn
         .prepare_cached(
-            "SELECT d.message_id, d.recipient, d.status, m.conversation_id
-             FROM deliveries d JOIN messages m ON m.id = d.message_id
-             WHERE d.connection_id = ?1 AND d.carrier_message_id = ?2",
+            "SELECT message_id, recipient FROM deliveries
+             WHERE connection_id = ?1 AND carrier_message_id = ?2",
         )?
         .query_row(params![connection, carrier_message_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
+            Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
-    let Some((message, to, current, conversation)) = row else {
-        return Ok(None);
-    };
+    match delivery {
+        Some((message, to)) => Ok(Some(move_delivery(
+            conn,
+            MessageId(message),
+            &to,
+            status,
+            reason,
+            now,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Moves the delivery of `message` to `to` on to `status` if that is
+/// forward (the domain's rule), recording `delivery.updated` for the
+/// conversation's participants; `None` when it does not move.
+pub(super) fn move_delivery(
+    conn: &Connection,
+    message: MessageId,
+    to: &str,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Recorded>> {
+    let (current, conversation): (String, i64) = conn
+        .prepare_cached(
+            "SELECT d.status, m.conversation_id
+             FROM deliveries d JOIN messages m ON m.id = d.message_id
+             WHERE d.message_id = ?1 AND d.recipient = ?2",
+        )?
+        .query_row(params![message.0, to], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::NotFound("delivery"))?;
     let current = DeliveryStatus::parse(&current)
         .ok_or_else(|| StoreError::Backend(format!("unknown delivery status {current}")))?;
     if !current.moves_to(status) {
-        return Ok(Some(None));
+        return Ok(None);
     }
     let reason = if status == DeliveryStatus::Failed {
         reason
@@ -460,21 +485,21 @@ pub(super) fn apply_status(
         "UPDATE deliveries SET status = ?3, reason = ?4, updated_at = ?5
          WHERE message_id = ?1 AND recipient = ?2",
     )?
-    .execute(params![message, to, status.as_str(), reason, now.0])?;
+    .execute(params![message.0, to, status.as_str(), reason, now.0])?;
     let conversation = ConversationId(conversation);
     let recipients = current_ids(conn, conversation)?;
-    Ok(Some(Some(record(
+    Ok(Some(record(
         conn,
         Event::DeliveryUpdated {
             conversation_id: conversation,
-            message_id: MessageId(message),
-            to: e164(&to)?,
+            message_id: message,
+            to: e164(to)?,
             status,
             reason: reason.map(str::to_owned),
         },
         &recipients,
         now,
-    )?)))
+    )?))
 }
 
 fn record_status(conn: &Connection, report: &StatusReport) -> Result<Committed<StatusOutcome>> {
