@@ -284,6 +284,10 @@ async fn report_receipts(
             continue;
         };
         for status in [DeliveryStatus::Sent, DeliveryStatus::Delivered] {
+            // The phone shows the receipt as sent before the business hears
+            // of it, so whoever sees the business's status finds the phone
+            // at least as far.
+            simulator.status(&receipt.phone, &receipt.id, status);
             let reported = store
                 .record_status(StatusReport {
                     connection,
@@ -298,7 +302,6 @@ async fn report_receipts(
                 tracing::warn!(error = %e, "the simulator could not report a receipt");
                 break;
             }
-            simulator.status(&receipt.phone, &receipt.id, status);
         }
     }
 }
