@@ -28,7 +28,9 @@ fn forbidden(why: SignatureError) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
         "invalid_signature",
-        "the webhook's signature is missing, wrong or stale",
+        "the webhook's signature is missing, wrong or stale: check the connection's auth token \
+         (Twilio) or public key (Telnyx), and that the server's public_url is the address the \
+         carrier calls",
     )
 }
 

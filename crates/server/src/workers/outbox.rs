@@ -107,7 +107,11 @@ impl Outbox {
             Err(e) => {
                 tracing::warn!(connection = %text.connection, error = %e, "a text cannot be sent");
                 self.store
-                    .text_failed(text.id, format!("Not sent: {e}."), now)
+                    .text_failed(
+                        text.id,
+                        format!("Not sent: {e}. Ask an administrator to check it."),
+                        now,
+                    )
                     .await?;
                 return Ok(());
             }
