@@ -173,7 +173,10 @@ async fn send(
         });
         attachments.push(stored.attachment());
     }
-    let key = format!("simulator:{}", uuid_like());
+    let key = format!(
+        "simulator:{}",
+        crate::auth::new_token().map_err(|_| ApiError::internal())?
+    );
     let outcome = inbound::text_arrived(
         &app,
         connection.id,
@@ -196,12 +199,6 @@ async fn send(
         StatusCode::CREATED,
         Json(serde_json::json!({ "message": sent })),
     ))
-}
-
-fn uuid_like() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A picture the phone is about to send: checked and stored like an

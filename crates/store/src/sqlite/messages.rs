@@ -300,13 +300,7 @@ pub(super) fn post_message(
     recent_sends: &mut RecentSends,
     new: &NewMessage,
 ) -> Result<Committed<Posted>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT extension_id FROM participants WHERE conversation_id = ?1 AND left_seq IS NULL",
-    )?;
-    let recipients: Arc<[ExtensionId]> = stmt
-        .query_map([new.conversation_id.0], |r| Ok(ExtensionId(r.get(0)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into();
+    let recipients = sms::current_ids(conn, new.conversation_id)?;
     if !recipients.contains(&new.sender.id) {
         return Err(StoreError::NotFound("conversation"));
     }

@@ -284,7 +284,10 @@ fn open_groups(conn: &Connection, number: NumberId) -> Result<Vec<OpenGroup>> {
 }
 
 /// Who hears of a change to a conversation now: its current participants.
-fn current_ids(conn: &Connection, conversation: ConversationId) -> Result<Arc<[ExtensionId]>> {
+pub(super) fn current_ids(
+    conn: &Connection,
+    conversation: ConversationId,
+) -> Result<Arc<[ExtensionId]>> {
     let mut stmt = conn.prepare_cached(
         "SELECT extension_id FROM participants WHERE conversation_id = ?1 AND left_seq IS NULL",
     )?;
