@@ -8,14 +8,15 @@
 //! of them, the one handle the server holds. Every change that matters is one
 //! transaction that also records the events it causes, each with its cursor,
 //! so that nothing is announced that was not committed and a client can
-//! always resume from the store. The SQLite implementation lives in
-//! [`sqlite`]; a PostgreSQL one must pass the same contract suite (the
-//! `contract` feature), one capability at a time. This crate knows nothing of
-//! HTTP or WebSockets.
+//! always resume from the store. The embedded SQLite implementation lives in
+//! [`sqlite`], the PostgreSQL one for several nodes in [`postgres`]; both
+//! pass the same contract suite (the `contract` feature). This crate knows
+//! nothing of HTTP or WebSockets.
 
 #[cfg(feature = "contract")]
 pub mod contract;
 mod numbers;
+pub mod postgres;
 mod sms;
 pub mod sqlite;
 
@@ -38,6 +39,7 @@ use switchboard_domain::{
     Role, SessionTag, Timestamp,
 };
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{IdempotencyWindow, SqliteOptions, SqliteStore, Synchronous};
 
 /// What can go wrong in the store. Expected outcomes (not found, conflict,
@@ -158,6 +160,30 @@ pub struct Recorded {
     pub payload: Arc<str>,
     /// Who should get it live: the audience at commit time.
     pub recipients: Arc<[ExtensionId]>,
+    /// Its place in its organization's stream, where the store keeps one
+    /// (PostgreSQL, for several nodes); `None` on the single-node store.
+    pub stream: Option<StreamPosition>,
+}
+
+/// An event's place in its organization's stream: positions of one
+/// organization count up by one in commit order, so a node that sees
+/// position `n` after `n - 2` knows it missed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamPosition {
+    pub org: OrgId,
+    pub seq: u64,
+}
+
+/// An event read back from its organization's stream, by a node that did
+/// not commit it (or missed it live).
+#[derive(Debug, Clone)]
+pub struct StreamedEvent {
+    pub seq: u64,
+    pub cursor: Cursor,
+    pub kind: EventKind,
+    pub payload: String,
+    /// The audience at commit time, as [`Recorded::recipients`].
+    pub recipients: Vec<ExtensionId>,
 }
 
 impl Recorded {
@@ -407,8 +433,10 @@ pub trait EventLog: Send + Sync + 'static {
         after: Cursor,
         limit: u32,
     ) -> Result<Vec<StoredEvent>>;
-    /// The newest cursor recorded.
-    async fn latest_cursor(&self) -> Result<Cursor>;
+    /// The newest cursor an extension of `org` may be given: every event of
+    /// `org` committed later has a higher one. (With several nodes writing,
+    /// another organization's newer cursor is no such promise.)
+    async fn latest_cursor(&self, org: OrgId) -> Result<Cursor>;
     /// Whether `cursor` is one this log handed out and can replay from:
     /// [`Cursor::START`], or a cursor it recorded. A client resuming from
     /// any other cursor got it from a history this log does not have (it
@@ -417,6 +445,18 @@ pub trait EventLog: Send + Sync + 'static {
     /// beyond every cursor an earlier run may have handed out, so a cursor
     /// lost with a restore never comes back to name another event.
     async fn holds(&self, cursor: Cursor) -> Result<bool>;
+
+    /// Whether the database answers, for readiness checks.
+    async fn ping(&self) -> Result<()>;
+
+    /// The events of `org`'s stream after position `after`, oldest first:
+    /// how a node catches up with what other nodes committed. Only stores
+    /// that keep streams (see [`Recorded::stream`]) have them; the
+    /// single-node store answers [`StoreError::Backend`].
+    async fn stream_after(&self, org: OrgId, after: u64, limit: u32) -> Result<Vec<StreamedEvent>>;
+    /// The newest position of each organization's stream asked about
+    /// (an organization with no events is at 0).
+    async fn stream_heads(&self, orgs: Vec<OrgId>) -> Result<Vec<StreamPosition>>;
 }
 
 /// Every capability: the one handle the server holds (`Arc<dyn Store>`).

@@ -218,8 +218,8 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.latest_cursor().await {
-        Ok(_) if !app.shutdown.is_cancelled() => (StatusCode::OK, "ready").into_response(),
+    match app.store.ping().await {
+        Ok(()) if !app.shutdown.is_cancelled() => (StatusCode::OK, "ready").into_response(),
         Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "readiness check failed");

@@ -157,7 +157,8 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
     // `Err(_)`: the connection failed and there is nobody to tell.
     let ending: Result<Option<Closing>, String> = async {
         // Live events are already queued for us; now catch up from the store.
-        let mut gate = replay::catch_up(&app, me, from, &mut socket).await?;
+        let org = auth.session.org.id;
+        let mut gate = replay::catch_up(&app, me, org, from, &mut socket).await?;
 
         // Sends being stored; each answers with a `sent` or `error` frame.
         let mut sending = FuturesUnordered::new();

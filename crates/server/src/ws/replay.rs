@@ -5,7 +5,7 @@
 use super::frames::{durable_frame, ready_frame, resync_frame};
 use crate::app::App;
 use axum::extract::ws::{Message, WebSocket};
-use switchboard_domain::{Cursor, ExtensionId, ReplayGate};
+use switchboard_domain::{Cursor, ExtensionId, OrgId, ReplayGate};
 
 /// Events read per store query while replaying.
 const REPLAY_BATCH: u32 = 500;
@@ -21,10 +21,15 @@ const REPLAY_LIMIT: usize = 20_000;
 pub(super) async fn catch_up(
     app: &App,
     me: ExtensionId,
+    org: OrgId,
     from: Option<Cursor>,
     socket: &mut WebSocket,
 ) -> Result<ReplayGate, String> {
-    let latest = app.store.latest_cursor().await.map_err(|e| e.to_string())?;
+    let latest = app
+        .store
+        .latest_cursor(org)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut gate = ReplayGate::new(from.unwrap_or(latest));
     let honoured = match from {
         Some(from) => app.store.holds(from).await.map_err(|e| e.to_string())?,

@@ -32,7 +32,7 @@ pub(super) async fn run_all(store: &dyn Store) {
 pub async fn opening_a_direct_chat_creates_it_and_tells_both(store: &dyn Store) {
     let t = team(store, "direct", 2).await;
     let (a, b) = (t.id(0), t.id(1));
-    let before = store.latest_cursor().await.expect("latest cursor");
+    let before = store.latest_cursor(t.org.id).await.expect("latest cursor");
     let opened = store
         .open_direct(OpenDirect {
             org: t.org.id,
@@ -192,7 +192,7 @@ async fn sales_team_with_d(store: &dyn Store) -> (Team, ConversationId, Cursor) 
 pub async fn creating_a_group_writes_a_line_and_tells_the_members(store: &dyn Store) {
     let t = team(store, "groups", 5).await;
     let (a, b, c) = (t.id(0), t.id(1), t.id(2));
-    let before = store.latest_cursor().await.expect("latest cursor");
+    let before = store.latest_cursor(t.org.id).await.expect("latest cursor");
     let created = create_group(store, t.org.id, a, "Sales", &[b, c, b, a], at(1))
         .await
         .expect("create group");

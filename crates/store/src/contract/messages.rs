@@ -40,7 +40,7 @@ async fn two_chats(store: &dyn Store) -> (Team, ConversationId, ConversationId) 
 pub async fn a_send_is_stored_and_announced_to_the_participants(store: &dyn Store) {
     let (t, ab, _) = two_chats(store).await;
     let (a, b) = (&t.people[0], &t.people[1]);
-    let before = store.latest_cursor().await.expect("latest cursor");
+    let before = store.latest_cursor(t.org.id).await.expect("latest cursor");
     let first = post_keyed(store, a, ab, "Lunch?", Some("key-1"), at(2)).await;
     assert!(!first.value.replayed);
     let message = first.value.message.clone();
@@ -57,7 +57,7 @@ pub async fn a_send_is_stored_and_announced_to_the_participants(store: &dyn Stor
         serde_json::from_value(payload(&first.events[0])["message"].clone()).expect("message");
     assert_eq!(announced, message, "the event carries the stored message");
     assert_eq!(
-        store.latest_cursor().await.expect("latest"),
+        store.latest_cursor(t.org.id).await.expect("latest"),
         first.events[0].cursor
     );
 }
@@ -72,7 +72,7 @@ pub async fn a_key_used_again_returns_the_original_and_announces_nothing(store: 
     assert_eq!(replay.value.message, message);
     assert!(replay.events.is_empty(), "a replay announces nothing");
     assert_eq!(
-        store.latest_cursor().await.expect("latest"),
+        store.latest_cursor(t.org.id).await.expect("latest"),
         first.events[0].cursor
     );
     assert_eq!(history_all(store, b.id, ab).await, vec![message]);
@@ -282,7 +282,7 @@ pub async fn my_own_messages_are_never_unread(store: &dyn Store) {
 pub async fn reading_tells_everyone_my_position_and_me_my_unread_count(store: &dyn Store) {
     let (t, ab, m) = three_unread(store).await;
     let (a, b) = (t.id(0), t.id(1));
-    let before = store.latest_cursor().await.expect("latest");
+    let before = store.latest_cursor(t.org.id).await.expect("latest");
     let read = mark_read(store, b, ab, m[1], at(10))
         .await
         .expect("mark read");

@@ -76,7 +76,7 @@ async fn story(store: &dyn Store) -> Story {
     let t = team(store, "replay", 4).await;
     let other = team(store, "replay-other", 1).await;
     let (a, b, c) = (&t.people[0], &t.people[1], &t.people[2]);
-    let start = store.latest_cursor().await.expect("latest");
+    let start = store.latest_cursor(t.org.id).await.expect("latest");
     let g = create_group(store, t.org.id, a.id, "Replay", &[b.id], at(1))
         .await
         .expect("group");
@@ -138,7 +138,7 @@ async fn story(store: &dyn Store) -> Story {
 pub async fn latest_cursor_is_the_newest_event(store: &dyn Store) {
     let s = story(store).await;
     assert_eq!(
-        store.latest_cursor().await.expect("latest"),
+        store.latest_cursor(s.t.org.id).await.expect("latest"),
         s.b_read.last().expect("events").cursor,
         "latest_cursor is the newest event"
     );
@@ -155,7 +155,7 @@ pub async fn the_log_holds_the_start_and_its_cursors_and_nothing_past_them(store
             e.cursor
         );
     }
-    let latest = store.latest_cursor().await.expect("latest");
+    let latest = store.latest_cursor(s.t.org.id).await.expect("latest");
     assert!(holds(latest).await, "the latest cursor is held");
     assert!(
         !holds(Cursor(latest.0 + 1)).await,
@@ -248,7 +248,7 @@ pub async fn replay_pages_with_a_limit(store: &dyn Store) {
     );
     let rest = replay(store, a, two[1].cursor).await;
     assert_eq!(rest.len(), everything.len() - 2);
-    let latest = store.latest_cursor().await.expect("latest");
+    let latest = store.latest_cursor(s.t.org.id).await.expect("latest");
     assert!(replay(store, a, latest).await.is_empty());
 }
 
@@ -270,7 +270,7 @@ pub async fn other_organizations_and_non_members_replay_none_of_it(store: &dyn S
 pub async fn a_member_who_rejoins_replays_both_periods_and_nothing_between(store: &dyn Store) {
     let t = team(store, "rejoin", 3).await;
     let (a, c) = (&t.people[0], &t.people[2]);
-    let start = store.latest_cursor().await.expect("latest");
+    let start = store.latest_cursor(t.org.id).await.expect("latest");
     let g = create_group(store, t.org.id, a.id, "Revolving", &[c.id], at(1))
         .await
         .expect("group")
@@ -314,7 +314,7 @@ pub async fn a_member_who_rejoins_replays_both_periods_and_nothing_between(store
 pub async fn session_and_extension_events_are_replayed_to_their_extension_only(store: &dyn Store) {
     let t = team(store, "replay-own", 2).await;
     let (a, b) = (t.id(0), t.id(1));
-    let start = store.latest_cursor().await.expect("latest");
+    let start = store.latest_cursor(t.org.id).await.expect("latest");
     let token = sign_in(store, b, T0).await;
     let revoked = store.revoke_session(&token).await.expect("revoke");
     let disabled = disable(store, t.org.id, b).await;

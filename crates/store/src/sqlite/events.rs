@@ -2,10 +2,13 @@
 //! reading the log back for a resuming client.
 
 use super::SqliteStore;
-use crate::{CommitListener, EventLog, Recorded, Result, StoreError, StoredEvent};
+use crate::{
+    CommitListener, EventLog, Recorded, Result, StoreError, StoredEvent, StreamPosition,
+    StreamedEvent,
+};
 use rusqlite::{Connection, params};
 use std::sync::Arc;
-use switchboard_domain::{Audience, Cursor, Event, EventKind, ExtensionId, Timestamp};
+use switchboard_domain::{Audience, Cursor, Event, EventKind, ExtensionId, OrgId, Timestamp};
 
 /// The cursor the next recorded event will get. Only the single writer
 /// records events, so this is exact inside its transaction.
@@ -72,6 +75,7 @@ pub(super) fn record(
         event: Arc::new(event),
         payload: payload.into(),
         recipients: Arc::clone(recipients),
+        stream: None,
     })
 }
 
@@ -145,11 +149,34 @@ impl EventLog for SqliteStore {
         self.read(move |c| events_after(c, me, after, limit)).await
     }
 
-    async fn latest_cursor(&self) -> Result<Cursor> {
+    /// One writer commits in cursor order, so the newest cursor of all is
+    /// one every organization may be given.
+    async fn latest_cursor(&self, _org: OrgId) -> Result<Cursor> {
         self.read(latest_cursor).await
     }
 
     async fn holds(&self, cursor: Cursor) -> Result<bool> {
         self.read(move |c| holds(c, cursor)).await
     }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.prepare_cached("SELECT 1")?.query_row([], |_| Ok(()))?))
+            .await
+    }
+
+    async fn stream_after(&self, _: OrgId, _: u64, _: u32) -> Result<Vec<StreamedEvent>> {
+        Err(single_node())
+    }
+
+    async fn stream_heads(&self, _: Vec<OrgId>) -> Result<Vec<StreamPosition>> {
+        Err(single_node())
+    }
+}
+
+fn single_node() -> StoreError {
+    StoreError::Backend(
+        "the SQLite store serves one node and keeps no organization streams; \
+         several nodes need PostgreSQL"
+            .into(),
+    )
 }

@@ -1,0 +1,105 @@
+//! The PostgreSQL store, for several nodes sharing one database.
+//!
+//! **Writes** go through one writer task per node, as on SQLite: jobs wait
+//! on a bounded channel, the writer runs every job that is waiting inside one
+//! transaction on its own connection (each job in a savepoint, so one
+//! failing job undoes only itself), commits, tells the commit listeners, and
+//! only then answers each caller. Group commit keeps one fsync for many
+//! sends; listeners hear this node's commits in cursor order.
+//!
+//! **Several nodes** write at once. What keeps them correct is in the
+//! database, never in a node's memory: each organization's events form one
+//! stream whose row (`org_streams`) every recording transaction locks and
+//! moves forward, so within an organization cursors grow in commit order and
+//! no event becomes visible behind a cursor a client was already given (see
+//! `events.rs` and ARCHITECTURE.md); idempotency keys, sessions and outbox
+//! leases are rows and unique indexes.
+//!
+//! **Reads** run on a pool of connections.
+
+mod conversations;
+mod directory;
+mod events;
+mod numbers;
+mod outbox;
+mod sms;
+mod writer;
+
+use crate::{CommitListener, Result, StoreError};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use writer::Job;
+
+pub use writer::RecordsEvents;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// Connections for reads (the writer has one more of its own).
+    pub readers: u32,
+}
+
+impl PgOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            readers: 8,
+        }
+    }
+}
+
+pub struct PgStore {
+    pool: PgPool,
+    jobs: mpsc::Sender<Job>,
+    listeners: Arc<parking_lot::RwLock<Vec<CommitListener>>>,
+}
+
+pub(crate) fn backend(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        backend(e)
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgStore {
+    /// Connects, applies the migrations (under PostgreSQL's advisory lock,
+    /// so that nodes starting together migrate once) and starts the writer.
+    pub async fn open(options: PgOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.readers.max(1))
+            .connect(&options.url)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot migrate the database: {e}")))?;
+        events::begin_run(&pool).await?;
+        let listeners = Arc::default();
+        let jobs = writer::start(options.url.clone(), Arc::clone(&listeners)).await?;
+        Ok(Self {
+            pool,
+            jobs,
+            listeners,
+        })
+    }
+
+    /// A connection for reads.
+    pub(super) async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// The pool itself, for single-statement reads.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
