@@ -5,8 +5,9 @@
 //! rules that span rows hold under row locks, always taken in one order
 //! (the business number, then its extensions by id): an extension has one
 //! default number at most, and whoever gains or loses a number is let into
-//! or out of every SMS conversation of that number, including one another
-//! node is creating meanwhile (see [`sync_holders`]).
+//! or out of every SMS conversation of that number, also one another node
+//! is creating meanwhile, since creating one reads the number `FOR SHARE`
+//! (see [`sync_holders`]).
 
 use super::PgStore;
 use super::directory::is_unique_violation;
