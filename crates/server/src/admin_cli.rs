@@ -1,25 +1,28 @@
 //! `switchboard admin …`: manage organizations, extensions, carrier
-//! connections and business numbers from the command line, directly on the data directory's database (safe while the
-//! server runs: SQLite serializes the writers).
+//! connections and business numbers from the command line, directly on the
+//! database the servers use (the data directory's SQLite file, or
+//! `--database-url`), safe while servers run: the database serializes the
+//! writers.
 
 use crate::auth;
-use crate::config::{DEFAULT_LISTEN, PublicUrl, database_path, secret_key_path};
+use crate::config::{DEFAULT_LISTEN, DatabaseUrl, PublicUrl, database_path, secret_key_path};
 use crate::secrets::Sealer;
 use crate::service::carriers::{self, ConnectionDraft};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use switchboard_domain::{DisplayName, ExtensionNumber, OrgSlug, Password, Role};
-use switchboard_store::{
-    Directory, Extension, ExtensionUpdate, NewExtension, NewPassword, Numbers, Org, SqliteOptions,
-    SqliteStore,
-};
+use switchboard_store::{Extension, ExtensionUpdate, NewExtension, NewPassword, Org, Store};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
     /// The server's data directory.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// The database, as `serve --database-url`: sqlite://PATH or
+    /// postgres://… [default: SQLite in the data directory].
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<DatabaseUrl>,
     /// The server's public URL, which the webhook URLs shown are built
     /// from (as `serve --public-url`) [default: http://127.0.0.1:8080].
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
@@ -177,7 +180,7 @@ fn password_or_random(given: Option<String>) -> anyhow::Result<(Password, bool)>
     }
 }
 
-async fn org(store: &SqliteStore, slug: &str) -> anyhow::Result<Org> {
+async fn org(store: &dyn Store, slug: &str) -> anyhow::Result<Org> {
     let slug = OrgSlug::parse(slug)?;
     store
         .org_by_slug(&slug)
@@ -185,7 +188,7 @@ async fn org(store: &SqliteStore, slug: &str) -> anyhow::Result<Org> {
         .with_context(|| format!("no organization named {slug}"))
 }
 
-async fn extension(store: &SqliteStore, org: &Org, number: &str) -> anyhow::Result<Extension> {
+async fn extension(store: &dyn Store, org: &Org, number: &str) -> anyhow::Result<Extension> {
     let number = ExtensionNumber::parse(number)?;
     Ok(store
         .extension_for_sign_in(org.id, &number)
@@ -203,7 +206,12 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     }
-    let store = SqliteStore::open(SqliteOptions::new(database_path(&args.data_dir)))?;
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| DatabaseUrl::Sqlite(database_path(&args.data_dir)));
+    let store = crate::open_store(&url, Default::default()).await?;
+    let store = store.as_ref();
     let public_url = args
         .public_url
         .unwrap_or_else(|| PublicUrl::of_address(DEFAULT_LISTEN));
@@ -226,7 +234,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             password,
             admin,
         } => {
-            let org = org(&store, &slug).await?;
+            let org = org(store, &slug).await?;
             let (password, generated) = password_or_random(password)?;
             let hash = auth::passwords::hash_password(&password)?;
             let created = store
@@ -252,7 +260,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::ListExtensions { org: slug } => {
-            let org = org(&store, &slug).await?;
+            let org = org(store, &slug).await?;
             println!("number\tname\trole\tstatus");
             for e in store.list_extensions(org.id).await? {
                 let status = if e.disabled { "disabled" } else { "active" };
@@ -260,18 +268,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::DisableExtension { org: slug, number } => {
-            set_disabled(&store, &slug, &number, true).await?;
+            set_disabled(store, &slug, &number, true).await?;
         }
         AdminCommand::EnableExtension { org: slug, number } => {
-            set_disabled(&store, &slug, &number, false).await?;
+            set_disabled(store, &slug, &number, false).await?;
         }
         AdminCommand::ResetPassword {
             org: slug,
             number,
             password,
         } => {
-            let org = org(&store, &slug).await?;
-            let ext = extension(&store, &org, &number).await?;
+            let org = org(store, &slug).await?;
+            let ext = extension(store, &org, &number).await?;
             let (password, generated) = password_or_random(password)?;
             store
                 .set_password_hash(NewPassword {
@@ -290,8 +298,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::GrantAdmin { org: slug, number } => {
-            let org = org(&store, &slug).await?;
-            let ext = extension(&store, &org, &number).await?;
+            let org = org(store, &slug).await?;
+            let ext = extension(store, &org, &number).await?;
             store
                 .update_extension(
                     org.id,
@@ -315,7 +323,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             base_url,
             secret,
         } => {
-            let org = org(&store, &slug).await?;
+            let org = org(store, &slug).await?;
             let sealer = Sealer::from_key_file(&secret_key_path(&args.data_dir))?;
             let draft = ConnectionDraft {
                 kind: &kind,
@@ -327,7 +335,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 public_key: public_key.as_deref(),
                 base_url: base_url.as_deref(),
             };
-            let added = carriers::add_connection(&store, &sealer, org.id, draft)
+            let added = carriers::add_connection(store, &sealer, org.id, draft)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
@@ -341,7 +349,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
         }
         AdminCommand::ListCarriers { org: slug } => {
-            let org = org(&store, &slug).await?;
+            let org = org(store, &slug).await?;
             println!("name\tkind\tsettings\twebhook URLs");
             for c in store.connections(org.id).await? {
                 let urls = carriers::webhook_urls(&public_url, c.kind, c.id);
@@ -360,7 +368,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             carrier,
             no_sms,
         } => {
-            let org = org(&store, &slug).await?;
+            let org = org(store, &slug).await?;
             let connection = match carrier {
                 Some(name) => Some(
                     store
@@ -374,7 +382,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 None => None,
             };
             let added = carriers::add_number(
-                &store,
+                store,
                 org.id,
                 org.default_country,
                 &number,
@@ -386,7 +394,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             println!("added {} to {}", added.number, org.slug);
         }
         AdminCommand::ListNumbers { org: slug } => {
-            let org = org(&store, &slug).await?;
+            let org = org(store, &slug).await?;
             println!("number\tsms");
             for n in store.numbers(org.id).await? {
                 println!("{}\t{}", n.number, if n.sms_enabled { "yes" } else { "no" });
@@ -396,18 +404,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             org: slug,
             number,
             extension: ext,
-        } => set_assignment(&store, &slug, &number, &ext, true).await?,
+        } => set_assignment(store, &slug, &number, &ext, true).await?,
         AdminCommand::UnassignNumber {
             org: slug,
             number,
             extension: ext,
-        } => set_assignment(&store, &slug, &number, &ext, false).await?,
+        } => set_assignment(store, &slug, &number, &ext, false).await?,
     }
     Ok(())
 }
 
 async fn business_number(
-    store: &SqliteStore,
+    store: &dyn Store,
     org: &Org,
     number: &str,
 ) -> anyhow::Result<switchboard_store::BusinessNumber> {
@@ -421,7 +429,7 @@ async fn business_number(
 }
 
 async fn set_assignment(
-    store: &SqliteStore,
+    store: &dyn Store,
     slug: &str,
     number: &str,
     ext: &str,
@@ -442,7 +450,7 @@ async fn set_assignment(
 }
 
 async fn set_disabled(
-    store: &SqliteStore,
+    store: &dyn Store,
     slug: &str,
     number: &str,
     disabled: bool,

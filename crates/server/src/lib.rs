@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_bus::LocalBus;
-use switchboard_store::{SqliteOptions, SqliteStore};
+use switchboard_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 
 pub fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
@@ -85,6 +85,25 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// Opens the store `url` names: SQLite (creating the file) or PostgreSQL
+/// (applying migrations under a lock, so nodes starting together migrate
+/// once).
+pub async fn open_store(
+    url: &config::DatabaseUrl,
+    sqlite_synchronous: switchboard_store::Synchronous,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match url {
+        config::DatabaseUrl::Sqlite(path) => {
+            let mut options = SqliteOptions::new(path);
+            options.synchronous = sqlite_synchronous;
+            Arc::new(SqliteStore::open(options)?)
+        }
+        config::DatabaseUrl::Postgres(url) => {
+            Arc::new(PgStore::open(PgOptions::new(url.expose())).await?)
+        }
+    })
+}
+
 /// Opens the store and starts serving on `config.listen` with the given
 /// clock. [`serve`] runs it for the command line; tests start it in-process
 /// with a clock they drive.
@@ -95,9 +114,13 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             config.data_dir.display()
         )
     })?;
-    let mut options = SqliteOptions::new(config.database_path());
-    options.synchronous = config.database.sqlite_synchronous;
-    let store = Arc::new(SqliteStore::open(options)?);
+    let store = open_store(&config.database(), config.database.sqlite_synchronous).await?;
+    if config.bus_url.is_some() && matches!(config.database(), config::DatabaseUrl::Sqlite(_)) {
+        anyhow::bail!(
+            "bus_url joins this server to other nodes, which must share one database: \
+             set database_url to postgres://… (SQLite serves one node)"
+        );
+    }
     let passwords = auth::PasswordWorkers::start(PASSWORD_THREADS)?;
     let seeded = if config.demo {
         demo::seed_if_empty(

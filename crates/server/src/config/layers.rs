@@ -49,6 +49,16 @@ pub struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
     pub demo_password: Option<Secret>,
+    /// Where the store lives: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB
+    /// [default: SQLite in the data directory].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
+    pub database_url: Option<Secret>,
+    /// The NATS server the nodes share, nats://HOST:PORT [default: none,
+    /// one node].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose")]
+    pub bus_url: Option<Secret>,
     /// SQLite durability: "normal" (survives a crash) or "full" (survives
     /// power loss, slower). In the file, also `[database] sqlite_synchronous`.
     #[arg(long)]
@@ -72,8 +82,8 @@ pub struct ServeArgs {
     pub log_format: Option<String>,
 }
 
-/// The demo password flag goes into the overlay as its plain text; nothing
-/// else serializes a [`Secret`].
+/// Secret flags (the demo password, URLs that may hold passwords) go into
+/// the overlay as their plain text; nothing else serializes a [`Secret`].
 fn expose<S: Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
     secret.as_ref().map(Secret::expose).serialize(s)
 }

@@ -83,6 +83,14 @@ pub struct Config {
     /// `text` or `json`.
     #[serde(deserialize_with = "parsed")]
     pub log_format: LogFormat,
+    /// Where the store lives: `sqlite://PATH` or `postgres://…`. Default:
+    /// SQLite in `data_dir`, for one node; several nodes share PostgreSQL.
+    #[serde(deserialize_with = "optional_database_url")]
+    pub database_url: Option<DatabaseUrl>,
+    /// How events reach the other nodes: `nats://HOST:PORT`. Default: none,
+    /// in-process (one node).
+    #[serde(deserialize_with = "optional_bus_url")]
+    pub bus_url: Option<BusUrl>,
     /// `[database]`. Its `sqlite_synchronous` is also accepted at top level,
     /// where it was documented first (see [`LEGACY_FLAT_KEYS`]).
     pub database: DatabaseConfig,
@@ -91,7 +99,6 @@ pub struct Config {
     /// Admin page), their secrets sealed with the data directory's key.
     pub sms: SmsConfig,
     // Sections to come, each a field of its own section type here:
-    // - `bus: BusConfig` for `[bus]`: the in-process bus or NATS (URL).
     // - `push: PushConfig` for `[push.apns]` (key id, team, key as `Secret`).
     // - `sip: SipConfig` for `[sip]`.
     // Their environment variables are `SWITCHBOARD_<SECTION>__<KEY>`; a
@@ -106,8 +113,101 @@ pub struct DatabaseConfig {
     /// power loss, slower).
     #[serde(deserialize_with = "synchronous")]
     pub sqlite_synchronous: Synchronous,
-    // `url` goes here when both backends are compiled in: the scheme
-    // (`sqlite:` or `postgres:`) chooses the store at run time.
+}
+
+/// `database_url`: the scheme chooses the store at run time.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH`: the embedded store in that file.
+    Sqlite(PathBuf),
+    /// `postgres://…` (or `postgresql://…`), as libpq reads it; it may hold
+    /// a password, so it is never shown.
+    Postgres(Secret),
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(_) => f.write_str("postgres://<redacted>"),
+        }
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const EXPECTED: &str =
+            "expected sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE";
+        let s = s.trim();
+        if let Some(path) = s.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(EXPECTED);
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        let rest = s
+            .strip_prefix("postgres://")
+            .or_else(|| s.strip_prefix("postgresql://"));
+        match rest {
+            Some(rest) if !rest.is_empty() => Ok(Self::Postgres(Secret(s.to_owned()))),
+            _ => Err(EXPECTED),
+        }
+    }
+}
+
+/// `bus_url`: the NATS server (or servers, comma-separated) the nodes
+/// share. It may hold credentials, so it is never shown.
+#[derive(Clone)]
+pub struct BusUrl(Secret);
+
+impl BusUrl {
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for BusUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("nats://<redacted>")
+    }
+}
+
+impl FromStr for BusUrl {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let ok = !s.is_empty()
+            && s.split(',').all(|one| {
+                one.trim()
+                    .strip_prefix("nats://")
+                    .or_else(|| one.trim().strip_prefix("tls://"))
+                    .is_some_and(|rest| !rest.is_empty())
+            });
+        if ok {
+            Ok(Self(Secret(s.to_owned())))
+        } else {
+            Err("expected nats://HOST:PORT (several separated by commas)")
+        }
+    }
+}
+
+/// A URL read without repeating it in an error: it may hold a password.
+fn secret_url<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr<Err = &'static str>,
+{
+    let text = d.deserialize_any(ScalarText)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn optional_database_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DatabaseUrl>, D::Error> {
+    secret_url(d)
+}
+
+fn optional_bus_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<BusUrl>, D::Error> {
+    secret_url(d)
 }
 
 /// `[sms]`: calling carriers.
@@ -178,6 +278,8 @@ impl Default for Config {
             secure_cookies: false,
             log: "info".into(),
             log_format: LogFormat::Text,
+            database_url: None,
+            bus_url: None,
             database: DatabaseConfig::default(),
             sms: SmsConfig::default(),
         }
@@ -185,8 +287,11 @@ impl Default for Config {
 }
 
 impl Config {
-    pub fn database_path(&self) -> PathBuf {
-        database_path(&self.data_dir)
+    /// Where the store lives: `database_url`, else SQLite in `data_dir`.
+    pub fn database(&self) -> DatabaseUrl {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| DatabaseUrl::Sqlite(database_path(&self.data_dir)))
     }
 
     /// Whether the phone simulator page is served.

@@ -35,7 +35,6 @@ use crate::{
     NewSession, OpenDirect, Org, Posted, Recorded, Store, StoreError, TokenHash,
 };
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
 use switchboard_domain::{
     Conversation, ConversationId, ConversationName, Cursor, DisplayName, EventKind, ExtensionId,
     ExtensionNumber, ExtensionRef, GroupChange, HistoryPage, IdempotencyKey, Message, MessageId,
@@ -182,12 +181,16 @@ fn at(offset_ms: i64) -> Timestamp {
     Timestamp(T0.0 + offset_ms)
 }
 
-/// A slug no other rule has used in this process: a counter, and the
-/// process id for stores that outlive a test run.
+/// A slug no other rule has used: random, since rules run in parallel
+/// processes against stores that outlive a test run.
 fn unique_slug(prefix: &str) -> OrgSlug {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    OrgSlug::parse(&format!("{prefix}-{}-{n}", std::process::id())).expect("valid slug")
+    OrgSlug::parse(&format!("{prefix}-{:x}", random_u64())).expect("valid slug")
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the system's random numbers");
+    u64::from_le_bytes(bytes)
 }
 
 fn new_extension(number: &str, name: &str, role: Role) -> NewExtension {
@@ -273,14 +276,11 @@ async fn enable(store: &dyn Store, org: OrgId, id: ExtensionId) -> Committed<Ext
     set_disabled(store, org, id, false).await.expect("enable")
 }
 
-/// A token hash no other rule has used in this process (hashes are keys,
-/// and rules may share a store). The counter leads, so tags differ too.
+/// A token hash no other rule has used (hashes are keys, and rules may
+/// share a store). Random bytes lead, so tags differ too.
 fn new_token() -> TokenHash {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
     let mut hash = [0x5b; 32];
-    hash[..8].copy_from_slice(&n.to_be_bytes());
-    hash[8..12].copy_from_slice(&std::process::id().to_be_bytes());
+    getrandom::fill(&mut hash[..16]).expect("the system's random numbers");
     TokenHash(hash)
 }
 

@@ -3,7 +3,6 @@
 
 use super::team;
 use crate::{Assignment, NewConnection, NewNumber, NumberUpdate, Store, StoreError};
-use std::sync::atomic::{AtomicU64, Ordering};
 use switchboard_domain::phone::E164;
 use switchboard_domain::{CarrierKind, NumberId, OrgId};
 
@@ -25,10 +24,12 @@ pub(super) async fn run_all(store: &dyn Store) {
 /// A US number no other rule has used in this process (numbers are unique
 /// in the whole store): +1 415 555 01xx, then 02xx, … within the test range.
 pub(super) fn unique_number() -> E164 {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed) + u64::from(std::process::id() % 50) * 100;
-    let line = 100 + n % 9_800;
-    E164::parse_strict(&format!("+1415555{line:04}")).expect("a valid number")
+    // Random rather than counted: rules run in parallel processes against
+    // one shared database that keeps the numbers of earlier runs.
+    let n = super::random_u64();
+    let exchange = 200 + n % 800;
+    let line = (n / 800) % 10_000;
+    E164::parse_strict(&format!("+1415{exchange:03}{line:04}")).expect("a valid number")
 }
 
 async fn add(store: &dyn Store, org: OrgId, sms_enabled: bool) -> crate::BusinessNumber {

@@ -93,11 +93,6 @@ impl PgStore {
         })
     }
 
-    /// A connection for reads.
-    pub(super) async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
-        Ok(self.pool.acquire().await?)
-    }
-
     /// The pool itself, for single-statement reads.
     pub(super) fn pool(&self) -> &PgPool {
         &self.pool
