@@ -495,6 +495,11 @@ async fn open_direct(
     }
     // Another node may be creating the same chat: the unique key makes the
     // insert wait for it and then do nothing, and the chat it made is read.
+    // The organization's stream is locked first, as that node's was: a
+    // transaction holding the stream lock (for an earlier write of its
+    // batch) while waiting on a key held by one that waits for the stream
+    // would deadlock.
+    lock_stream(conn, org).await?;
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO conversations (org_id, kind, direct_key, created_by, created_at)
          VALUES ($1, 'direct', $2, $3, $4)
@@ -547,6 +552,19 @@ async fn open_direct(
         },
         events: vec![event],
     })
+}
+
+/// Takes the lock that recording an event of `org` takes (its stream row,
+/// see `events`), ahead of a write that may wait on another node's.
+pub(super) async fn lock_stream(conn: &mut PgConnection, org: OrgId) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO org_streams (org_id, seq) VALUES ($1, 0)
+         ON CONFLICT (org_id) DO UPDATE SET seq = org_streams.seq",
+    )
+    .bind(org.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 async fn found_direct(
