@@ -774,18 +774,24 @@ async fn edit_group(conn: &mut PgConnection, edit: &EditGroup) -> Result<Committ
 #[async_trait::async_trait]
 impl Conversations for PgStore {
     async fn open_direct(&self, open: OpenDirect) -> Result<Committed<OpenedDirect>> {
-        self.write(move |c| Box::pin(async move { open_direct(c, &open).await }))
-            .await
+        self.write(Some(open.org), move |c| {
+            Box::pin(async move { open_direct(c, &open).await })
+        })
+        .await
     }
 
     async fn create_group(&self, group: NewGroup) -> Result<Committed<Conversation>> {
-        self.write(move |c| Box::pin(async move { create_group(c, &group).await }))
-            .await
+        self.write(Some(group.org), move |c| {
+            Box::pin(async move { create_group(c, &group).await })
+        })
+        .await
     }
 
     async fn edit_group(&self, edit: EditGroup) -> Result<Committed<Conversation>> {
-        self.write(move |c| Box::pin(async move { edit_group(c, &edit).await }))
-            .await
+        self.write(Some(edit.org), move |c| {
+            Box::pin(async move { edit_group(c, &edit).await })
+        })
+        .await
     }
 
     async fn conversations_of(&self, me: ExtensionId) -> Result<Vec<ConversationSummary>> {
@@ -801,8 +807,11 @@ impl Conversations for PgStore {
     }
 
     async fn post_message(&self, message: NewMessage) -> Result<Committed<Posted>> {
-        self.write(move |c| Box::pin(async move { messages::post_message(c, &message).await }))
-            .await
+        let org = self.org_of_conversation(message.conversation_id).await?;
+        self.write(org, move |c| {
+            Box::pin(async move { messages::post_message(c, &message).await })
+        })
+        .await
     }
 
     async fn history(
@@ -815,8 +824,11 @@ impl Conversations for PgStore {
     }
 
     async fn mark_read(&self, read: MarkRead) -> Result<Committed<u32>> {
-        self.write(move |c| Box::pin(async move { messages::mark_read(c, &read).await }))
-            .await
+        let org = self.org_of_conversation(read.conversation).await?;
+        self.write(org, move |c| {
+            Box::pin(async move { messages::mark_read(c, &read).await })
+        })
+        .await
     }
 
     async fn receipts(

@@ -508,8 +508,10 @@ async fn revoke_session(conn: &mut PgConnection, token: &TokenHash) -> Result<Co
 impl Directory for PgStore {
     async fn create_org(&self, slug: &OrgSlug, name: &DisplayName) -> Result<Org> {
         let (slug, name) = (slug.clone(), name.clone());
-        self.write(move |c| Box::pin(async move { create_org(c, &slug, &name).await }))
-            .await
+        self.write(None, move |c| {
+            Box::pin(async move { create_org(c, &slug, &name).await })
+        })
+        .await
     }
 
     async fn org_by_slug(&self, slug: &OrgSlug) -> Result<Option<Org>> {
@@ -521,13 +523,17 @@ impl Directory for PgStore {
     }
 
     async fn set_alert_tone(&self, org: OrgId, tone: AlertTone) -> Result<Org> {
-        self.write(move |c| Box::pin(async move { set_alert_tone(c, org, tone).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { set_alert_tone(c, org, tone).await })
+        })
+        .await
     }
 
     async fn set_default_country(&self, org: OrgId, country: Country) -> Result<Org> {
-        self.write(move |c| Box::pin(async move { set_default_country(c, org, country).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { set_default_country(c, org, country).await })
+        })
+        .await
     }
 
     async fn create_extensions(
@@ -536,8 +542,10 @@ impl Directory for PgStore {
         new: Vec<NewExtension>,
         now: Timestamp,
     ) -> Result<Vec<Extension>> {
-        self.write(move |c| Box::pin(async move { create_extensions(c, org, &new, now).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { create_extensions(c, org, &new, now).await })
+        })
+        .await
     }
 
     async fn extension(&self, org: OrgId, id: ExtensionId) -> Result<Option<Extension>> {
@@ -562,18 +570,24 @@ impl Directory for PgStore {
         id: ExtensionId,
         update: ExtensionUpdate,
     ) -> Result<Committed<Extension>> {
-        self.write(move |c| Box::pin(async move { update_extension(c, org, id, &update).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { update_extension(c, org, id, &update).await })
+        })
+        .await
     }
 
     async fn set_password_hash(&self, change: NewPassword) -> Result<Committed<()>> {
-        self.write(move |c| Box::pin(async move { set_password_hash(c, &change).await }))
-            .await
+        self.write(Some(change.org), move |c| {
+            Box::pin(async move { set_password_hash(c, &change).await })
+        })
+        .await
     }
 
     async fn create_session(&self, session: NewSession) -> Result<()> {
-        self.write(move |c| Box::pin(async move { create_session(c, &session).await }))
-            .await
+        self.write(None, move |c| {
+            Box::pin(async move { create_session(c, &session).await })
+        })
+        .await
     }
 
     async fn session(&self, token: &TokenHash, now: Timestamp) -> Result<Option<Session>> {
@@ -593,7 +607,16 @@ impl Directory for PgStore {
 
     async fn revoke_session(&self, token: &TokenHash) -> Result<Committed<()>> {
         let token = token.clone();
-        self.write(move |c| Box::pin(async move { revoke_session(c, &token).await }))
-            .await
+        let org: Option<i64> = sqlx::query_scalar(
+            "SELECT e.org_id FROM sessions s JOIN extensions e ON e.id = s.extension_id
+             WHERE s.token_hash = $1",
+        )
+        .bind(&token.0[..])
+        .fetch_optional(self.pool())
+        .await?;
+        self.write(org.map(OrgId), move |c| {
+            Box::pin(async move { revoke_session(c, &token).await })
+        })
+        .await
     }
 }

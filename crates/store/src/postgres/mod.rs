@@ -27,9 +27,12 @@ mod sms;
 mod writer;
 
 use crate::{CommitListener, Result, StoreError};
+use parking_lot::RwLock;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use std::collections::HashMap;
 use std::sync::Arc;
+use switchboard_domain::{ConversationId, ExtensionId, OrgId};
 use tokio::sync::mpsc;
 use writer::Job;
 
@@ -55,6 +58,9 @@ impl PgOptions {
 
 pub struct PgStore {
     pool: PgPool,
+    /// Which organization a conversation or an extension belongs to, which
+    /// never changes: a write names its organization before it runs.
+    owners: Owners,
     jobs: mpsc::Sender<Job>,
     listeners: Arc<parking_lot::RwLock<Vec<CommitListener>>>,
 }
@@ -67,6 +73,24 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         backend(e)
     }
+}
+
+#[derive(Default)]
+struct Owners {
+    conversations: RwLock<HashMap<ConversationId, OrgId>>,
+    extensions: RwLock<HashMap<ExtensionId, OrgId>>,
+}
+
+/// Entries kept at most per map; past it the map starts over (it only
+/// saves a look-up).
+const OWNERS_KEPT: usize = 1 << 20;
+
+fn remember<K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, OrgId>>, key: K, org: OrgId) {
+    let mut map = map.write();
+    if map.len() >= OWNERS_KEPT {
+        map.clear();
+    }
+    map.insert(key, org);
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -89,9 +113,47 @@ impl PgStore {
         let jobs = writer::start(options.url.clone(), Arc::clone(&listeners)).await?;
         Ok(Self {
             pool,
+            owners: Owners::default(),
             jobs,
             listeners,
         })
+    }
+
+    /// The organization of a conversation (`None`: no such conversation).
+    pub(super) async fn org_of_conversation(&self, id: ConversationId) -> Result<Option<OrgId>> {
+        if let Some(org) = self.owners.conversations.read().get(&id) {
+            return Ok(Some(*org));
+        }
+        let org: Option<i64> = sqlx::query_scalar("SELECT org_id FROM conversations WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        let org = org.map(OrgId);
+        if let Some(org) = org {
+            remember(&self.owners.conversations, id, org);
+        }
+        Ok(org)
+    }
+
+    /// The organization of an extension (`None`: no such extension).
+    pub(super) async fn org_of_extension(&self, id: ExtensionId) -> Result<Option<OrgId>> {
+        if let Some(org) = self.owners.extensions.read().get(&id) {
+            return Ok(Some(*org));
+        }
+        let org: Option<i64> = sqlx::query_scalar("SELECT org_id FROM extensions WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        let org = org.map(OrgId);
+        if let Some(org) = org {
+            remember(&self.owners.extensions, id, org);
+        }
+        Ok(org)
+    }
+
+    /// A connection for reads of several statements.
+    pub(super) async fn reader(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        Ok(self.pool.acquire().await?)
     }
 
     /// The pool itself, for single-statement reads.

@@ -680,8 +680,10 @@ async fn sms_conversation(
 #[async_trait::async_trait]
 impl Numbers for PgStore {
     async fn add_connection(&self, new: NewConnection) -> Result<CarrierConnection> {
-        self.write(move |c| Box::pin(async move { add_connection(c, &new).await }))
-            .await
+        self.write(Some(new.org), move |c| {
+            Box::pin(async move { add_connection(c, &new).await })
+        })
+        .await
     }
 
     async fn connections(&self, org: OrgId) -> Result<Vec<CarrierConnection>> {
@@ -693,8 +695,10 @@ impl Numbers for PgStore {
     }
 
     async fn add_number(&self, new: NewNumber) -> Result<BusinessNumber> {
-        self.write(move |c| Box::pin(async move { add_number(c, &new).await }))
-            .await
+        self.write(Some(new.org), move |c| {
+            Box::pin(async move { add_number(c, &new).await })
+        })
+        .await
     }
 
     async fn numbers(&self, org: OrgId) -> Result<Vec<BusinessNumber>> {
@@ -707,8 +711,10 @@ impl Numbers for PgStore {
         id: NumberId,
         update: NumberUpdate,
     ) -> Result<BusinessNumber> {
-        self.write(move |c| Box::pin(async move { update_number(c, org, id, &update).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { update_number(c, org, id, &update).await })
+        })
+        .await
     }
 
     async fn number_by_e164(&self, number: &E164) -> Result<Option<BusinessNumber>> {
@@ -721,8 +727,10 @@ impl Numbers for PgStore {
         number: NumberId,
         to: ExtensionId,
     ) -> Result<Committed<()>> {
-        self.write(move |c| Box::pin(async move { assign_number(c, org, number, to).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { assign_number(c, org, number, to).await })
+        })
+        .await
     }
 
     async fn unassign_number(
@@ -731,8 +739,10 @@ impl Numbers for PgStore {
         number: NumberId,
         from: ExtensionId,
     ) -> Result<Committed<()>> {
-        self.write(move |c| Box::pin(async move { unassign_number(c, org, number, from).await }))
-            .await
+        self.write(Some(org), move |c| {
+            Box::pin(async move { unassign_number(c, org, number, from).await })
+        })
+        .await
     }
 
     async fn assignments(&self, org: OrgId) -> Result<Vec<Assignment>> {
@@ -744,7 +754,10 @@ impl Numbers for PgStore {
     }
 
     async fn set_default_number(&self, extension: ExtensionId, number: NumberId) -> Result<()> {
-        self.write(move |c| Box::pin(async move { set_default_number(c, extension, number).await }))
-            .await
+        let org = self.org_of_extension(extension).await?;
+        self.write(org, move |c| {
+            Box::pin(async move { set_default_number(c, extension, number).await })
+        })
+        .await
     }
 }

@@ -12,8 +12,10 @@ use super::PgStore;
 use crate::{CommitListener, Committed, Extension, Org, Recorded, Result, StoreError};
 use futures_util::future::BoxFuture;
 use sqlx::{Connection, PgConnection};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use switchboard_domain::OrgId;
 use tokio::sync::{mpsc, oneshot};
 
 pub(super) type Listeners = Arc<parking_lot::RwLock<Vec<CommitListener>>>;
@@ -58,6 +60,8 @@ type JobFn =
 
 pub(super) struct Job {
     run: JobFn,
+    /// The organization whose stream the job may record events in.
+    org: Option<OrgId>,
 }
 
 /// Jobs that may wait for the writer; beyond this, callers wait to enqueue.
@@ -71,10 +75,17 @@ impl PgStore {
     /// Runs `f` inside this node's next write transaction, in a savepoint of
     /// its own, and answers once that transaction has committed.
     ///
+    /// `org` is the organization whose events `f` may record (or whose rows
+    /// it may lock): the transaction locks the streams of all its jobs'
+    /// organizations first, in order, so writes of one organization are
+    /// serialized across nodes and two nodes never wait on each other's
+    /// locks in opposite orders. A job that names no organization must
+    /// record no event in an existing one.
+    ///
     /// ```ignore
-    /// self.write(move |c| Box::pin(async move { create(c, org).await })).await
+    /// self.write(Some(org), move |c| Box::pin(async move { create(c, org).await })).await
     /// ```
-    pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(super) async fn write<T, F>(&self, org: Option<OrgId>, f: F) -> Result<T>
     where
         T: RecordsEvents + Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
@@ -101,7 +112,7 @@ impl PgStore {
             })
         });
         self.jobs
-            .send(Job { run })
+            .send(Job { run, org })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -182,6 +193,20 @@ async fn run_batch(conn: &mut PgConnection, batch: &mut Vec<Job>) -> BatchOutcom
         return (Err(StoreError::Backend(e.to_string())), events, done);
     }
     let mut broken: Option<StoreError> = None;
+    let orgs: BTreeSet<i64> = batch.iter().filter_map(|j| j.org).map(|o| o.0).collect();
+    if !orgs.is_empty() {
+        let orgs: Vec<i64> = orgs.into_iter().collect();
+        // Sorted, so that every node takes them in the same order.
+        if let Err(e) = sqlx::query(
+            "SELECT org_id FROM org_streams WHERE org_id = ANY($1) ORDER BY org_id FOR UPDATE",
+        )
+        .bind(&orgs)
+        .fetch_all(&mut *conn)
+        .await
+        {
+            broken = Some(StoreError::Backend(e.to_string()));
+        }
+    }
     for job in batch.drain(..) {
         if broken.is_some() {
             done.push((job.run)(None).await.complete);
