@@ -1,6 +1,11 @@
 //! The real `switchboard` binary, started on a loopback port with a
 //! temporary data directory and stopped when the test ends; or, for time
 //! rules, the same server started in-process with a clock the test drives.
+//!
+//! The store is SQLite in the data directory, or, when
+//! `SWITCHBOARD_TEST_BACKEND=postgres`, a fresh database of its own on the
+//! PostgreSQL server `SWITCHBOARD_TEST_POSTGRES` names (made once per data
+//! directory, so a restarted server finds its data again).
 
 use super::{Answer, Client, PASSWORD, answer};
 use serde_json::json;
@@ -44,6 +49,7 @@ impl Server {
             ])
             .arg("--data-dir")
             .arg(data_dir)
+            .args(database_url_args(data_dir))
             .env("SWITCHBOARD_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -86,6 +92,7 @@ impl Server {
             data_dir: temp.path().to_path_buf(),
             demo: true,
             demo_password: Some(Secret::new(PASSWORD.to_owned())),
+            database_url: database_url(temp.path()).map(|url| url.parse().expect("a database URL")),
             ..Config::default()
         };
         configure(&mut config);
@@ -147,6 +154,7 @@ impl Server {
             .arg("admin")
             .arg("--data-dir")
             .arg(&self.data_dir)
+            .args(database_url_args(&self.data_dir))
             .args(args)
             .output()
             .expect("run admin");
@@ -184,6 +192,49 @@ impl Server {
             .expect("kill -TERM");
         assert!(status.success());
     }
+}
+
+/// Whether the servers of this run store in PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("SWITCHBOARD_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The database of the server on `data_dir`: `None` for SQLite in the data
+/// directory; on PostgreSQL a database made for it on first use, its URL
+/// kept in the data directory.
+pub fn database_url(data_dir: &Path) -> Option<String> {
+    if !on_postgres() {
+        return None;
+    }
+    let kept = data_dir.join("test-database-url");
+    if let Ok(url) = std::fs::read_to_string(&kept) {
+        return Some(url);
+    }
+    let server = std::env::var("SWITCHBOARD_TEST_POSTGRES").expect(
+        "SWITCHBOARD_TEST_BACKEND=postgres needs SWITCHBOARD_TEST_POSTGRES, the server's URL \
+         (scripts/services start DIR prints it)",
+    );
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("random numbers");
+    let name = format!("it_{:016x}", u64::from_le_bytes(bytes));
+    let made = Command::new("psql")
+        .arg(&server)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .status()
+        .expect("run psql (the PostgreSQL client)");
+    assert!(made.success(), "cannot create the test database {name}");
+    let (base, _) = server.rsplit_once('/').expect("a URL that names a database");
+    let url = format!("{base}/{name}");
+    std::fs::create_dir_all(data_dir).expect("data directory");
+    std::fs::write(&kept, &url).expect("keep the database URL");
+    Some(url)
+}
+
+fn database_url_args(data_dir: &Path) -> Vec<String> {
+    database_url(data_dir)
+        .map(|url| vec!["--database-url".to_owned(), url])
+        .unwrap_or_default()
 }
 
 impl Drop for Server {
