@@ -63,8 +63,9 @@ pub struct BucketConfig {
     /// URL is allowed, for servers on a private network.
     pub endpoint: Option<String>,
     pub region: String,
-    /// An access key id and its secret; when `None`, the credentials of the
-    /// machine's role (instance metadata, web identity) are used.
+    /// An access key id and its secret; when `None`, the standard AWS
+    /// environment variables (`AWS_ACCESS_KEY_ID`, a web identity token)
+    /// or else the machine's role (instance metadata) give them.
     pub credentials: Option<(String, String)>,
     pub addressing: Addressing,
 }
@@ -123,7 +124,13 @@ impl BucketStore {
             retry_timeout: RETRY_TIMEOUT,
             ..RetryConfig::default()
         };
-        let mut builder = AmazonS3Builder::new()
+        // Without a key pair, the standard AWS variables (a key, a web
+        // identity token) or else the machine's role give the credentials.
+        let builder = match config.credentials {
+            Some(_) => AmazonS3Builder::new(),
+            None => AmazonS3Builder::from_env(),
+        };
+        let mut builder = builder
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_virtual_hosted_style_request(config.addressing == Addressing::VirtualHosted)
