@@ -3,7 +3,7 @@
 //!
 //! Files are content-addressed (`switchboard_media`), kept in the data
 //! directory on a single node or in an S3-compatible bucket that every node
-//! of a deployment shares ([`Files`]). Decoding, encoding and hashing run on
+//! of a deployment shares (`Files`). Decoding, encoding and hashing run on
 //! the blocking pool, a few at a time: decoding is bounded in memory by the
 //! media crate, and the permits bound how many such decodings run at once.
 //! Disk I/O runs on the blocking pool too; the bucket's network I/O is async,
@@ -203,14 +203,16 @@ impl Media {
         .map_err(|e| StoreImageError::Io(io::Error::other(e)))??;
         let size = original.bytes().len() as u64;
         let id = original.id().clone();
-        self.files.put(original).await?;
         let carrier_copy = match copy {
             Some(copy) => {
                 let copy_id = copy.id().clone();
-                self.files.put(copy).await?;
+                tokio::try_join!(self.files.put(original), self.files.put(copy))?;
                 copy_id
             }
-            None => id.clone(),
+            None => {
+                self.files.put(original).await?;
+                id.clone()
+            }
         };
         Ok(Stored {
             id,
