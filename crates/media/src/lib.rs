@@ -4,16 +4,20 @@
 //! size from the headers alone and refuses what is too large to decode
 //! safely ([`inspect`]), makes the small copy a carrier accepts
 //! ([`carrier_copy`]), keeps files content-addressed on disk
-//! ([`MediaStore`]) and signs the expiring URLs carriers fetch copies from
-//! ([`UrlSigner`]). It knows nothing of HTTP, the store of conversations or
-//! who may see a file: the server asks it and applies the answer.
+//! ([`MediaStore`]) or in an S3-compatible bucket ([`BucketStore`]), and
+//! signs the expiring URLs carriers fetch copies from ([`UrlSigner`]). It
+//! knows nothing of HTTP, the store of conversations or who may see a file:
+//! the server asks it and applies the answer.
 //!
-//! **Everything here is synchronous and CPU-bound on purpose.** Decoding,
-//! resizing and encoding an image takes from milliseconds to seconds, and
+//! **Everything here is synchronous and CPU-bound on purpose, but for
+//! [`BucketStore`].** Decoding, resizing and encoding an image takes from
+//! milliseconds to seconds, hashing it ([`Content::new`]) takes a while, and
 //! [`MediaStore::put`] waits for the disk. Callers run these functions on a
 //! blocking thread pool (`tokio::task::spawn_blocking` or a dedicated pool),
-//! never on the async runtime's threads. The crate depends on no async
-//! runtime, no HTTP crate and no database.
+//! never on the async runtime's threads. [`BucketStore`] is the opposite:
+//! its methods wait on the network and do no heavy work, so they are async
+//! and run on the runtime (the `object_store` crate brings tokio for them).
+//! The crate depends on no HTTP server and no database.
 //!
 //! Memory is bounded: [`inspect`] checks the dimensions and frame count a
 //! file declares against [`MAX_SIDE`], [`MAX_PIXELS`], [`MAX_GIF_PIXELS`],
@@ -22,12 +26,16 @@
 //! [`MAX_DECODED_BYTES`], so a decompression bomb is refused with
 //! [`MediaError::TooLarge`] instead of being decoded.
 
+mod bucket;
 mod carrier;
 mod header;
 mod kind;
+#[cfg(feature = "moto")]
+pub mod moto;
 mod signed_url;
 mod store;
 
+pub use bucket::{Addressing, BucketConfig, BucketStore, Content};
 pub use carrier::{CarrierCopy, carrier_copy};
 pub use header::{ImageInfo, inspect};
 pub use kind::{ImageKind, sniff};
@@ -141,6 +149,8 @@ mod tests {
     fn the_public_types_can_cross_threads() {
         fn shareable<T: Send + Sync + 'static>() {}
         shareable::<MediaStore>();
+        shareable::<BucketStore>();
+        shareable::<Content>();
         shareable::<UrlSigner>();
         shareable::<MediaId>();
         shareable::<CarrierCopy>();

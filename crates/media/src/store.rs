@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
+use crate::Content;
+
 /// The name of a stored file: the SHA-256 of its content, as 64 lowercase
 /// hexadecimal characters.
 ///
@@ -102,9 +104,19 @@ impl MediaStore {
     /// finds the file already there and writes nothing.
     pub fn put(&self, bytes: &[u8]) -> io::Result<MediaId> {
         let id = MediaId::of_content(bytes);
-        let path = self.path(&id);
+        self.write(&id, bytes)?;
+        Ok(id)
+    }
+
+    /// Stores content already named by its id, as [`MediaStore::put`] does.
+    pub fn put_content(&self, content: &Content) -> io::Result<()> {
+        self.write(content.id(), content.bytes())
+    }
+
+    fn write(&self, id: &MediaId, bytes: &[u8]) -> io::Result<()> {
+        let path = self.path(id);
         match fs::metadata(&path) {
-            Ok(_) => return Ok(id),
+            Ok(_) => return Ok(()),
             Err(error) if error.kind() == io::ErrorKind::NotFound => {}
             Err(error) => return Err(error),
         }
@@ -123,8 +135,7 @@ impl MediaStore {
         // Two writers of the same content race harmlessly: either rename
         // leaves the same bytes under the id.
         temporary.persist(&path).map_err(|error| error.error)?;
-        sync_dir(&shard)?;
-        Ok(id)
+        sync_dir(&shard)
     }
 
     /// Where the file of `id` is (or would be) on disk.

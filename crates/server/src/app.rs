@@ -144,6 +144,7 @@ impl App {
         let public_url = config.public_url();
         let media = Arc::new(Media::open(
             &config.data_dir,
+            config.media.bucket().as_ref(),
             sealer.media_link_key(),
             public_url.as_str(),
         )?);

@@ -1,16 +1,23 @@
 //! Images sent with messages: uploads, inbound MMS images, the copies made
 //! for carriers, and the signed URLs carriers fetch those copies from.
 //!
-//! Files are content-addressed in the data directory (`switchboard_media`).
-//! Everything that decodes, encodes or touches the disk runs on the blocking
-//! pool, a few at a time: decoding is bounded in memory by the media crate,
-//! and the permits bound how many such decodings run at once.
+//! Files are content-addressed (`switchboard_media`), kept in the data
+//! directory on a single node or in an S3-compatible bucket that every node
+//! of a deployment shares (`Files`). Decoding, encoding and hashing run on
+//! the blocking pool, a few at a time: decoding is bounded in memory by the
+//! media crate, and the permits bound how many such decodings run at once.
+//! Disk I/O runs on the blocking pool too; the bucket's network I/O is async,
+//! on the runtime, and never inside a store's write.
 
+use bytes::Bytes;
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::{Attachment, AttachmentState, Timestamp};
-use switchboard_media::{MediaError, MediaId, MediaStore, UrlSigner};
+use switchboard_media::{
+    BucketConfig, BucketStore, Content, MediaError, MediaId, MediaStore, UrlSigner,
+};
 use tokio::sync::Semaphore;
 
 /// Largest image accepted, uploaded or fetched from a carrier.
@@ -98,20 +105,77 @@ pub enum StoreImageError {
     #[error(transparent)]
     Refused(#[from] MediaError),
     #[error("the image could not be stored: {0}")]
-    Io(#[from] std::io::Error),
+    Io(#[from] io::Error),
+}
+
+/// Where image files are written and read: the seam between a single node's
+/// data directory and the bucket shared by several nodes. Both keep files by
+/// their SHA-256, so an id means the same bytes wherever it is read.
+#[derive(Debug, Clone)]
+enum Files {
+    /// `data/media`, written atomically on the blocking pool.
+    Disk(MediaStore),
+    /// An S3-compatible bucket, over async HTTP.
+    Bucket(BucketStore),
+}
+
+impl Files {
+    async fn put(&self, content: Content) -> io::Result<()> {
+        match self {
+            Files::Disk(disk) => {
+                let disk = disk.clone();
+                tokio::task::spawn_blocking(move || disk.put_content(&content))
+                    .await
+                    .map_err(io::Error::other)?
+            }
+            Files::Bucket(bucket) => bucket.put(&content).await,
+        }
+    }
+
+    /// The bytes of `id`; an unknown id is `io::ErrorKind::NotFound`.
+    async fn read(&self, id: MediaId) -> io::Result<Bytes> {
+        match self {
+            Files::Disk(disk) => {
+                let disk = disk.clone();
+                tokio::task::spawn_blocking(move || disk.read(&id).map(Bytes::from))
+                    .await
+                    .map_err(io::Error::other)?
+            }
+            Files::Bucket(bucket) => bucket.read(&id).await,
+        }
+    }
 }
 
 pub struct Media {
-    files: MediaStore,
+    files: Files,
     signer: UrlSigner,
     public_url: String,
     conversions: Arc<Semaphore>,
 }
 
 impl Media {
-    pub fn open(data_dir: &Path, signing_key: [u8; 32], public_url: &str) -> std::io::Result<Self> {
+    /// Keeps images in `bucket` when given, else in the data directory.
+    /// Makes no network request: a bucket that cannot be reached shows in
+    /// the first upload or read.
+    pub fn open(
+        data_dir: &Path,
+        bucket: Option<&BucketConfig>,
+        signing_key: [u8; 32],
+        public_url: &str,
+    ) -> io::Result<Self> {
+        let files = match bucket {
+            Some(bucket) => {
+                tracing::info!(
+                    bucket = %bucket.bucket,
+                    endpoint = bucket.endpoint.as_deref().unwrap_or("AWS"),
+                    "images are kept in a bucket"
+                );
+                Files::Bucket(BucketStore::open(bucket)?)
+            }
+            None => Files::Disk(MediaStore::open(data_dir.join("media"))?),
+        };
         Ok(Self {
-            files: MediaStore::open(data_dir.join("media"))?,
+            files,
             signer: UrlSigner::new(signing_key),
             public_url: public_url.trim_end_matches('/').to_owned(),
             conversions: Arc::new(Semaphore::new(CONVERSIONS)),
@@ -121,41 +185,51 @@ impl Media {
     /// Checks that `bytes` are a JPEG, PNG or GIF (by content) of a size that
     /// can be decoded safely, stores them and a copy for carriers.
     pub async fn store_image(&self, bytes: Vec<u8>) -> Result<Stored, StoreImageError> {
+        // The permit covers the writes too: the bytes stay in memory until
+        // they are stored.
         let _permit = self
             .conversions
             .acquire()
             .await
-            .map_err(|_| std::io::Error::other("the server is shutting down"))?;
-        let files = self.files.clone();
-        tokio::task::spawn_blocking(move || {
+            .map_err(|_| io::Error::other("the server is shutting down"))?;
+        let (info, original, copy) = tokio::task::spawn_blocking(move || {
             let info = switchboard_media::inspect(&bytes)?;
             let copy = switchboard_media::carrier_copy(&bytes, CARRIER_COPY_BYTES)?;
-            let id = files.put(&bytes)?;
-            let carrier_copy = files.put(&copy.bytes)?;
-            Ok(Stored {
-                id,
-                content_type: info.kind.content_type(),
-                width: info.width,
-                height: info.height,
-                size: bytes.len() as u64,
-                carrier_copy,
-            })
+            // An image that fits is its own carrier copy.
+            let copy = (copy.bytes != bytes).then(|| Content::new(copy.bytes));
+            Ok::<_, MediaError>((info, Content::new(bytes), copy))
         })
         .await
-        .map_err(|e| StoreImageError::Io(std::io::Error::other(e)))?
+        .map_err(|e| StoreImageError::Io(io::Error::other(e)))??;
+        let size = original.bytes().len() as u64;
+        let id = original.id().clone();
+        let carrier_copy = match copy {
+            Some(copy) => {
+                let copy_id = copy.id().clone();
+                tokio::try_join!(self.files.put(original), self.files.put(copy))?;
+                copy_id
+            }
+            None => {
+                self.files.put(original).await?;
+                id.clone()
+            }
+        };
+        Ok(Stored {
+            id,
+            content_type: info.kind.content_type(),
+            width: info.width,
+            height: info.height,
+            size,
+            carrier_copy,
+        })
     }
 
     /// The bytes of a stored file and its type, by content.
-    pub async fn read(&self, id: MediaId) -> std::io::Result<(Vec<u8>, &'static str)> {
-        let files = self.files.clone();
-        tokio::task::spawn_blocking(move || {
-            let bytes = files.read(&id)?;
-            let kind = switchboard_media::sniff(&bytes)
-                .map_err(|_| std::io::Error::other("a stored file is not an image"))?;
-            Ok((bytes, kind.content_type()))
-        })
-        .await
-        .map_err(std::io::Error::other)?
+    pub async fn read(&self, id: MediaId) -> io::Result<(Bytes, &'static str)> {
+        let bytes = self.files.read(id).await?;
+        let kind = switchboard_media::sniff(&bytes)
+            .map_err(|_| io::Error::other("a stored file is not an image"))?;
+        Ok((bytes, kind.content_type()))
     }
 
     /// Signed URLs carriers fetch the copies `ids` from, valid for a day.

@@ -616,6 +616,133 @@ mod tests {
     }
 
     #[test]
+    fn images_stay_in_the_data_directory_unless_a_bucket_is_named() {
+        let config = ServeArgs::default()
+            .resolve_with_env(Vec::new())
+            .expect("valid");
+        assert!(config.media.bucket().is_none());
+    }
+
+    #[test]
+    fn the_media_bucket_is_layered_from_the_file_and_the_environment() {
+        let (_dir, path) = file(
+            "[media]\nbucket = \"switchboard-media\"\nendpoint = \"http://127.0.0.1:9000/\"\n\
+             path_style = true\naccess_key_id = \"file-key\"\nsecret_access_key = \"file-secret\"\n",
+        );
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let bucket = args
+            .resolve_with_env(Vec::new())
+            .expect("valid")
+            .media
+            .bucket()
+            .expect("a bucket");
+        assert_eq!(bucket.bucket, "switchboard-media");
+        assert_eq!(bucket.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(bucket.region, "us-east-1", "the default region");
+        assert_eq!(bucket.addressing, switchboard_media::Addressing::Path);
+        assert_eq!(
+            bucket.credentials,
+            Some(("file-key".to_owned(), "file-secret".to_owned()))
+        );
+
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = args
+            .resolve_with_env(env(&[
+                ("SWITCHBOARD_MEDIA__BUCKET", "from-env"),
+                ("SWITCHBOARD_MEDIA__REGION", "eu-west-3"),
+                ("SWITCHBOARD_MEDIA__PATH_STYLE", "false"),
+                ("SWITCHBOARD_MEDIA__SECRET_ACCESS_KEY", "env-secret"),
+            ]))
+            .expect("valid");
+        let bucket = config.media.bucket().expect("a bucket");
+        assert_eq!(bucket.bucket, "from-env", "the environment wins");
+        assert_eq!(bucket.region, "eu-west-3");
+        assert_eq!(
+            bucket.addressing,
+            switchboard_media::Addressing::VirtualHosted
+        );
+        assert_eq!(
+            bucket.credentials,
+            Some(("file-key".to_owned(), "env-secret".to_owned()))
+        );
+        let debug = format!("{config:?} {bucket:?}");
+        assert!(!debug.contains("env-secret"), "{debug}");
+        assert!(!debug.contains("file-secret"), "{debug}");
+
+        // Without a key pair, the machine's own credentials are used.
+        let config = ServeArgs::default()
+            .resolve_with_env(env(&[("SWITCHBOARD_MEDIA__BUCKET", "on-aws")]))
+            .expect("valid");
+        let bucket = config.media.bucket().expect("a bucket");
+        assert_eq!(bucket.credentials, None);
+        assert_eq!(bucket.endpoint, None);
+    }
+
+    #[test]
+    fn bad_media_settings_are_named() {
+        for (name, value, expected) in [
+            (
+                "BUCKET",
+                "Upper_Case",
+                "media.bucket: expected a bucket name",
+            ),
+            ("BUCKET", "ab", "media.bucket: expected a bucket name"),
+            ("BUCKET", "-leading", "media.bucket: expected a bucket name"),
+            (
+                "ENDPOINT",
+                "s3.example.com",
+                "media.endpoint: expected an http(s) URL",
+            ),
+            (
+                "ENDPOINT",
+                "ftp://s3.example.com",
+                "media.endpoint: expected an http(s) URL",
+            ),
+            ("PATH_STYLE", "yes", "media.path_style: "),
+        ] {
+            let variable = format!("SWITCHBOARD_MEDIA__{name}");
+            let message = error(
+                ServeArgs::default(),
+                &[
+                    ("SWITCHBOARD_MEDIA__BUCKET", "fine"),
+                    (variable.as_str(), value),
+                ],
+            );
+            assert!(
+                message.contains(expected) && message.contains(&variable),
+                "{name}={value:?}: {message}"
+            );
+        }
+        let message = error(
+            ServeArgs::default(),
+            &[
+                ("SWITCHBOARD_MEDIA__BUCKET", "fine"),
+                ("SWITCHBOARD_MEDIA__ACCESS_KEY_ID", "key"),
+            ],
+        );
+        assert!(
+            message.contains("access_key_id and secret_access_key go together"),
+            "{message}"
+        );
+        let message = error(
+            ServeArgs::default(),
+            &[("SWITCHBOARD_MEDIA__ENDPOINT", "http://127.0.0.1:9000")],
+        );
+        assert!(message.contains("bucket is missing"), "{message}");
+        let message = error(ServeArgs::default(), &[("SWITCHBOARD_MEDIA__BUCKIT", "x")]);
+        assert!(
+            message.contains("media.buckit: unknown key (SWITCHBOARD_MEDIA__BUCKIT)"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn debug_output_redacts_the_demo_password() {
         let config = flags(&["--demo-password", "hunter2-demo"])
             .resolve_with_env(Vec::new())

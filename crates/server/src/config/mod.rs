@@ -98,6 +98,8 @@ pub struct Config {
     /// connections in the database (`switchboard admin add-carrier`, the
     /// Admin page), their secrets sealed with the data directory's key.
     pub sms: SmsConfig,
+    /// `[media]`: where images are kept, the data directory or a bucket.
+    pub media: MediaConfig,
     // Sections to come, each a field of its own section type here:
     // - `push: PushConfig` for `[push.apns]` (key id, team, key as `Secret`).
     // - `sip: SipConfig` for `[sip]`.
@@ -228,6 +230,134 @@ impl Default for SmsConfig {
     }
 }
 
+/// `[media]`: where images are kept. Without `bucket`, files in the data
+/// directory (`media/`), for a single node; with it, objects in that
+/// S3-compatible bucket, which every node of a deployment must share.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "MediaSection")]
+pub struct MediaConfig {
+    /// The bucket's name.
+    pub bucket: Option<String>,
+    /// The S3 API's URL, for a service other than AWS (MinIO, Ceph, …);
+    /// AWS's own for the region when not given.
+    pub endpoint: Option<String>,
+    /// The bucket's region (`us-east-1` when not given).
+    pub region: Option<String>,
+    /// An access key; without one, the standard AWS variables or the
+    /// machine's role give the credentials.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    /// Name the bucket in the path (`endpoint/bucket/key`) instead of the
+    /// host name, as most self-hosted S3 servers need.
+    pub path_style: bool,
+}
+
+impl MediaConfig {
+    /// The bucket to keep images in, if one is configured.
+    pub fn bucket(&self) -> Option<switchboard_media::BucketConfig> {
+        let bucket = self.bucket.clone()?;
+        let credentials = match (&self.access_key_id, &self.secret_access_key) {
+            (Some(key), Some(secret)) => Some((key.clone(), secret.expose().to_owned())),
+            _ => None,
+        };
+        Some(switchboard_media::BucketConfig {
+            bucket,
+            endpoint: self.endpoint.clone(),
+            region: self
+                .region
+                .clone()
+                .unwrap_or_else(|| DEFAULT_REGION.to_owned()),
+            credentials,
+            addressing: if self.path_style {
+                switchboard_media::Addressing::Path
+            } else {
+                switchboard_media::Addressing::VirtualHosted
+            },
+        })
+    }
+}
+
+const DEFAULT_REGION: &str = "us-east-1";
+
+/// `[media]` as written, checked as a whole into [`MediaConfig`].
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct MediaSection {
+    #[serde(deserialize_with = "optional_bucket_name")]
+    bucket: Option<String>,
+    #[serde(deserialize_with = "optional_endpoint")]
+    endpoint: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<Secret>,
+    #[serde(deserialize_with = "parsed")]
+    path_style: bool,
+}
+
+impl TryFrom<MediaSection> for MediaConfig {
+    type Error = &'static str;
+
+    fn try_from(section: MediaSection) -> Result<Self, Self::Error> {
+        if section.access_key_id.is_some() != section.secret_access_key.is_some() {
+            return Err("access_key_id and secret_access_key go together: give both or neither");
+        }
+        let bucket_settings = section.endpoint.is_some()
+            || section.region.is_some()
+            || section.access_key_id.is_some()
+            || section.path_style;
+        if section.bucket.is_none() && bucket_settings {
+            return Err("bucket is missing: the other media keys describe a bucket");
+        }
+        if section.region.as_deref().is_some_and(str::is_empty) {
+            return Err("region is empty");
+        }
+        Ok(Self {
+            bucket: section.bucket,
+            endpoint: section.endpoint,
+            region: section.region,
+            access_key_id: section.access_key_id,
+            secret_access_key: section.secret_access_key,
+            path_style: section.path_style,
+        })
+    }
+}
+
+/// An S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens,
+/// starting and ending with a letter or digit.
+fn optional_bucket_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d)?;
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let valid = (3..=63).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && edge(name.chars().next())
+        && edge(name.chars().last());
+    if !valid {
+        return Err(serde::de::Error::custom(format!(
+            "expected a bucket name (3 to 63 lowercase letters, digits, dots and hyphens), got {name:?}"
+        )));
+    }
+    Ok(Some(name))
+}
+
+/// The S3 API's URL: http or https, a host, nothing after the path.
+fn optional_endpoint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    let trimmed = text.trim().trim_end_matches('/');
+    let valid = trimmed.parse::<axum::http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.host().is_some_and(|h| !h.is_empty())
+            && uri.query().is_none()
+    }) && !trimmed.contains(['#', '?']);
+    if !valid {
+        return Err(serde::de::Error::custom(format!(
+            "expected an http(s) URL such as https://s3.eu-west-1.amazonaws.com, got {text:?}"
+        )));
+    }
+    Ok(Some(trimmed.to_owned()))
+}
+
 fn millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let ms: u64 = parsed(d)?;
     if ms == 0 || ms > 300_000 {
@@ -282,6 +412,7 @@ impl Default for Config {
             bus_url: None,
             database: DatabaseConfig::default(),
             sms: SmsConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod common;
 mod crash;
 mod jobs;
 mod live;
+mod media;
 mod protocol;
 mod sms;
 mod validation;

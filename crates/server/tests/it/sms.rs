@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use switchboard_carriers::standin::{Misbehaviour, TelnyxStandin, TwilioStandin};
 
-const BUSINESS: &str = "+14155550150";
-const CUSTOMER: &str = "+14155552671";
+pub(crate) const BUSINESS: &str = "+14155550150";
+pub(crate) const CUSTOMER: &str = "+14155552671";
 
 /// The Telnyx connection's webhook key pair (fixed: the test signs).
 fn telnyx_key() -> SigningKey {
@@ -24,7 +24,7 @@ fn telnyx_key() -> SigningKey {
 
 /// [`TINY_PNG`] made `extra` bytes larger by a comment chunk before its
 /// image data: a valid PNG of any size.
-fn padded_png(extra: usize) -> Vec<u8> {
+pub(crate) fn padded_png(extra: usize) -> Vec<u8> {
     fn crc32(bytes: &[u8]) -> u32 {
         let mut crc = 0xFFFF_FFFFu32;
         for &b in bytes {
@@ -63,7 +63,7 @@ fn connection_id(output: &str) -> i64 {
 
 /// Gives `BUSINESS` on `carrier` (by name) to extensions 101 and 102, in
 /// place of the demo's simulated sales line, so it is their default.
-fn business_number(server: &Server, carrier: &str) {
+pub(crate) fn business_number(server: &Server, carrier: &str) {
     server.admin(&[
         "add-number",
         "--org",
@@ -151,7 +151,7 @@ async fn on_twilio(timeout: Duration) -> (Server, TwilioStandin, i64) {
 }
 
 /// Opens the SMS conversation of `client`'s default number with `to`.
-async fn open_sms(client: &Client, to: &str) -> Value {
+pub(crate) async fn open_sms(client: &Client, to: &str) -> Value {
     let opened = client
         .post("/api/v1/conversations/sms", json!({ "to": to }))
         .await;
@@ -163,7 +163,7 @@ async fn open_sms(client: &Client, to: &str) -> Value {
     opened.body["conversation"].clone()
 }
 
-async fn send(client: &Client, conversation: i64, body: Value) -> Answer {
+pub(crate) async fn send(client: &Client, conversation: i64, body: Value) -> Answer {
     client
         .post(
             &format!("/api/v1/conversations/{conversation}/messages"),

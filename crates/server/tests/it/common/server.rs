@@ -38,6 +38,12 @@ impl Server {
 
     /// Starts the server on an existing data directory (for restarts).
     pub fn start_on(data_dir: &Path, listen: &str) -> Self {
+        Self::start_with(data_dir, listen, &[])
+    }
+
+    /// [`Server::start_on`] with more `SWITCHBOARD_*` variables, e.g. for
+    /// a section of the configuration.
+    pub fn start_with(data_dir: &Path, listen: &str, env: &[(String, String)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args([
                 "serve",
@@ -51,6 +57,7 @@ impl Server {
             .arg(data_dir)
             .args(database_url_args(data_dir))
             .env("SWITCHBOARD_LOG", "warn")
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
