@@ -56,6 +56,10 @@ pub struct PgStore {
     pool: PgPool,
     jobs: mpsc::Sender<Job>,
     listeners: Arc<parking_lot::RwLock<Vec<CommitListener>>>,
+    /// This node's name for the outbox claims it holds: new each time the
+    /// store opens, so a restarted node never mistakes the claims of its
+    /// previous run, which may still be in flight, for its own.
+    node: Arc<str>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -66,6 +70,14 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         backend(e)
     }
+}
+
+/// A random name for this node, unique among the nodes of a database.
+fn node_id() -> Result<String> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Backend(format!("no randomness for the node's name: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -90,7 +102,13 @@ impl PgStore {
             pool,
             jobs,
             listeners,
+            node: node_id()?.into(),
         })
+    }
+
+    /// This node's name on the outbox claims it holds.
+    pub(super) fn node(&self) -> Arc<str> {
+        Arc::clone(&self.node)
     }
 
     /// A connection for reads.

@@ -1,37 +1,977 @@
-//! STUB: to be written.
-#![allow(unused_variables, unused_imports)]
-use super::PgStore;
-use crate::*;
-use async_trait::async_trait;
-use switchboard_domain::phone::{Country, E164};
-use switchboard_domain::*;
+//! Texting outside numbers on PostgreSQL: SMS conversations, the outside
+//! participants of conversations, texts and statuses from carriers and
+//! opt-outs (the [`Sms`] capability). Sending goes through
+//! `messages::post_message`, which writes the outbox rows (`outbox`).
+//!
+//! Several nodes may take webhooks at once, so what must happen once is
+//! held by the database: a webhook is taken by the first insert of its key
+//! into `carrier_webhooks`, an SMS conversation is one row per `sms_key`, a
+//! delivery's status moves under the delivery's row lock, and a status that
+//! arrives before its send was recorded meets that send under a lock on its
+//! carrier id (see [`lock_carrier_id`]).
 
-#[async_trait]
+use super::PgStore;
+use super::conversations::{add_participants, ids_of, load, loaded, loaded_without};
+use super::events::record;
+use super::messages::{MessageRow, insert_message, link_media, message_by_id, system_message};
+use crate::{
+    Committed, InboundOutcome, InboundText, MediaRecord, OpenSms, OpenedSms, Recorded, Refusal,
+    Result, Sms, StatusOutcome, StatusReport, StoreError,
+};
+use sqlx::{PgConnection, Row};
+use std::sync::Arc;
+use switchboard_domain::conversation::sms_key;
+use switchboard_domain::delivery::{Inbound, OpenGroup, route_inbound};
+use switchboard_domain::phone::{Country, E164};
+use switchboard_domain::sms::Keyword;
+use switchboard_domain::{
+    Attachment, AttachmentState, BusinessNumberRef, Conversation, ConversationId, ConversationKind,
+    DeliveryStatus, Event, ExtensionId, ExtensionRef, ExternalParticipant, ExternalRef, MessageId,
+    MessageKind, NumberId, OrgId, SystemAction, Timestamp,
+};
+
+/// An organization's country from its stored code; a code that no longer
+/// parses (it was checked when stored) reads as the United States rather
+/// than failing every read.
+pub(super) fn country(code: &str) -> Country {
+    Country::parse(code)
+        .or_else(|_| Country::parse("US"))
+        .expect("US is a country")
+}
+
+pub(super) async fn org_country(conn: &mut PgConnection, org: OrgId) -> Result<Country> {
+    let code: String =
+        sqlx::query_scalar("SELECT default_country FROM organizations WHERE id = $1")
+            .bind(org.0)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(StoreError::NotFound("organization"))?;
+    Ok(country(&code))
+}
+
+pub(super) async fn org_country_of_conversation(
+    conn: &mut PgConnection,
+    conversation: ConversationId,
+) -> Result<Country> {
+    let code: String = sqlx::query_scalar(
+        "SELECT o.default_country FROM conversations c JOIN organizations o ON o.id = c.org_id
+         WHERE c.id = $1",
+    )
+    .bind(conversation.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("conversation"))?;
+    Ok(country(&code))
+}
+
+pub(super) fn e164(s: &str) -> Result<E164> {
+    E164::parse_strict(s).map_err(|e| StoreError::Backend(format!("stored number {s:?}: {e}")))
+}
+
+/// The outside numbers currently in a conversation, in the order they
+/// joined, with their opt-out from the conversation's business number.
+pub(super) async fn externals(
+    conn: &mut PgConnection,
+    conversation: ConversationId,
+    number: NumberId,
+    country: Country,
+) -> Result<Vec<ExternalParticipant>> {
+    let rows = sqlx::query(
+        "SELECT x.number, EXISTS (SELECT 1 FROM opt_outs o
+                                  WHERE o.business_number_id = $2 AND o.number = x.number)
+         FROM external_participants x
+         WHERE x.conversation_id = $1 AND x.left_seq IS NULL ORDER BY x.joined_seq, x.number",
+    )
+    .bind(conversation.0)
+    .bind(number.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let number = e164(r.try_get::<&str, _>(0)?)?;
+            Ok(ExternalParticipant {
+                display: number.display(country),
+                number,
+                opted_out: r.try_get(1)?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn business_number_ref(
+    conn: &mut PgConnection,
+    id: NumberId,
+    country: Country,
+) -> Result<Option<BusinessNumberRef>> {
+    let number: Option<String> =
+        sqlx::query_scalar("SELECT number FROM business_numbers WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    number
+        .map(|n| {
+            let number = e164(&n)?;
+            Ok(BusinessNumberRef {
+                id,
+                display: number.display(country),
+                number,
+            })
+        })
+        .transpose()
+}
+
+/// A business number as sending needs it.
+pub(super) struct SendingNumber {
+    pub id: NumberId,
+    pub number: E164,
+    pub connection: Option<i64>,
+    pub sms_enabled: bool,
+}
+
+/// The business number a conversation texts from, if it has one.
+pub(super) async fn sending_number(
+    conn: &mut PgConnection,
+    conversation: ConversationId,
+) -> Result<Option<(ConversationKind, SendingNumber)>> {
+    let row = sqlx::query(
+        "SELECT c.kind, n.id, n.number, n.connection_id, n.sms_enabled
+         FROM conversations c JOIN business_numbers n ON n.id = c.business_number_id
+         WHERE c.id = $1",
+    )
+    .bind(conversation.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let kind: &str = row.try_get(0)?;
+    let kind = ConversationKind::parse(kind)
+        .ok_or_else(|| StoreError::Backend(format!("unknown conversation kind {kind}")))?;
+    Ok(Some((
+        kind,
+        SendingNumber {
+            id: NumberId(row.try_get(1)?),
+            number: e164(row.try_get::<&str, _>(2)?)?,
+            connection: row.try_get(3)?,
+            sms_enabled: row.try_get(4)?,
+        },
+    )))
+}
+
+/// The enabled extensions that have a business number, who share its SMS
+/// conversations, as a conversation lists its participants.
+async fn holders(conn: &mut PgConnection, number: NumberId) -> Result<Vec<ExtensionRef>> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.number, e.name FROM number_assignments a
+         JOIN extensions e ON e.id = a.extension_id
+         WHERE a.number_id = $1 AND NOT e.disabled
+         ORDER BY length(e.number), e.number",
+    )
+    .bind(number.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(ExtensionRef {
+                id: ExtensionId(r.try_get(0)?),
+                number: r.try_get(1)?,
+                name: r.try_get(2)?,
+            })
+        })
+        .collect()
+}
+
+/// An extension as a conversation lists it.
+async fn extension_ref(conn: &mut PgConnection, id: ExtensionId) -> Result<ExtensionRef> {
+    let row = sqlx::query("SELECT number, name FROM extensions WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound("extension"))?;
+    Ok(ExtensionRef {
+        id,
+        number: row.try_get(0)?,
+        name: row.try_get(1)?,
+    })
+}
+
+/// Puts a newcomer among a conversation's participants, in the order the
+/// store lists them (by extension number), before its row is written: the
+/// row's `joined_seq` is the cursor of the event that shows it.
+fn with_participant(mut conversation: Conversation, newcomer: ExtensionRef) -> Conversation {
+    let key = |p: &ExtensionRef| (p.number.chars().count(), p.number.clone());
+    let at = conversation
+        .participants
+        .partition_point(|p| key(p) <= key(&newcomer));
+    conversation.participants.insert(at, newcomer);
+    conversation
+}
+
+/// The SMS conversation of a pair of numbers, created with every holder of
+/// the business number when it does not exist yet. Returns it, and the
+/// event of its creation when it was made.
+async fn sms_conversation(
+    conn: &mut PgConnection,
+    org: OrgId,
+    number: NumberId,
+    external: &E164,
+    creator: Option<ExtensionId>,
+    now: Timestamp,
+) -> Result<(ConversationId, Option<Recorded>)> {
+    let key = sms_key(number, external);
+    // Two nodes opening the pair at once: the unique key lets one insert
+    // and the other, once the first commits, find its row.
+    let created: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO conversations (org_id, kind, business_number_id, sms_key, created_by, created_at)
+         VALUES ($1, 'sms', $2, $3, $4, $5)
+         ON CONFLICT (sms_key) DO NOTHING RETURNING id",
+    )
+    .bind(org.0)
+    .bind(number.0)
+    .bind(&key)
+    .bind(creator.map(|c| c.0))
+    .bind(now.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = created else {
+        let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE sms_key = $1")
+            .bind(&key)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok((ConversationId(id), None));
+    };
+    let id = ConversationId(id);
+    let holders = holders(conn, number).await?;
+    let opted_out: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM opt_outs WHERE business_number_id = $1 AND number = $2)",
+    )
+    .bind(number.0)
+    .bind(external.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    let country = org_country(conn, org).await?;
+    // The conversation as it is once its members are in: their rows carry
+    // the cursor of the event that announces it.
+    let mut conversation = loaded(conn, id).await?;
+    conversation.participants = holders;
+    conversation.externals = vec![ExternalParticipant {
+        number: external.clone(),
+        display: external.display(country),
+        opted_out,
+    }];
+    let recipients = ids_of(&conversation);
+    let event = record(
+        conn,
+        org,
+        Event::ConversationCreated { conversation },
+        &recipients,
+        now,
+    )
+    .await?;
+    add_participants(conn, id, &recipients, event.cursor.0).await?;
+    sqlx::query(
+        "INSERT INTO external_participants (conversation_id, number, joined_seq) VALUES ($1, $2, $3)",
+    )
+    .bind(id.0)
+    .bind(external.as_str())
+    .bind(event.cursor.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok((id, Some(event)))
+}
+
+async fn open_sms(conn: &mut PgConnection, open: &OpenSms) -> Result<Committed<OpenedSms>> {
+    let usable: Option<bool> = sqlx::query_scalar(
+        "SELECT n.sms_enabled AND n.connection_id IS NOT NULL
+         FROM number_assignments a JOIN business_numbers n ON n.id = a.number_id
+         WHERE a.number_id = $1 AND a.extension_id = $2 AND n.org_id = $3",
+    )
+    .bind(open.from.0)
+    .bind(open.me.0)
+    .bind(open.org.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match usable {
+        None => return Err(StoreError::NotFound("business number")),
+        Some(false) => return Err(Refusal::NumberCannotText.into()),
+        Some(true) => {}
+    }
+    let (id, created) =
+        sms_conversation(conn, open.org, open.from, &open.to, Some(open.me), open.now).await?;
+    let conversation = loaded(conn, id).await?;
+    if !conversation.has_participant(open.me) {
+        // Only when the holder is disabled, which signs it out first.
+        return Err(StoreError::NotFound("conversation"));
+    }
+    Ok(Committed {
+        value: OpenedSms {
+            conversation,
+            created: created.is_some(),
+        },
+        events: created.into_iter().collect(),
+    })
+}
+
+/// Marks a webhook as taken; false when it was taken before. A node taking
+/// the same webhook at the same moment waits on this insert and then finds
+/// it taken.
+async fn first_time(
+    conn: &mut PgConnection,
+    connection: i64,
+    key: &str,
+    now: Timestamp,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO carrier_webhooks (connection_id, event_key, received_at) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(connection)
+    .bind(key)
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Serializes, until the transaction ends, the writes about one carrier id:
+/// a status that finds no send yet and the recording of that send. Without
+/// it a status stored as early on one node while another node records the
+/// send would wait for a send that is already recorded.
+pub(super) async fn lock_carrier_id(
+    conn: &mut PgConnection,
+    connection: i64,
+    carrier_message_id: &str,
+) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+        .bind(carrier_message_id)
+        .bind(connection)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The open groups on a business number that have outside participants,
+/// for inbound routing.
+async fn open_groups(conn: &mut PgConnection, number: NumberId) -> Result<Vec<OpenGroup>> {
+    let rows = sqlx::query(
+        "SELECT c.id, x.number,
+                coalesce((SELECT max(m.created_at) FROM messages m WHERE m.conversation_id = c.id),
+                         c.created_at)
+         FROM conversations c JOIN external_participants x ON x.conversation_id = c.id
+         WHERE c.business_number_id = $1 AND c.kind = 'group' AND x.left_seq IS NULL
+         ORDER BY c.id",
+    )
+    .bind(number.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut groups: Vec<OpenGroup> = Vec::new();
+    for r in rows {
+        let id: i64 = r.try_get(0)?;
+        let number = e164(r.try_get::<&str, _>(1)?)?;
+        let at: i64 = r.try_get(2)?;
+        match groups.last_mut() {
+            Some(g) if g.id.0 == id => g.externals.push(number),
+            _ => groups.push(OpenGroup {
+                id: ConversationId(id),
+                externals: vec![number],
+                last_activity_at: Timestamp(at),
+            }),
+        }
+    }
+    Ok(groups)
+}
+
+/// Who hears of a change to a conversation now: its current participants.
+pub(super) async fn current_ids(
+    conn: &mut PgConnection,
+    conversation: ConversationId,
+) -> Result<Arc<[ExtensionId]>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT extension_id FROM participants WHERE conversation_id = $1 AND left_seq IS NULL",
+    )
+    .bind(conversation.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().map(ExtensionId).collect())
+}
+
+async fn accept_inbound(
+    conn: &mut PgConnection,
+    text: &InboundText,
+) -> Result<Committed<InboundOutcome>> {
+    let number = sqlx::query(
+        "SELECT n.id, n.org_id FROM business_numbers n
+         WHERE n.number = $1 AND n.connection_id = $2",
+    )
+    .bind(text.to.as_str())
+    .bind(text.connection.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(number) = number else {
+        return Err(StoreError::NotFound("business number"));
+    };
+    let (number, org) = (NumberId(number.try_get(0)?), OrgId(number.try_get(1)?));
+    if !first_time(conn, text.connection.0, &text.event_key, text.now).await? {
+        return Ok(Committed {
+            value: InboundOutcome::Duplicate,
+            events: Vec::new(),
+        });
+    }
+    let country = org_country(conn, org).await?;
+    let sender = ExternalRef {
+        display: text.from.display(country),
+        number: text.from.clone(),
+    };
+    // The opt-out row changes before any event is recorded, so that the
+    // organization's stream is not held while this waits on another node's
+    // STOP from the same customer.
+    let opt_out = match Keyword::of(&text.text) {
+        Some(keyword) => change_opt_out(conn, number, &sender, keyword, text.now).await?,
+        None => None,
+    };
+    let mut events = Vec::new();
+    let conversation = match route_inbound(&text.from, &open_groups(conn, number).await?) {
+        Inbound::Group(id) => id,
+        Inbound::Sms => {
+            let (id, created) =
+                sms_conversation(conn, org, number, &text.from, None, text.now).await?;
+            events.extend(created);
+            id
+        }
+    };
+    let message = insert_message(
+        conn,
+        MessageRow {
+            conversation,
+            kind: MessageKind::Text,
+            sender: None,
+            external: Some(&sender),
+            body: &text.text,
+            attachments: &text.attachments,
+            system: None,
+            key: None,
+            now: text.now,
+        },
+    )
+    .await?;
+    let recipients = current_ids(conn, conversation).await?;
+    events.push(
+        record(
+            conn,
+            org,
+            Event::MessageCreated {
+                message: message.clone(),
+            },
+            &recipients,
+            text.now,
+        )
+        .await?,
+    );
+    if let Some(action) = opt_out {
+        events.extend(announce_opt_out(conn, org, conversation, action, text.now).await?);
+    }
+    Ok(Committed {
+        value: InboundOutcome::Stored(Box::new(message)),
+        events,
+    })
+}
+
+/// Writes a STOP or START from `who` to business number `number`; the
+/// system action to announce when it changed anything.
+pub(super) async fn change_opt_out(
+    conn: &mut PgConnection,
+    number: NumberId,
+    who: &ExternalRef,
+    keyword: Keyword,
+    now: Timestamp,
+) -> Result<Option<SystemAction>> {
+    let (changed, action) = match keyword {
+        Keyword::Help => return Ok(None),
+        Keyword::Stop => (
+            sqlx::query(
+                "INSERT INTO opt_outs (business_number_id, number, keyword, at)
+                 VALUES ($1, $2, 'stop', $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(number.0)
+            .bind(who.number.as_str())
+            .bind(now.0)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+            SystemAction::OptedOut {
+                number: who.number.clone(),
+                display: who.display.clone(),
+            },
+        ),
+        Keyword::Start => (
+            sqlx::query("DELETE FROM opt_outs WHERE business_number_id = $1 AND number = $2")
+                .bind(number.0)
+                .bind(who.number.as_str())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected(),
+            SystemAction::OptedIn {
+                number: who.number.clone(),
+                display: who.display.clone(),
+            },
+        ),
+    };
+    Ok((changed > 0).then_some(action))
+}
+
+/// Leaves the system message of an opt-out change in the conversation and
+/// records it with the conversation's new state.
+pub(super) async fn announce_opt_out(
+    conn: &mut PgConnection,
+    org: OrgId,
+    conversation: ConversationId,
+    action: SystemAction,
+    now: Timestamp,
+) -> Result<Vec<Recorded>> {
+    let conversation_now = loaded(conn, conversation).await?;
+    let recipients = ids_of(&conversation_now);
+    let message = system_message(conn, conversation, action, now).await?;
+    Ok(vec![
+        record(
+            conn,
+            org,
+            Event::MessageCreated { message },
+            &recipients,
+            now,
+        )
+        .await?,
+        record(
+            conn,
+            org,
+            Event::ConversationUpdated {
+                conversation: conversation_now,
+            },
+            &recipients,
+            now,
+        )
+        .await?,
+    ])
+}
+
+/// Moves the delivery carrying `carrier_message_id` to `status` if that is
+/// forward, recording `delivery.updated`: `None` when no delivery carries
+/// that id yet, `Some(None)` when the status does not move.
+async fn apply_status(
+    conn: &mut PgConnection,
+    connection: i64,
+    carrier_message_id: &str,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Option<Recorded>>> {
+    let delivery = sqlx::query(
+        "SELECT message_id, recipient FROM deliveries
+         WHERE connection_id = $1 AND carrier_message_id = $2",
+    )
+    .bind(connection)
+    .bind(carrier_message_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match delivery {
+        Some(row) => {
+            let message = MessageId(row.try_get(0)?);
+            let to: String = row.try_get(1)?;
+            Ok(Some(
+                move_delivery(conn, message, &to, status, reason, now).await?,
+            ))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Moves the delivery of `message` to `to` on to `status` if that is
+/// forward (the domain's rule), recording `delivery.updated` for the
+/// conversation's participants; `None` when it does not move. The
+/// delivery's row is locked while its status is read, so two nodes applying
+/// reports at once each move it from the status the other left.
+pub(super) async fn move_delivery(
+    conn: &mut PgConnection,
+    message: MessageId,
+    to: &str,
+    status: DeliveryStatus,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Recorded>> {
+    let row = sqlx::query(
+        "SELECT d.status, m.conversation_id, c.org_id
+         FROM deliveries d JOIN messages m ON m.id = d.message_id
+         JOIN conversations c ON c.id = m.conversation_id
+         WHERE d.message_id = $1 AND d.recipient = $2
+         FOR UPDATE OF d",
+    )
+    .bind(message.0)
+    .bind(to)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("delivery"))?;
+    let current: &str = row.try_get(0)?;
+    let conversation = ConversationId(row.try_get(1)?);
+    let org = OrgId(row.try_get(2)?);
+    let current = DeliveryStatus::parse(current)
+        .ok_or_else(|| StoreError::Backend(format!("unknown delivery status {current}")))?;
+    if !current.moves_to(status) {
+        return Ok(None);
+    }
+    let reason = if status == DeliveryStatus::Failed {
+        reason
+    } else {
+        None
+    };
+    sqlx::query(
+        "UPDATE deliveries SET status = $3, reason = $4, updated_at = $5
+         WHERE message_id = $1 AND recipient = $2",
+    )
+    .bind(message.0)
+    .bind(to)
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
+    let recipients = current_ids(conn, conversation).await?;
+    Ok(Some(
+        record(
+            conn,
+            org,
+            Event::DeliveryUpdated {
+                conversation_id: conversation,
+                message_id: message,
+                to: e164(to)?,
+                status,
+                reason: reason.map(str::to_owned),
+            },
+            &recipients,
+            now,
+        )
+        .await?,
+    ))
+}
+
+async fn record_status(
+    conn: &mut PgConnection,
+    report: &StatusReport,
+) -> Result<Committed<StatusOutcome>> {
+    let connection = report.connection.0;
+    if !first_time(conn, connection, &report.event_key, report.now).await? {
+        return Ok(Committed {
+            value: StatusOutcome::Duplicate,
+            events: Vec::new(),
+        });
+    }
+    lock_carrier_id(conn, connection, &report.carrier_message_id).await?;
+    match apply_status(
+        conn,
+        connection,
+        &report.carrier_message_id,
+        report.status,
+        report.reason.as_deref(),
+        report.now,
+    )
+    .await?
+    {
+        Some(Some(event)) => Ok(Committed {
+            value: StatusOutcome::Moved,
+            events: vec![event],
+        }),
+        Some(None) => Ok(Committed {
+            value: StatusOutcome::Unchanged,
+            events: Vec::new(),
+        }),
+        None => {
+            sqlx::query(
+                "INSERT INTO early_statuses (connection_id, carrier_message_id, status, reason, received_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(connection)
+            .bind(&report.carrier_message_id)
+            .bind(report.status.as_str())
+            .bind(&report.reason)
+            .bind(report.now.0)
+            .execute(&mut *conn)
+            .await?;
+            Ok(Committed {
+                value: StatusOutcome::Early,
+                events: Vec::new(),
+            })
+        }
+    }
+}
+
+/// Applies the statuses that arrived before the carrier's id was recorded.
+/// The caller holds [`lock_carrier_id`] for this id.
+pub(super) async fn apply_early_statuses(
+    conn: &mut PgConnection,
+    connection: i64,
+    carrier_message_id: &str,
+    now: Timestamp,
+) -> Result<Vec<Recorded>> {
+    let rows = sqlx::query(
+        "DELETE FROM early_statuses WHERE connection_id = $1 AND carrier_message_id = $2
+         RETURNING status, reason, received_at",
+    )
+    .bind(connection)
+    .bind(carrier_message_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut early = Vec::with_capacity(rows.len());
+    for r in rows {
+        let status: String = r.try_get(0)?;
+        let reason: Option<String> = r.try_get(1)?;
+        let at: i64 = r.try_get(2)?;
+        early.push((at, status, reason));
+    }
+    // In the order they arrived, as they would have applied on time.
+    early.sort_by_key(|(at, _, _)| *at);
+    let mut events = Vec::new();
+    for (_, status, reason) in early {
+        let Some(status) = DeliveryStatus::parse(&status) else {
+            continue;
+        };
+        if let Some(Some(event)) = apply_status(
+            conn,
+            connection,
+            carrier_message_id,
+            status,
+            reason.as_deref(),
+            now,
+        )
+        .await?
+        {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+async fn update_attachment(
+    conn: &mut PgConnection,
+    message: MessageId,
+    index: usize,
+    attachment: &Attachment,
+) -> Result<Committed<()>> {
+    // Locked, so that two images of one message fetched on two nodes each
+    // keep the other's.
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE id = $1 FOR UPDATE")
+        .bind(message.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if found.is_none() {
+        return Err(StoreError::NotFound("message"));
+    }
+    let Some(mut current) = message_by_id(conn, message).await? else {
+        return Err(StoreError::NotFound("message"));
+    };
+    let Some(slot) = current.attachments.get_mut(index) else {
+        return Err(StoreError::NotFound("attachment"));
+    };
+    *slot = attachment.clone();
+    let json = serde_json::to_string(&current.attachments)
+        .map_err(|e| StoreError::Backend(format!("cannot encode attachments: {e}")))?;
+    sqlx::query("UPDATE messages SET attachments = $2 WHERE id = $1")
+        .bind(message.0)
+        .bind(json)
+        .execute(&mut *conn)
+        .await?;
+    if attachment.state == AttachmentState::Ready {
+        link_media(conn, message, std::slice::from_ref(attachment)).await?;
+    }
+    let org: i64 = sqlx::query_scalar("SELECT org_id FROM conversations WHERE id = $1")
+        .bind(current.conversation_id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let recipients = current_ids(conn, current.conversation_id).await?;
+    let now = current.created_at;
+    let event = record(
+        conn,
+        OrgId(org),
+        Event::MessageUpdated { message: current },
+        &recipients,
+        now,
+    )
+    .await?;
+    Ok(Committed {
+        value: (),
+        events: vec![event],
+    })
+}
+
+/// Lets the extensions that gain or lose a business number into or out of
+/// its SMS conversations, with the events that tell them.
+pub(super) async fn sync_holders(
+    conn: &mut PgConnection,
+    number: NumberId,
+    extension: ExtensionId,
+    holds: bool,
+    now: Timestamp,
+) -> Result<Vec<Recorded>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM conversations WHERE business_number_id = $1 AND kind = 'sms' ORDER BY id",
+    )
+    .bind(number.0)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut events = Vec::new();
+    for id in ids.into_iter().map(ConversationId) {
+        let Some((before, org)) = load(conn, id).await? else {
+            continue;
+        };
+        let member = before.has_participant(extension);
+        if member == holds {
+            continue;
+        }
+        let mut audience: Vec<ExtensionId> = before.participants.iter().map(|p| p.id).collect();
+        if holds {
+            audience.push(extension);
+            let newcomer = extension_ref(conn, extension).await?;
+            let after = with_participant(before, newcomer);
+            let event = record(
+                conn,
+                org,
+                Event::ConversationUpdated {
+                    conversation: after,
+                },
+                &Arc::from(audience),
+                now,
+            )
+            .await?;
+            add_participants(conn, id, &[extension], event.cursor.0).await?;
+            events.push(event);
+        } else {
+            let after = loaded_without(conn, id, &[extension]).await?;
+            let event = record(
+                conn,
+                org,
+                Event::ConversationUpdated {
+                    conversation: after,
+                },
+                &Arc::from(audience),
+                now,
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE participants SET left_seq = $3 WHERE conversation_id = $1 AND extension_id = $2",
+            )
+            .bind(id.0)
+            .bind(extension.0)
+            .bind(event.cursor.0)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE memberships SET left_seq = $3
+                 WHERE conversation_id = $1 AND extension_id = $2 AND left_seq IS NULL",
+            )
+            .bind(id.0)
+            .bind(extension.0)
+            .bind(event.cursor.0)
+            .execute(&mut *conn)
+            .await?;
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+async fn add_media(conn: &mut PgConnection, r: &MediaRecord, now: Timestamp) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO media (org_id, id, uploaded_by, content_type, width, height, size,
+                            carrier_copy, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(r.org.0)
+    .bind(&r.id)
+    .bind(r.uploaded_by.map(|e| e.0))
+    .bind(&r.content_type)
+    .bind(dimension(r.width)?)
+    .bind(dimension(r.height)?)
+    .bind(i64::try_from(r.size).map_err(|_| StoreError::Backend("media too large".into()))?)
+    .bind(&r.carrier_copy)
+    .bind(now.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn dimension(d: u32) -> Result<i32> {
+    i32::try_from(d).map_err(|_| StoreError::Backend(format!("an image {d} pixels across")))
+}
+
+#[async_trait::async_trait]
 impl Sms for PgStore {
     async fn open_sms(&self, open: OpenSms) -> Result<Committed<OpenedSms>> {
-        todo!("postgres: open_sms")
+        self.write(move |c| Box::pin(async move { open_sms(c, &open).await }))
+            .await
     }
+
     async fn accept_inbound(&self, text: InboundText) -> Result<Committed<InboundOutcome>> {
-        todo!("postgres: accept_inbound")
+        self.write(move |c| Box::pin(async move { accept_inbound(c, &text).await }))
+            .await
     }
+
     async fn record_status(&self, report: StatusReport) -> Result<Committed<StatusOutcome>> {
-        todo!("postgres: record_status")
+        self.write(move |c| Box::pin(async move { record_status(c, &report).await }))
+            .await
     }
+
     async fn update_attachment(
         &self,
         message: MessageId,
         index: usize,
         attachment: Attachment,
     ) -> Result<Committed<()>> {
-        todo!("postgres: update_attachment")
+        self.write(move |c| {
+            Box::pin(async move { update_attachment(c, message, index, &attachment).await })
+        })
+        .await
     }
+
     async fn may_see_media(&self, me: ExtensionId, media_id: String) -> Result<bool> {
-        todo!("postgres: may_see_media")
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM message_media mm
+                            JOIN messages m ON m.id = mm.message_id
+                            JOIN participants p ON p.conversation_id = m.conversation_id
+                            WHERE mm.media_id = $2 AND p.extension_id = $1 AND p.left_seq IS NULL)",
+        )
+        .bind(me.0)
+        .bind(media_id)
+        .fetch_one(self.pool())
+        .await?)
     }
+
     async fn add_media(&self, record: MediaRecord, now: Timestamp) -> Result<()> {
-        todo!("postgres: add_media")
+        self.write(move |c| Box::pin(async move { add_media(c, &record, now).await }))
+            .await
     }
+
     async fn media_record(&self, org: OrgId, id: String) -> Result<Option<MediaRecord>> {
-        todo!("postgres: media_record")
+        let row = sqlx::query(
+            "SELECT uploaded_by, content_type, width, height, size, carrier_copy
+             FROM media WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org.0)
+        .bind(&id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let width: i32 = r.try_get(2)?;
+        let height: i32 = r.try_get(3)?;
+        let size: i64 = r.try_get(4)?;
+        Ok(Some(MediaRecord {
+            org,
+            id,
+            uploaded_by: r.try_get::<Option<i64>, _>(0)?.map(ExtensionId),
+            content_type: r.try_get(1)?,
+            width: width.max(0) as u32,
+            height: height.max(0) as u32,
+            size: size.max(0) as u64,
+            carrier_copy: r.try_get(5)?,
+        }))
     }
 }
