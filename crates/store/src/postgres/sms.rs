@@ -11,7 +11,7 @@
 //! carrier id (see [`lock_carrier_id`]).
 
 use super::PgStore;
-use super::conversations::{add_participants, ids_of, load, loaded, loaded_without};
+use super::conversations::{add_participants, ids_of, loaded};
 use super::events::record;
 use super::messages::{MessageRow, insert_message, link_media, message_by_id, system_message};
 use crate::{
@@ -25,7 +25,7 @@ use switchboard_domain::delivery::{Inbound, OpenGroup, route_inbound};
 use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::sms::Keyword;
 use switchboard_domain::{
-    Attachment, AttachmentState, BusinessNumberRef, Conversation, ConversationId, ConversationKind,
+    Attachment, AttachmentState, BusinessNumberRef, ConversationId, ConversationKind,
     DeliveryStatus, Event, ExtensionId, ExtensionRef, ExternalParticipant, ExternalRef, MessageId,
     MessageKind, NumberId, OrgId, SystemAction, Timestamp,
 };
@@ -34,9 +34,7 @@ use switchboard_domain::{
 /// parses (it was checked when stored) reads as the United States rather
 /// than failing every read.
 pub(super) fn country(code: &str) -> Country {
-    Country::parse(code)
-        .or_else(|_| Country::parse("US"))
-        .expect("US is a country")
+    Country::parse(code).unwrap_or(Country::US)
 }
 
 pub(super) async fn org_country(conn: &mut PgConnection, org: OrgId) -> Result<Country> {
@@ -165,7 +163,7 @@ async fn holders(conn: &mut PgConnection, number: NumberId) -> Result<Vec<Extens
         "SELECT e.id, e.number, e.name FROM number_assignments a
          JOIN extensions e ON e.id = a.extension_id
          WHERE a.number_id = $1 AND NOT e.disabled
-         ORDER BY length(e.number), e.number",
+         ORDER BY length(e.number), e.number COLLATE \"C\"",
     )
     .bind(number.0)
     .fetch_all(&mut *conn)
@@ -181,32 +179,6 @@ async fn holders(conn: &mut PgConnection, number: NumberId) -> Result<Vec<Extens
         .collect()
 }
 
-/// An extension as a conversation lists it.
-async fn extension_ref(conn: &mut PgConnection, id: ExtensionId) -> Result<ExtensionRef> {
-    let row = sqlx::query("SELECT number, name FROM extensions WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound("extension"))?;
-    Ok(ExtensionRef {
-        id,
-        number: row.try_get(0)?,
-        name: row.try_get(1)?,
-    })
-}
-
-/// Puts a newcomer among a conversation's participants, in the order the
-/// store lists them (by extension number), before its row is written: the
-/// row's `joined_seq` is the cursor of the event that shows it.
-fn with_participant(mut conversation: Conversation, newcomer: ExtensionRef) -> Conversation {
-    let key = |p: &ExtensionRef| (p.number.chars().count(), p.number.clone());
-    let at = conversation
-        .participants
-        .partition_point(|p| key(p) <= key(&newcomer));
-    conversation.participants.insert(at, newcomer);
-    conversation
-}
-
 /// The SMS conversation of a pair of numbers, created with every holder of
 /// the business number when it does not exist yet. Returns it, and the
 /// event of its creation when it was made.
@@ -219,6 +191,21 @@ async fn sms_conversation(
     now: Timestamp,
 ) -> Result<(ConversationId, Option<Recorded>)> {
     let key = sms_key(number, external);
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM conversations WHERE sms_key = $1")
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(id) = existing {
+        return Ok((ConversationId(id), None));
+    }
+    // Who holds the number cannot change until this commits, so a holder
+    // assigned meanwhile on another node is either let in here or finds
+    // this conversation (see `numbers::sync_holders`).
+    sqlx::query("SELECT 1 FROM business_numbers WHERE id = $1 FOR SHARE")
+        .bind(number.0)
+        .execute(&mut *conn)
+        .await?;
     // Two nodes opening the pair at once: the unique key lets one insert
     // and the other, once the first commits, find its row.
     let created: Option<i64> = sqlx::query_scalar(
@@ -799,82 +786,6 @@ async fn update_attachment(
         value: (),
         events: vec![event],
     })
-}
-
-/// Lets the extensions that gain or lose a business number into or out of
-/// its SMS conversations, with the events that tell them.
-pub(super) async fn sync_holders(
-    conn: &mut PgConnection,
-    number: NumberId,
-    extension: ExtensionId,
-    holds: bool,
-    now: Timestamp,
-) -> Result<Vec<Recorded>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM conversations WHERE business_number_id = $1 AND kind = 'sms' ORDER BY id",
-    )
-    .bind(number.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut events = Vec::new();
-    for id in ids.into_iter().map(ConversationId) {
-        let Some((before, org)) = load(conn, id).await? else {
-            continue;
-        };
-        let member = before.has_participant(extension);
-        if member == holds {
-            continue;
-        }
-        let mut audience: Vec<ExtensionId> = before.participants.iter().map(|p| p.id).collect();
-        if holds {
-            audience.push(extension);
-            let newcomer = extension_ref(conn, extension).await?;
-            let after = with_participant(before, newcomer);
-            let event = record(
-                conn,
-                org,
-                Event::ConversationUpdated {
-                    conversation: after,
-                },
-                &Arc::from(audience),
-                now,
-            )
-            .await?;
-            add_participants(conn, id, &[extension], event.cursor.0).await?;
-            events.push(event);
-        } else {
-            let after = loaded_without(conn, id, &[extension]).await?;
-            let event = record(
-                conn,
-                org,
-                Event::ConversationUpdated {
-                    conversation: after,
-                },
-                &Arc::from(audience),
-                now,
-            )
-            .await?;
-            sqlx::query(
-                "UPDATE participants SET left_seq = $3 WHERE conversation_id = $1 AND extension_id = $2",
-            )
-            .bind(id.0)
-            .bind(extension.0)
-            .bind(event.cursor.0)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "UPDATE memberships SET left_seq = $3
-                 WHERE conversation_id = $1 AND extension_id = $2 AND left_seq IS NULL",
-            )
-            .bind(id.0)
-            .bind(extension.0)
-            .bind(event.cursor.0)
-            .execute(&mut *conn)
-            .await?;
-            events.push(event);
-        }
-    }
-    Ok(events)
 }
 
 async fn add_media(conn: &mut PgConnection, r: &MediaRecord, now: Timestamp) -> Result<()> {
