@@ -20,6 +20,7 @@
 mod conversations;
 mod directory;
 mod events;
+mod messages;
 mod numbers;
 mod outbox;
 mod sms;
