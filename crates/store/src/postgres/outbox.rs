@@ -12,8 +12,9 @@
 //! state stands.
 
 use super::PgStore;
+use super::messages::e164;
 use super::sms::{
-    announce_opt_out, apply_early_statuses, change_opt_out, e164, lock_carrier_id, move_delivery,
+    announce_opt_out, apply_early_statuses, change_opt_out, lock_carrier_id, move_delivery,
     org_country,
 };
 use crate::{Committed, Outbox, OutboxText, Result, StoreError};

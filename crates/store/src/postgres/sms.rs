@@ -11,31 +11,25 @@
 //! carrier id (see [`lock_carrier_id`]).
 
 use super::PgStore;
-use super::conversations::{add_participants, ids_of, loaded};
+use super::conversations::{add_participants, current_ids, ids_of, loaded};
 use super::events::record;
-use super::messages::{MessageRow, insert_message, link_media, message_by_id, system_message};
+use super::messages::{
+    MessageRow, country, e164, insert_message, link_media, message_by_id, system_message,
+};
 use crate::{
     Committed, InboundOutcome, InboundText, MediaRecord, OpenSms, OpenedSms, Recorded, Refusal,
     Result, Sms, StatusOutcome, StatusReport, StoreError,
 };
 use sqlx::{PgConnection, Row};
-use std::sync::Arc;
 use switchboard_domain::conversation::sms_key;
 use switchboard_domain::delivery::{Inbound, OpenGroup, route_inbound};
 use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::sms::Keyword;
 use switchboard_domain::{
-    Attachment, AttachmentState, BusinessNumberRef, ConversationId, ConversationKind,
-    DeliveryStatus, Event, ExtensionId, ExtensionRef, ExternalParticipant, ExternalRef, MessageId,
-    MessageKind, NumberId, OrgId, SystemAction, Timestamp,
+    Attachment, AttachmentState, ConversationId, DeliveryStatus, Event, ExtensionId, ExtensionRef,
+    ExternalParticipant, ExternalRef, MessageId, MessageKind, NumberId, OrgId, SystemAction,
+    Timestamp,
 };
-
-/// An organization's country from its stored code; a code that no longer
-/// parses (it was checked when stored) reads as the United States rather
-/// than failing every read.
-pub(super) fn country(code: &str) -> Country {
-    Country::parse(code).unwrap_or(Country::US)
-}
 
 pub(super) async fn org_country(conn: &mut PgConnection, org: OrgId) -> Result<Country> {
     let code: String =
@@ -45,115 +39,6 @@ pub(super) async fn org_country(conn: &mut PgConnection, org: OrgId) -> Result<C
             .await?
             .ok_or(StoreError::NotFound("organization"))?;
     Ok(country(&code))
-}
-
-pub(super) async fn org_country_of_conversation(
-    conn: &mut PgConnection,
-    conversation: ConversationId,
-) -> Result<Country> {
-    let code: String = sqlx::query_scalar(
-        "SELECT o.default_country FROM conversations c JOIN organizations o ON o.id = c.org_id
-         WHERE c.id = $1",
-    )
-    .bind(conversation.0)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(StoreError::NotFound("conversation"))?;
-    Ok(country(&code))
-}
-
-pub(super) fn e164(s: &str) -> Result<E164> {
-    E164::parse_strict(s).map_err(|e| StoreError::Backend(format!("stored number {s:?}: {e}")))
-}
-
-/// The outside numbers currently in a conversation, in the order they
-/// joined, with their opt-out from the conversation's business number.
-pub(super) async fn externals(
-    conn: &mut PgConnection,
-    conversation: ConversationId,
-    number: NumberId,
-    country: Country,
-) -> Result<Vec<ExternalParticipant>> {
-    let rows = sqlx::query(
-        "SELECT x.number, EXISTS (SELECT 1 FROM opt_outs o
-                                  WHERE o.business_number_id = $2 AND o.number = x.number)
-         FROM external_participants x
-         WHERE x.conversation_id = $1 AND x.left_seq IS NULL ORDER BY x.joined_seq, x.number",
-    )
-    .bind(conversation.0)
-    .bind(number.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            let number = e164(r.try_get::<&str, _>(0)?)?;
-            Ok(ExternalParticipant {
-                display: number.display(country),
-                number,
-                opted_out: r.try_get(1)?,
-            })
-        })
-        .collect()
-}
-
-pub(super) async fn business_number_ref(
-    conn: &mut PgConnection,
-    id: NumberId,
-    country: Country,
-) -> Result<Option<BusinessNumberRef>> {
-    let number: Option<String> =
-        sqlx::query_scalar("SELECT number FROM business_numbers WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await?;
-    number
-        .map(|n| {
-            let number = e164(&n)?;
-            Ok(BusinessNumberRef {
-                id,
-                display: number.display(country),
-                number,
-            })
-        })
-        .transpose()
-}
-
-/// A business number as sending needs it.
-pub(super) struct SendingNumber {
-    pub id: NumberId,
-    pub number: E164,
-    pub connection: Option<i64>,
-    pub sms_enabled: bool,
-}
-
-/// The business number a conversation texts from, if it has one.
-pub(super) async fn sending_number(
-    conn: &mut PgConnection,
-    conversation: ConversationId,
-) -> Result<Option<(ConversationKind, SendingNumber)>> {
-    let row = sqlx::query(
-        "SELECT c.kind, n.id, n.number, n.connection_id, n.sms_enabled
-         FROM conversations c JOIN business_numbers n ON n.id = c.business_number_id
-         WHERE c.id = $1",
-    )
-    .bind(conversation.0)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let kind: &str = row.try_get(0)?;
-    let kind = ConversationKind::parse(kind)
-        .ok_or_else(|| StoreError::Backend(format!("unknown conversation kind {kind}")))?;
-    Ok(Some((
-        kind,
-        SendingNumber {
-            id: NumberId(row.try_get(1)?),
-            number: e164(row.try_get::<&str, _>(2)?)?,
-            connection: row.try_get(3)?,
-            sms_enabled: row.try_get(4)?,
-        },
-    )))
 }
 
 /// The enabled extensions that have a business number, who share its SMS
@@ -367,20 +252,6 @@ async fn open_groups(conn: &mut PgConnection, number: NumberId) -> Result<Vec<Op
         }
     }
     Ok(groups)
-}
-
-/// Who hears of a change to a conversation now: its current participants.
-pub(super) async fn current_ids(
-    conn: &mut PgConnection,
-    conversation: ConversationId,
-) -> Result<Arc<[ExtensionId]>> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT extension_id FROM participants WHERE conversation_id = $1 AND left_seq IS NULL",
-    )
-    .bind(conversation.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(ids.into_iter().map(ExtensionId).collect())
 }
 
 async fn accept_inbound(
