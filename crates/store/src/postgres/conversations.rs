@@ -6,8 +6,9 @@
 //! once its event is recorded: a change records its event first and then
 //! writes the membership rows with the recorded cursor. What must hold with
 //! several nodes is in the database: one direct chat per pair by the unique
-//! `direct_key`, and a group's edits one at a time by a lock on the group
-//! and its participants' rows, taken before any event is recorded.
+//! `direct_key`, and a group's edits one at a time by a lock on the group,
+//! with the participant rows they write locked before any event is
+//! recorded.
 
 use super::PgStore;
 use super::events::record;
@@ -494,6 +495,11 @@ async fn open_direct(
     }
     // Another node may be creating the same chat: the unique key makes the
     // insert wait for it and then do nothing, and the chat it made is read.
+    // The organization's stream is locked first, as that node's was: a
+    // transaction holding the stream lock (for an earlier write of its
+    // batch) while waiting on a key held by one that waits for the stream
+    // would deadlock.
+    lock_stream(conn, org).await?;
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO conversations (org_id, kind, direct_key, created_by, created_at)
          VALUES ($1, 'direct', $2, $3, $4)
@@ -546,6 +552,19 @@ async fn open_direct(
         },
         events: vec![event],
     })
+}
+
+/// Takes the lock that recording an event of `org` takes (its stream row,
+/// see `events`), ahead of a write that may wait on another node's.
+pub(super) async fn lock_stream(conn: &mut PgConnection, org: OrgId) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO org_streams (org_id, seq) VALUES ($1, 0)
+         ON CONFLICT (org_id) DO UPDATE SET seq = org_streams.seq",
+    )
+    .bind(org.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 async fn found_direct(
@@ -641,17 +660,15 @@ async fn edit_group(conn: &mut PgConnection, edit: &EditGroup) -> Result<Committ
         now,
     } = edit;
     let (org, actor, id, now) = (*org, *actor, *id, *now);
-    // Edits of one group, from any node, take their turn here; the
-    // participants' rows are locked too, so no other change to them (a
-    // read mark) can make this one wait once it holds the stream lock.
-    let locked: Vec<i64> = sqlx::query_scalar(
-        "SELECT c.org_id FROM conversations c JOIN participants p ON p.conversation_id = c.id
-         WHERE c.id = $1 FOR UPDATE",
-    )
-    .bind(id.0)
-    .fetch_all(&mut *conn)
-    .await?;
-    if locked.first() != Some(&org.0) {
+    // Edits of one group, from any node, take their turn on its row. The
+    // lock lets sends in (their foreign-key checks share the row) while
+    // another edit or a rename waits.
+    let locked: Option<i64> =
+        sqlx::query_scalar("SELECT org_id FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if locked != Some(org.0) {
         return Err(StoreError::NotFound("conversation"));
     }
     let Some((before, _)) = load(conn, id).await? else {
@@ -704,6 +721,21 @@ async fn edit_group(conn: &mut PgConnection, edit: &EditGroup) -> Result<Committ
             Vec::new(),
         ),
     };
+    // The participant rows this edit writes (those of leavers, and of
+    // newcomers who were members before) are locked before any event is
+    // recorded, so that the stream lock, once taken, never waits on them
+    // (a read mark being committed on another node).
+    let writes: Vec<i64> = leaving.iter().chain(&joining).map(|e| e.0).collect();
+    if !writes.is_empty() {
+        sqlx::query(
+            "SELECT 1 FROM participants WHERE conversation_id = $1 AND extension_id = ANY($2)
+             ORDER BY extension_id FOR NO KEY UPDATE",
+        )
+        .bind(id.0)
+        .bind(&writes)
+        .execute(&mut *conn)
+        .await?;
+    }
     let recipients: Arc<[ExtensionId]> = group_change_audience(&members, &joining).into();
 
     let message = system_message(conn, id, action, now).await?;

@@ -8,7 +8,7 @@
 //! taken key (waiting, if the first send is still being committed, for its
 //! outcome), and the send answers with the original instead.
 
-use super::conversations::{externals, read_positions};
+use super::conversations::{externals, lock_stream, read_positions};
 use super::events::record;
 use crate::{Committed, MarkRead, NewMessage, Posted, Receipt, Refusal, Result, StoreError};
 use sqlx::postgres::PgRow;
@@ -413,6 +413,12 @@ struct SendTarget {
 /// without a business number, inserts the message, in one statement. `None`
 /// when the sender is not a participant; `inserted` is `None` when the key
 /// was taken (or the conversation texts, which needs more checks first).
+///
+/// A keyed insert may wait for another node's send with the same key, so
+/// it takes the organization's stream lock first (the insert reads the
+/// locked row), as that send did: a transaction holding the stream lock
+/// from an earlier write of its batch never waits on a key held by one
+/// that waits for the stream. Unkeyed inserts wait on nothing.
 async fn send_target(conn: &mut PgConnection, new: &NewMessage) -> Result<Option<SendTarget>> {
     let row = sqlx::query(
         "WITH me AS (
@@ -421,10 +427,14 @@ async fn send_target(conn: &mut PgConnection, new: &NewMessage) -> Result<Option
                           WHERE q.conversation_id = $1 AND q.left_seq IS NULL) AS recipients
              FROM participants p JOIN conversations c ON c.id = p.conversation_id
              WHERE p.conversation_id = $1 AND p.extension_id = $2 AND p.left_seq IS NULL),
+         stream AS (
+             SELECT s.org_id FROM org_streams s JOIN me ON s.org_id = me.org_id
+             WHERE $4::text IS NOT NULL FOR UPDATE OF s),
          sent AS (
              INSERT INTO messages (conversation_id, kind, sender_id, body, idempotency_key,
                                    created_at, attachments)
-             SELECT $1, 'text', $2, $3, $4, $5, $6 FROM me WHERE me.business_number_id IS NULL
+             SELECT $1, 'text', $2, $3, $4, $5, $6 FROM me LEFT JOIN stream ON true
+             WHERE me.business_number_id IS NULL
              ON CONFLICT (sender_id, idempotency_key) WHERE idempotency_key IS NOT NULL
              DO NOTHING
              RETURNING id)
@@ -542,6 +552,9 @@ pub(super) async fn post_message(
             }
             // Refusals come before anything is written.
             let (connection, texts) = texts_of(conn, new, target.kind, &number, country).await?;
+            if row.key.is_some() {
+                lock_stream(conn, target.org).await?;
+            }
             let Some(id) = insert_keyed(conn, &row).await? else {
                 return replayed(conn, new).await;
             };
