@@ -9,9 +9,12 @@
 //! Every answer about a claimed text (taken, retry, failed) changes the row
 //! only while this node still holds the claim: a node whose lease ran out
 //! and was taken over learns its answer came too late, and the new holder's
-//! state stands.
+//! state stands. An answer takes the text's organization's stream lock
+//! before its row (see `sms`): the row may be held by another node's
+//! transaction that waits for that stream.
 
 use super::PgStore;
+use super::conversations::lock_stream;
 use super::messages::e164;
 use super::sms::{
     announce_opt_out, apply_early_statuses, change_opt_out, lock_carrier_id, move_delivery,
@@ -81,6 +84,23 @@ struct Claimed {
     connection: i64,
 }
 
+/// Takes the stream lock of text `id`'s organization (see the module's
+/// documentation); false when there is no such text.
+async fn lock_stream_of(conn: &mut PgConnection, id: i64) -> Result<bool> {
+    let org: Option<i64> = sqlx::query_scalar(
+        "SELECT c.org_id FROM outbox o JOIN carrier_connections c ON c.id = o.connection_id
+         WHERE o.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(org) = org else {
+        return Ok(false);
+    };
+    lock_stream(conn, OrgId(org)).await?;
+    Ok(true)
+}
+
 /// Ends this node's claim on text `id` by moving it to `state`, if this
 /// node still holds it: `None` when it does not (the text was settled, or
 /// its lease ran out and another node claimed it), or when there is no such
@@ -92,6 +112,9 @@ async fn settle(
     state: &str,
     error: Option<&str>,
 ) -> Result<Option<Claimed>> {
+    if !lock_stream_of(conn, id).await? {
+        return Err(StoreError::NotFound("outbox text"));
+    }
     let row = sqlx::query(
         "UPDATE outbox SET state = $3, last_error = $4
          WHERE id = $1 AND state = 'sending' AND claimed_by = $2
@@ -110,14 +133,6 @@ async fn settle(
             connection: r.try_get(2)?,
         })),
         None => {
-            let exists: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox WHERE id = $1)")
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if !exists {
-                return Err(StoreError::NotFound("outbox text"));
-            }
             tracing::info!(
                 text = id,
                 "an answer about a text came after its claim was lost; the text's holder decides"
@@ -166,6 +181,9 @@ async fn text_retry(
     due_at: Timestamp,
     error: &str,
 ) -> Result<()> {
+    if !lock_stream_of(conn, id).await? {
+        return Ok(());
+    }
     sqlx::query(
         "UPDATE outbox SET state = 'pending', due_at = $3, last_error = $4, claimed_by = NULL
          WHERE id = $1 AND state = 'sending' AND claimed_by = $2",

@@ -9,9 +9,16 @@
 //! delivery's status moves under the delivery's row lock, and a status that
 //! arrives before its send was recorded meets that send under a lock on its
 //! carrier id (see [`lock_carrier_id`]).
+//!
+//! Each change takes its organization's stream lock (`lock_stream`) before
+//! its first write that may wait on another node's (a webhook key, an SMS
+//! conversation's key, an opt-out, a number, a delivery), as every writer
+//! of the organization does: a transaction that holds the stream lock for
+//! an earlier write of its group commit then never waits on a row held by
+//! one that waits for the stream.
 
 use super::PgStore;
-use super::conversations::{add_participants, current_ids, ids_of, loaded};
+use super::conversations::{add_participants, current_ids, ids_of, loaded, lock_stream};
 use super::events::record;
 use super::messages::{
     MessageRow, country, e164, insert_message, link_media, message_by_id, system_message,
@@ -84,6 +91,7 @@ async fn sms_conversation(
     if let Some(id) = existing {
         return Ok((ConversationId(id), None));
     }
+    lock_stream(conn, org).await?;
     // Who holds the number cannot change until this commits, so a holder
     // assigned meanwhile on another node is either let in here or finds
     // this conversation (see `numbers::sync_holders`).
@@ -270,6 +278,7 @@ async fn accept_inbound(
         return Err(StoreError::NotFound("business number"));
     };
     let (number, org) = (NumberId(number.try_get(0)?), OrgId(number.try_get(1)?));
+    lock_stream(conn, org).await?;
     if !first_time(conn, text.connection.0, &text.event_key, text.now).await? {
         return Ok(Committed {
             value: InboundOutcome::Duplicate,
@@ -280,13 +289,6 @@ async fn accept_inbound(
     let sender = ExternalRef {
         display: text.from.display(country),
         number: text.from.clone(),
-    };
-    // The opt-out row changes before any event is recorded, so that the
-    // organization's stream is not held while this waits on another node's
-    // STOP from the same customer.
-    let opt_out = match Keyword::of(&text.text) {
-        Some(keyword) => change_opt_out(conn, number, &sender, keyword, text.now).await?,
-        None => None,
     };
     let mut events = Vec::new();
     let conversation = match route_inbound(&text.from, &open_groups(conn, number).await?) {
@@ -326,7 +328,9 @@ async fn accept_inbound(
         )
         .await?,
     );
-    if let Some(action) = opt_out {
+    if let Some(keyword) = Keyword::of(&text.text)
+        && let Some(action) = change_opt_out(conn, number, &sender, keyword, text.now).await?
+    {
         events.extend(announce_opt_out(conn, org, conversation, action, text.now).await?);
     }
     Ok(Committed {
@@ -516,6 +520,15 @@ async fn record_status(
     report: &StatusReport,
 ) -> Result<Committed<StatusOutcome>> {
     let connection = report.connection.0;
+    let org: Option<i64> =
+        sqlx::query_scalar("SELECT org_id FROM carrier_connections WHERE id = $1")
+            .bind(connection)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(org) = org else {
+        return Err(StoreError::NotFound("carrier connection"));
+    };
+    lock_stream(conn, OrgId(org)).await?;
     if !first_time(conn, connection, &report.event_key, report.now).await? {
         return Ok(Committed {
             value: StatusOutcome::Duplicate,
@@ -613,15 +626,24 @@ async fn update_attachment(
     index: usize,
     attachment: &Attachment,
 ) -> Result<Committed<()>> {
+    let org: Option<i64> = sqlx::query_scalar(
+        "SELECT c.org_id FROM messages m JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.id = $1",
+    )
+    .bind(message.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(org) = org else {
+        return Err(StoreError::NotFound("message"));
+    };
+    let org = OrgId(org);
+    lock_stream(conn, org).await?;
     // Locked, so that two images of one message fetched on two nodes each
     // keep the other's.
-    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM messages WHERE id = $1 FOR UPDATE")
+    sqlx::query("SELECT 1 FROM messages WHERE id = $1 FOR UPDATE")
         .bind(message.0)
-        .fetch_optional(&mut *conn)
+        .execute(&mut *conn)
         .await?;
-    if found.is_none() {
-        return Err(StoreError::NotFound("message"));
-    }
     let Some(mut current) = message_by_id(conn, message).await? else {
         return Err(StoreError::NotFound("message"));
     };
@@ -639,15 +661,11 @@ async fn update_attachment(
     if attachment.state == AttachmentState::Ready {
         link_media(conn, message, std::slice::from_ref(attachment)).await?;
     }
-    let org: i64 = sqlx::query_scalar("SELECT org_id FROM conversations WHERE id = $1")
-        .bind(current.conversation_id.0)
-        .fetch_one(&mut *conn)
-        .await?;
     let recipients = current_ids(conn, current.conversation_id).await?;
     let now = current.created_at;
     let event = record(
         conn,
-        OrgId(org),
+        org,
         Event::MessageUpdated { message: current },
         &recipients,
         now,
