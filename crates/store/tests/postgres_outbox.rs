@@ -18,8 +18,8 @@
 use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use switchboard_domain::Timestamp;
-use switchboard_store::{Outbox, OutboxText, PgOptions, PgStore};
+use switchboard_domain::{ConnectionId, DeliveryStatus, Timestamp};
+use switchboard_store::{Outbox, OutboxText, PgOptions, PgStore, Sms, StatusReport};
 use tokio::sync::Barrier;
 
 /// A moment in 2027, as in the contract.
@@ -354,5 +354,79 @@ async fn a_node_releases_its_own_claims_only() {
     assert_eq!(again[0].id, mine[0].id);
     assert_eq!(again[0].idempotency_key, mine[0].idempotency_key);
     drop((first, second));
+    scratch.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_status_that_races_its_send_on_another_node_is_applied() {
+    let scratch = Scratch::new("race").await;
+    let sender = Arc::new(scratch.node().await);
+    let webhooks = Arc::new(scratch.node().await);
+    let mut db = scratch.connect().await;
+    queue_texts(&mut db, 200).await;
+    let connection: i64 = sqlx::query_scalar("SELECT id FROM carrier_connections")
+        .fetch_one(&mut db)
+        .await
+        .expect("connection");
+    let texts = claim_all(&sender).await;
+    assert_eq!(texts.len(), 200);
+    let ids: Vec<i64> = texts.iter().map(|t| t.id).collect();
+    // The carrier reports delivery while the sending node is still
+    // recording that the carrier took the text: on one node or the other,
+    // each status must end up applied.
+    let start = Arc::new(Barrier::new(2));
+    let accepting = {
+        let (sender, start, ids) = (Arc::clone(&sender), Arc::clone(&start), ids.clone());
+        tokio::spawn(async move {
+            start.wait().await;
+            let answers = ids.iter().map(|&id| {
+                let sender = Arc::clone(&sender);
+                async move {
+                    sender
+                        .text_accepted(id, format!("race-{id}"), at(2))
+                        .await
+                        .expect("accepted")
+                }
+            });
+            futures_util::future::join_all(answers).await;
+        })
+    };
+    let reporting = {
+        let (webhooks, start) = (Arc::clone(&webhooks), Arc::clone(&start));
+        tokio::spawn(async move {
+            start.wait().await;
+            let reports = ids.iter().map(|&id| {
+                let webhooks = Arc::clone(&webhooks);
+                async move {
+                    webhooks
+                        .record_status(StatusReport {
+                            connection: ConnectionId(connection),
+                            event_key: format!("status-{id}"),
+                            carrier_message_id: format!("race-{id}"),
+                            status: DeliveryStatus::Delivered,
+                            reason: None,
+                            now: at(2),
+                        })
+                        .await
+                        .expect("status")
+                }
+            });
+            futures_util::future::join_all(reports).await;
+        })
+    };
+    accepting.await.expect("accepting");
+    reporting.await.expect("reporting");
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM early_statuses")
+        .fetch_one(&mut db)
+        .await
+        .expect("early statuses");
+    assert_eq!(waiting, 0, "no status waits for a send already recorded");
+    let statuses: Vec<String> = sqlx::query_scalar("SELECT DISTINCT status FROM deliveries")
+        .fetch_all(&mut db)
+        .await
+        .expect("deliveries");
+    assert_eq!(statuses, ["delivered"]);
+    drop(db);
+    drop((sender, webhooks));
     scratch.drop_database().await;
 }

@@ -17,8 +17,7 @@ use super::PgStore;
 use super::conversations::lock_stream;
 use super::messages::e164;
 use super::sms::{
-    announce_opt_out, apply_early_statuses, change_opt_out, lock_carrier_id, move_delivery,
-    org_country,
+    announce_opt_out, apply_early_statuses, change_opt_out, move_delivery, org_country,
 };
 use crate::{Committed, Outbox, OutboxText, Result, StoreError};
 use sqlx::{PgConnection, Row};
@@ -159,7 +158,6 @@ async fn text_accepted(
     let Some(text) = settle(conn, node, id, "sent", None).await? else {
         return Ok(nothing());
     };
-    lock_carrier_id(conn, text.connection, carrier_message_id).await?;
     sqlx::query(
         "UPDATE deliveries SET carrier_message_id = $3, updated_at = $4
          WHERE message_id = $1 AND recipient = $2",

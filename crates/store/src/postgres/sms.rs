@@ -5,17 +5,18 @@
 //!
 //! Several nodes may take webhooks at once, so what must happen once is
 //! held by the database: a webhook is taken by the first insert of its key
-//! into `carrier_webhooks`, an SMS conversation is one row per `sms_key`, a
-//! delivery's status moves under the delivery's row lock, and a status that
-//! arrives before its send was recorded meets that send under a lock on its
-//! carrier id (see [`lock_carrier_id`]).
+//! into `carrier_webhooks`, an SMS conversation is one row per `sms_key`,
+//! and a delivery's status moves under the delivery's row lock.
 //!
 //! Each change takes its organization's stream lock (`lock_stream`) before
 //! its first write that may wait on another node's (a webhook key, an SMS
 //! conversation's key, an opt-out, a number, a delivery), as every writer
 //! of the organization does: a transaction that holds the stream lock for
 //! an earlier write of its group commit then never waits on a row held by
-//! one that waits for the stream.
+//! one that waits for the stream. The same lock makes a status that arrives
+//! before its send was recorded meet that send: the status report and the
+//! recording of the carrier's id take turns, so the status is either stored
+//! as early before the send looks for early ones, or finds the send.
 
 use super::PgStore;
 use super::conversations::{add_participants, current_ids, ids_of, loaded, lock_stream};
@@ -212,23 +213,6 @@ async fn first_time(
     .await?
     .rows_affected()
         == 1)
-}
-
-/// Serializes, until the transaction ends, the writes about one carrier id:
-/// a status that finds no send yet and the recording of that send. Without
-/// it a status stored as early on one node while another node records the
-/// send would wait for a send that is already recorded.
-pub(super) async fn lock_carrier_id(
-    conn: &mut PgConnection,
-    connection: i64,
-    carrier_message_id: &str,
-) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
-        .bind(carrier_message_id)
-        .bind(connection)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 /// The open groups on a business number that have outside participants,
@@ -535,7 +519,6 @@ async fn record_status(
             events: Vec::new(),
         });
     }
-    lock_carrier_id(conn, connection, &report.carrier_message_id).await?;
     match apply_status(
         conn,
         connection,
@@ -575,7 +558,9 @@ async fn record_status(
 }
 
 /// Applies the statuses that arrived before the carrier's id was recorded.
-/// The caller holds [`lock_carrier_id`] for this id.
+/// The caller holds the organization's stream lock, as [`record_status`]
+/// does before it looks for the id: a status taken on another node
+/// meanwhile is either stored as early before this looks, or finds the id.
 pub(super) async fn apply_early_statuses(
     conn: &mut PgConnection,
     connection: i64,
