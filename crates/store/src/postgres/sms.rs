@@ -10,13 +10,15 @@
 //!
 //! Each change takes its organization's stream lock (`lock_stream`) before
 //! its first write that may wait on another node's (a webhook key, an SMS
-//! conversation's key, an opt-out, a number, a delivery), as every writer
-//! of the organization does: a transaction that holds the stream lock for
-//! an earlier write of its group commit then never waits on a row held by
-//! one that waits for the stream. The same lock makes a status that arrives
-//! before its send was recorded meet that send: the status report and the
-//! recording of the carrier's id take turns, so the status is either stored
-//! as early before the send looks for early ones, or finds the send.
+//! conversation's key, an opt-out, a delivery), as every writer of the
+//! organization does, and only a business number's row before it (in the
+//! order assigning the number takes them): a transaction that holds the
+//! stream lock for an earlier write of its group commit then never waits
+//! on a row held by one that waits for the stream. The same lock makes a
+//! status that arrives before its send was recorded meet that send: the
+//! status report and the recording of the carrier's id take turns, so the
+//! status is either stored as early before the send looks for early ones,
+//! or finds the send.
 
 use super::PgStore;
 use super::conversations::{add_participants, current_ids, ids_of, loaded, lock_stream};
@@ -92,14 +94,16 @@ async fn sms_conversation(
     if let Some(id) = existing {
         return Ok((ConversationId(id), None));
     }
-    lock_stream(conn, org).await?;
     // Who holds the number cannot change until this commits, so a holder
     // assigned meanwhile on another node is either let in here or finds
-    // this conversation (see `numbers::sync_holders`).
+    // this conversation (see `numbers::sync_holders`). The number is locked
+    // before the stream, in the order assigning takes them; the callers
+    // hold it already.
     sqlx::query("SELECT 1 FROM business_numbers WHERE id = $1 FOR SHARE")
         .bind(number.0)
         .execute(&mut *conn)
         .await?;
+    lock_stream(conn, org).await?;
     // Two nodes opening the pair at once: the unique key lets one insert
     // and the other, once the first commits, find its row.
     let created: Option<i64> = sqlx::query_scalar(
@@ -165,7 +169,8 @@ async fn open_sms(conn: &mut PgConnection, open: &OpenSms) -> Result<Committed<O
     let usable: Option<bool> = sqlx::query_scalar(
         "SELECT n.sms_enabled AND n.connection_id IS NOT NULL
          FROM number_assignments a JOIN business_numbers n ON n.id = a.number_id
-         WHERE a.number_id = $1 AND a.extension_id = $2 AND n.org_id = $3",
+         WHERE a.number_id = $1 AND a.extension_id = $2 AND n.org_id = $3
+         FOR SHARE OF n",
     )
     .bind(open.from.0)
     .bind(open.me.0)
@@ -250,9 +255,12 @@ async fn accept_inbound(
     conn: &mut PgConnection,
     text: &InboundText,
 ) -> Result<Committed<InboundOutcome>> {
+    // The number is read `FOR SHARE`, ahead of the stream lock, since the
+    // text may open a conversation with the number's holders (see
+    // `sms_conversation`).
     let number = sqlx::query(
         "SELECT n.id, n.org_id FROM business_numbers n
-         WHERE n.number = $1 AND n.connection_id = $2",
+         WHERE n.number = $1 AND n.connection_id = $2 FOR SHARE",
     )
     .bind(text.to.as_str())
     .bind(text.connection.0)
