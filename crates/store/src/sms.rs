@@ -176,7 +176,11 @@ pub struct OutboxText {
 pub trait Outbox: Send + Sync + 'static {
     /// Claims up to `limit` texts that are due at `now` (pending ones whose
     /// time has come, and those whose earlier claim ran out) until
-    /// `claim_until`, counting an attempt for each.
+    /// `claim_until`, counting an attempt for each. Nodes claiming at once
+    /// never get the same text; where several share the store, a text
+    /// another node took over once this node's claim ran out is the new
+    /// holder's, and this node's answers about it (taken, retry, failed)
+    /// then change nothing.
     async fn claim_texts(
         &self,
         now: Timestamp,
@@ -208,7 +212,14 @@ pub trait Outbox: Send + Sync + 'static {
     /// When the next text falls due (a pending one's time, or a claim's
     /// end), if any is waiting.
     async fn next_text_due(&self) -> Result<Option<Timestamp>>;
-    /// Makes every claimed text due at once. Called as a single-node server
-    /// starts: a claim still open can only be from a run that died.
+    /// Makes due at once every claimed text whose claim cannot belong to a
+    /// sender still at work, and says how many it moved. Called as a server
+    /// starts. With one node per database (SQLite) that is every claim: one
+    /// still open can only be from a run that died. Where several nodes
+    /// share the store (PostgreSQL), a claim names the node that holds it,
+    /// and only this node's own are released: another node's may be in
+    /// flight, and is taken over only once its lease runs out (a node that
+    /// restarts has a new name, so its previous run's claims wait for that
+    /// too).
     async fn release_claims(&self, now: Timestamp) -> Result<u64>;
 }

@@ -63,6 +63,10 @@ pub struct PgStore {
     owners: Owners,
     jobs: mpsc::Sender<Job>,
     listeners: Arc<parking_lot::RwLock<Vec<CommitListener>>>,
+    /// This node's name for the outbox claims it holds: new each time the
+    /// store opens, so a restarted node never mistakes the claims of its
+    /// previous run, which may still be in flight, for its own.
+    node: Arc<str>,
 }
 
 pub(crate) fn backend(e: sqlx::Error) -> StoreError {
@@ -93,6 +97,14 @@ fn remember<K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, OrgId>>, key: K, or
     map.insert(key, org);
 }
 
+/// A random name for this node, unique among the nodes of a database.
+fn node_id() -> Result<String> {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| StoreError::Backend(format!("no randomness for the node's name: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgStore {
@@ -116,6 +128,7 @@ impl PgStore {
             owners: Owners::default(),
             jobs,
             listeners,
+            node: node_id()?.into(),
         })
     }
 
@@ -149,6 +162,22 @@ impl PgStore {
             remember(&self.owners.extensions, id, org);
         }
         Ok(org)
+    }
+
+    /// The organization `sql` finds for `id` (one row, one `org_id`
+    /// column), for writes reached through something other than a
+    /// conversation or an extension: a carrier connection, an outbox text.
+    pub(super) async fn org_found_by(&self, sql: &'static str, id: i64) -> Result<Option<OrgId>> {
+        let org: Option<i64> = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(org.map(OrgId))
+    }
+
+    /// This node's name on the outbox claims it holds.
+    pub(super) fn node(&self) -> Arc<str> {
+        Arc::clone(&self.node)
     }
 
     /// A connection for reads of several statements.

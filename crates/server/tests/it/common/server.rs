@@ -231,7 +231,9 @@ pub fn database_url(data_dir: &Path) -> Option<String> {
         .status()
         .expect("run psql (the PostgreSQL client)");
     assert!(made.success(), "cannot create the test database {name}");
-    let (base, _) = server.rsplit_once('/').expect("a URL that names a database");
+    let (base, _) = server
+        .rsplit_once('/')
+        .expect("a URL that names a database");
     let url = format!("{base}/{name}");
     std::fs::create_dir_all(data_dir).expect("data directory");
     std::fs::write(&kept, &url).expect("keep the database URL");
