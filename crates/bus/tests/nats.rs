@@ -100,6 +100,8 @@ impl NatsServer {
 #[derive(Default)]
 struct Streams {
     state: Mutex<StreamsState>,
+    /// The store is unreachable: reads fail.
+    down: std::sync::atomic::AtomicBool,
     /// When set, the next head read stops after reading and waits.
     hold_heads: Mutex<Option<HeadHold>>,
 }
@@ -152,6 +154,17 @@ impl Streams {
             .unwrap_or_default()
     }
 
+    fn reachable(&self) -> Result<(), BusError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(BusError::Source("the store is down".to_owned()));
+        }
+        Ok(())
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The next head read reports once it has read, then waits for the
     /// release.
     fn hold_next_head_read(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
@@ -168,6 +181,7 @@ impl Streams {
 #[async_trait]
 impl StreamSource for Streams {
     async fn after(&self, org: OrgId, after: u64, limit: u32) -> Result<Vec<Envelope>, BusError> {
+        self.reachable()?;
         let state = self.state.lock();
         Ok(state
             .orgs
@@ -183,6 +197,7 @@ impl StreamSource for Streams {
     }
 
     async fn heads(&self, orgs: Vec<OrgId>) -> Result<Vec<Position>, BusError> {
+        self.reachable()?;
         let heads: Vec<Position> = {
             let state = self.state.lock();
             orgs.iter()
@@ -284,8 +299,15 @@ struct Node {
 }
 
 async fn node(server: &NatsServer, streams: &Arc<Streams>, check_every: Duration) -> Node {
+    let node = node_at(&server.url(), streams, check_every).await;
+    node.bus.wait_for_connection(true).await;
+    node
+}
+
+/// A node, whether or not NATS answers at `url`.
+async fn node_at(url: &str, streams: &Arc<Streams>, check_every: Duration) -> Node {
     let options = NatsOptions {
-        url: server.url(),
+        url: url.to_owned(),
         check_every,
     };
     let bus = NatsBus::connect(options, Arc::clone(streams) as Arc<dyn StreamSource>)
@@ -293,7 +315,6 @@ async fn node(server: &NatsServer, streams: &Arc<Streams>, check_every: Duration
         .expect("the bus connects");
     let seen = Arc::new(Recorder::default());
     bus.attach(Arc::clone(&seen) as Arc<dyn Sink>);
-    bus.wait_for_connection(true).await;
     Node { bus, seen }
 }
 
@@ -610,4 +631,69 @@ async fn a_local_commit_during_the_head_read_is_delivered_once() {
     // The read for 6 (between the head, 5, and the commit) has run by the
     // time 7 is delivered: it was delivered in order after it.
     assert_eq!(b.seen.positions(ORG), vec![6, 7]);
+}
+
+/// A node starts, tracks and delivers while NATS does not answer, catching
+/// up from the store; once NATS is there, it hears the other nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_serves_while_nats_is_unreachable() {
+    let streams = Arc::new(Streams::default());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let a = node_at(&format!("nats://127.0.0.1:{port}"), &streams, NEVER).await;
+    assert!(!a.bus.is_connected());
+    a.bus.track(ORG).await.expect("a tracks without NATS");
+    a.commit(&streams, ORG);
+    assert_eq!(a.seen.positions(ORG), vec![1]);
+    // Another node's commit, found by the check.
+    streams.commit(ORG);
+    a.bus.run_once().await.expect("a checks");
+    a.seen.wait_for_positions(ORG, 2).await;
+
+    let mut server = NatsServer { port, child: None };
+    server.restart().await;
+    a.bus.wait_for_connection(true).await;
+    assert!(a.bus.is_connected());
+    let b = node(&server, &streams, NEVER).await;
+    b.bus.track(ORG).await.expect("b tracks");
+    b.commit(&streams, ORG);
+    a.bus.run_once().await.expect("a checks");
+    a.seen.wait_for_positions(ORG, 3).await;
+    b.commit(&streams, ORG);
+    a.seen.wait_for_positions(ORG, 4).await;
+    a.bus.run_once().await.expect("a checks");
+    assert_eq!(a.seen.positions(ORG), one_to(4));
+    assert_eq!(b.seen.positions(ORG), vec![3, 4]);
+    a.bus.close().await;
+    b.bus.close().await;
+}
+
+/// A store that fails the head read fails `track` (the connection ends
+/// and its client comes back); the next one joins the stream whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_join_is_tried_again_by_the_next_connection() {
+    let server = NatsServer::start().await;
+    let streams = Arc::new(Streams::default());
+    let a = node(&server, &streams, NEVER).await;
+    let b = node(&server, &streams, NEVER).await;
+    a.commit(&streams, ORG);
+    streams.set_down(true);
+    assert!(b.bus.track(ORG).await.is_err());
+    streams.set_down(false);
+    b.bus.track(ORG).await.expect("b tracks");
+    a.commit(&streams, ORG);
+    b.seen.wait_for_positions(ORG, 1).await;
+    // A read that fails is tried again by the next check.
+    streams.set_down(true);
+    streams.commit(ORG);
+    assert!(b.bus.run_once().await.is_err());
+    streams.set_down(false);
+    b.bus.run_once().await.expect("b checks");
+    b.seen.wait_for_positions(ORG, 2).await;
+    b.bus.run_once().await.expect("b checks again");
+    assert_eq!(b.seen.positions(ORG), vec![2, 3]);
+    a.bus.close().await;
+    b.bus.close().await;
 }
