@@ -178,7 +178,7 @@ impl NatsBus {
             .connect(options.url.as_str())
             .await
             .map_err(|e| BusError::Nats {
-                url: options.url.clone(),
+                url: without_credentials(&options.url),
                 reason: e.to_string(),
             })?;
         let inner = Arc::new(Inner {
@@ -541,6 +541,21 @@ async fn checker(inner: Arc<Inner>, period: Duration) {
     }
 }
 
+/// A NATS URL fit for a log: `nats://user:password@host` names the host
+/// only.
+fn without_credentials(url: &str) -> String {
+    url.split(',')
+        .map(|one| match (one.find("://"), one.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                format!("{}{}", &one[..scheme + 3], &one[at + 1..])
+            }
+            (None, Some(at)) => one[at + 1..].to_owned(),
+            _ => one.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn parse_position(payload: &[u8]) -> Option<u64> {
     std::str::from_utf8(payload).ok()?.parse().ok()
 }
@@ -702,6 +717,19 @@ mod tests {
         assert!(back.recipients.is_empty());
         assert_eq!(back.except, None);
         assert_eq!(back.cursor, None::<Cursor>);
+    }
+
+    #[test]
+    fn credentials_stay_out_of_errors() {
+        assert_eq!(
+            without_credentials("nats://me:secret@10.0.0.1:4222,tls://tok@h:1"),
+            "nats://10.0.0.1:4222,tls://h:1"
+        );
+        assert_eq!(without_credentials("u:p@h:4222"), "h:4222");
+        assert_eq!(
+            without_credentials("nats://127.0.0.1:4222"),
+            "nats://127.0.0.1:4222"
+        );
     }
 
     #[test]
