@@ -697,3 +697,142 @@ async fn a_failed_join_is_tried_again_by_the_next_connection() {
     a.bus.close().await;
     b.bus.close().await;
 }
+
+/// A small deterministic generator, so a failing interleaving of choices
+/// can be run again.
+struct Choices(u64);
+
+impl Choices {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+
+    async fn pause(&mut self) {
+        for _ in 0..self.below(4) {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// What one connection was sent: its catch-up from the store, then the
+/// node's live deliveries from its registration on, through a replay gate;
+/// as stream positions.
+fn sent_to(replayed: &[Envelope], live: &[Envelope], from: Cursor) -> Vec<u64> {
+    let mut gate = ReplayGate::new(from);
+    replayed
+        .iter()
+        .chain(live)
+        .filter_map(|e| match (e.cursor, e.scope) {
+            (Some(c), Scope::Stream(p)) if gate.admit(c) => Some(p.seq),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Connections come and go on three nodes while the three commit: each is
+/// sent every event after its cursor once, in order, with no hole, whether
+/// it closed early or stayed to the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_resuming_at_random_moments_while_three_nodes_commit() {
+    let server = NatsServer::start().await;
+    let streams = Arc::new(Streams::default());
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(Arc::new(node(&server, &streams, NEVER).await));
+    }
+    const PER_NODE: u64 = 150;
+    let mut writers = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let (n, streams) = (Arc::clone(n), Arc::clone(&streams));
+        writers.push(tokio::spawn(async move {
+            let mut choices = Choices(0x9e37_79b9 + i as u64);
+            for _ in 0..PER_NODE {
+                n.commit(&streams, ORG);
+                choices.pause().await;
+            }
+        }));
+    }
+    // Each node: connections that close early, then one that stays.
+    let mut connections = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let (n, streams) = (Arc::clone(n), Arc::clone(&streams));
+        connections.push(tokio::spawn(async move {
+            let mut choices = Choices(0x5151_2323 + i as u64);
+            let mut closed = Vec::new();
+            for round in 0..6 {
+                choices.pause().await;
+                let registered = n.seen.seen.lock().len();
+                n.bus.track(ORG).await.expect("tracks");
+                let all = streams.events_after(ORG, Cursor::START);
+                let resume_at = choices.below(all.len() as u64 + 1) as usize;
+                let from = match resume_at {
+                    0 => Cursor::START,
+                    k => all[k - 1].cursor.expect("durable"),
+                };
+                let replayed = streams.events_after(ORG, from);
+                if round == 5 {
+                    return (closed, Some((registered, replayed, from, resume_at as u64)));
+                }
+                choices.pause().await;
+                n.bus.untrack(ORG);
+                let live = n.seen.seen.lock()[registered..].to_vec();
+                closed.push((sent_to(&replayed, &live, from), resume_at as u64));
+            }
+            (closed, None)
+        }));
+    }
+    for w in writers {
+        w.await.expect("a writer finished");
+    }
+    let mut open = Vec::new();
+    for (n, c) in nodes.iter().zip(connections) {
+        let (closed, stays) = c.await.expect("the connections ran");
+        for (sent, resume_at) in closed {
+            let want: Vec<u64> = (resume_at + 1..resume_at + 1 + sent.len() as u64).collect();
+            assert_eq!(sent, want, "a connection that closed early");
+        }
+        open.push((Arc::clone(n), stays.expect("the last connection stays")));
+    }
+    // One more commit after everything: once a node delivered it, it has
+    // delivered everything before it.
+    nodes[0].commit(&streams, ORG);
+    let last = 3 * PER_NODE + 1;
+    for (n, (registered, replayed, from, resume_at)) in open {
+        n.seen
+            .wait_for("the last commit", |seen| {
+                seen.iter().any(|e| {
+                    e.scope
+                        == Scope::Stream(Position {
+                            org: ORG,
+                            seq: last,
+                        })
+                })
+            })
+            .await;
+        n.bus.run_once().await.expect("checks");
+        let live = n.seen.seen.lock()[registered..].to_vec();
+        assert_eq!(
+            sent_to(&replayed, &live, from),
+            (resume_at + 1..=last).collect::<Vec<_>>(),
+            "a connection that stayed"
+        );
+        // Nor did the node deliver any event twice meanwhile.
+        let mut positions: Vec<u64> = live
+            .iter()
+            .filter_map(|e| match e.scope {
+                Scope::Stream(p) => Some(p.seq),
+                _ => None,
+            })
+            .collect();
+        let delivered = positions.len();
+        positions.sort_unstable();
+        positions.dedup();
+        assert_eq!(positions.len(), delivered, "an event delivered twice");
+    }
+    for n in nodes {
+        n.bus.close().await;
+    }
+}
