@@ -11,7 +11,7 @@
 use crate::delivery::DeliveryStatus;
 use crate::phone::E164;
 use crate::{Conversation, ConversationId, ExtensionId, Message, MessageId, SessionTag};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
@@ -66,7 +66,9 @@ pub enum Event {
 }
 
 /// Which sessions of an extension a change ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Deserializable so that a node reading the event back from the store
+/// knows which sockets to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EndedSessions {
     /// None: a setting changed (name, role, mute…); its sessions go on.

@@ -9,6 +9,7 @@
 pub mod admin_cli;
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod carriers;
 pub mod clock;
 pub mod config;
@@ -194,6 +195,7 @@ impl Running {
         {
             tracing::warn!("some connections did not close in time");
         }
+        self.app.bus.close().await;
         served??;
         tracing::info!("stopped");
         Ok(())

@@ -9,13 +9,21 @@ use switchboard_store::{Session, TokenHash};
 
 /// Sessions seen within [`SESSION_CACHE_TTL`]. Every revocation and every
 /// change to an extension removes its entries as soon as its event is heard
-/// on the bus; a change made behind the server's back (the admin command
-/// line on the same database) takes effect within the TTL.
+/// on the bus; a change this node cannot hear takes effect within the TTL.
 pub struct SessionCache {
     entries: parking_lot::RwLock<HashMap<TokenHash, (Session, Timestamp)>>,
 }
 
-pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long a session read from the store is trusted without reading it
+/// again: **a revoked session is refused by every node within this bound.**
+/// The bus does not carry every revocation to every node: a node hears an
+/// organization's events only while it holds WebSockets of it, so one that
+/// serves a session's REST requests alone (with several nodes), or a change
+/// made behind the server's back (the admin command line on the same
+/// database), is caught by the entry running out. One second keeps that
+/// promise and still spares the store all but one session read per second
+/// per busy session.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(1);
 /// Entries kept at most; past it the cache starts over rather than grow.
 const SESSION_CACHE_MAX: usize = 200_000;
 

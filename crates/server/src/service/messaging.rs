@@ -130,13 +130,14 @@ pub async fn mark_read(
 
 /// I am typing in a conversation: the other participants are told, and told
 /// again when I stop or the indicator expires.
-pub async fn typing(app: &App, me: ExtensionId, conversation: ConversationId) -> ServiceResult<()> {
+pub async fn typing(app: &App, me: &Extension, conversation: ConversationId) -> ServiceResult<()> {
     let c = app
         .store
-        .conversation_for(me, conversation)
+        .conversation_for(me.id, conversation)
         .await?
         .ok_or(StoreError::NotFound("conversation"))?;
     let recipients = c.participants.iter().map(|p| p.id).collect();
-    app.typing.typing(conversation, me, recipients);
+    app.typing
+        .typing(me.org_id, conversation, me.id, recipients);
     Ok(())
 }

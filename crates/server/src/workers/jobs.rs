@@ -20,7 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_bus::{Bus, Envelope};
+use switchboard_bus::{Bus, Envelope, Scope};
 use switchboard_domain::{ExtensionId, OrgId, Timestamp};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
@@ -258,8 +258,11 @@ impl Shared {
             (job.owner, job_frame(job))
         };
         let (owner, frame) = told;
+        // Ephemeral, like typing: it reaches the owner's WebSockets on
+        // every node.
         self.bus.publish(Envelope {
             cursor: None,
+            scope: Scope::Org(org),
             recipients: Arc::from([owner]),
             except: None,
             frame,

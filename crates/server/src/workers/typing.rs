@@ -5,15 +5,16 @@ use crate::clock::Clock;
 use crate::ws::frames::typing_frame;
 use std::collections::HashMap;
 use std::sync::Arc;
-use switchboard_bus::{Bus, Envelope};
+use switchboard_bus::{Bus, Envelope, Scope};
 use switchboard_domain::typing::{TypingChange, TypingTracker};
-use switchboard_domain::{ConversationId, ExtensionId};
+use switchboard_domain::{ConversationId, ExtensionId, OrgId};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 enum Command {
     Typing {
+        org: OrgId,
         conversation: ConversationId,
         extension: ExtensionId,
         recipients: Arc<[ExtensionId]>,
@@ -23,6 +24,10 @@ enum Command {
         extension: ExtensionId,
     },
 }
+
+/// Who hears an indicator, and in which organization (whose nodes it goes
+/// to).
+type Audience = (OrgId, Arc<[ExtensionId]>);
 
 /// Typing frames waiting for the task; when full, a typing frame is dropped
 /// (the client repeats it), never a caller blocked.
@@ -34,14 +39,17 @@ pub struct TypingHandle {
 }
 
 impl TypingHandle {
-    /// A typing frame arrived; announced to `recipients` if it starts one.
+    /// A typing frame arrived; announced to `recipients` (of `org`, on
+    /// every node) if it starts one.
     pub fn typing(
         &self,
+        org: OrgId,
         conversation: ConversationId,
         extension: ExtensionId,
         recipients: Arc<[ExtensionId]>,
     ) {
         let _ = self.tx.try_send(Command::Typing {
+            org,
             conversation,
             extension,
             recipients,
@@ -75,10 +83,11 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
 ) {
     let mut tracker = TypingTracker::default();
-    let mut audiences: HashMap<(ConversationId, ExtensionId), Arc<[ExtensionId]>> = HashMap::new();
-    let publish = |change: TypingChange, recipients: Arc<[ExtensionId]>| {
+    let mut audiences: HashMap<(ConversationId, ExtensionId), Audience> = HashMap::new();
+    let publish = |change: TypingChange, (org, recipients): Audience| {
         bus.publish(Envelope {
             cursor: None,
+            scope: Scope::Org(org),
             recipients,
             except: Some(change.extension_id),
             frame: typing_frame(change),
@@ -105,10 +114,10 @@ async fn run(
                 let Some(command) = command else { return };
                 let now = clock.now();
                 match command {
-                    Command::Typing { conversation, extension, recipients } => {
-                        audiences.insert((conversation, extension), Arc::clone(&recipients));
+                    Command::Typing { org, conversation, extension, recipients } => {
+                        audiences.insert((conversation, extension), (org, Arc::clone(&recipients)));
                         if let Some(change) = tracker.typing(conversation, extension, now) {
-                            publish(change, recipients);
+                            publish(change, (org, recipients));
                         }
                     }
                     Command::Stopped { conversation, extension } => {

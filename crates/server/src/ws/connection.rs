@@ -153,11 +153,16 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
         .register(me, auth.token_hash.tag(), &app.shutdown);
     app.metrics.ws_connections.inc();
 
+    let org = auth.session.org.id;
+    let mut tracking = false;
     // `Ok(None)`: the client closed; `Ok(Some(_))`: the server closes;
     // `Err(_)`: the connection failed and there is nobody to tell.
     let ending: Result<Option<Closing>, String> = async {
-        // Live events are already queued for us; now catch up from the store.
-        let org = auth.session.org.id;
+        // This node follows the organization's events before the catch-up
+        // reads the store, so each event is in the catch-up or queued for
+        // us live (the gate drops what is in both).
+        app.bus.track(org).await.map_err(|e| e.to_string())?;
+        tracking = true;
         let mut gate = replay::catch_up(&app, me, org, from, &mut socket).await?;
 
         // Sends being stored; each answers with a `sent` or `error` frame.
@@ -237,6 +242,9 @@ pub(super) async fn run(app: Arc<App>, auth: Authed, from: Option<Cursor>, mut s
 
     // Nothing more is delivered to a connection that is closing.
     app.gateway.unregister(me, conn_id);
+    if tracking {
+        app.bus.untrack(org);
+    }
     let outcome = match ending {
         Ok(Some(closing)) => {
             let code = closing.code;
@@ -341,7 +349,7 @@ async fn handle_client_frame(app: &App, auth: &Authed, frame: ClientFrame) -> Op
         ClientFrame::Send(_) => return None,
         ClientFrame::Ping {} => return Some(frames::PONG.to_owned()),
         ClientFrame::Typing { conversation_id } => {
-            messaging::typing(app, me, conversation_id).await
+            messaging::typing(app, &auth.session.extension, conversation_id).await
         }
         ClientFrame::Read {
             conversation_id,

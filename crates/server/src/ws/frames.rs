@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use switchboard_bus::Envelope;
+use switchboard_bus::{Envelope, Position, Scope};
 use switchboard_domain::typing::TypingChange;
 use switchboard_domain::{ConversationId, Cursor, Message, MessageId};
 use switchboard_store::Recorded;
@@ -62,7 +62,9 @@ pub fn durable_frame(kind: &str, cursor: Cursor, payload: &str) -> String {
     frame
 }
 
-/// A committed event on its way to the bus.
+/// A committed event on its way to the bus, with its place in its
+/// organization's stream where the store keeps one (so the bus can carry it
+/// to other nodes), for this node alone where it does not (one node).
 pub fn envelope_for(event: &Recorded) -> Envelope {
     let kind = event.kind();
     let frame = if kind.reaches_clients() {
@@ -70,8 +72,16 @@ pub fn envelope_for(event: &Recorded) -> Envelope {
     } else {
         Bytes::new()
     };
+    let scope = match event.stream {
+        Some(p) => Scope::Stream(Position {
+            org: p.org,
+            seq: p.seq,
+        }),
+        None => Scope::Node,
+    };
     Envelope {
         cursor: Some(event.cursor),
+        scope,
         recipients: Arc::clone(&event.recipients),
         except: None,
         frame,

@@ -1,5 +1,6 @@
 //! Catching a connection up from the store. The connection is registered
-//! with the hub first, so live events queue while the replay reads; the
+//! with the hub, and its node follows the organization's stream on the bus
+//! (`Bus::track`), first, so live events queue while the replay reads; the
 //! [`ReplayGate`] then lets each cursor through once, from either side.
 
 use super::frames::{durable_frame, ready_frame, resync_frame};
