@@ -210,7 +210,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| DatabaseUrl::Sqlite(database_path(&args.data_dir)));
-    let store = crate::open_store(&url, Default::default()).await?;
+    let store = crate::open_store(&url, Default::default(), None).await?;
     let store = store.as_ref();
     let public_url = args
         .public_url

@@ -30,7 +30,6 @@ use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_bus::LocalBus;
 use switchboard_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 
 pub fn init_tracing(filter: &str, format: LogFormat) {
@@ -92,6 +91,7 @@ pub struct Running {
 pub async fn open_store(
     url: &config::DatabaseUrl,
     sqlite_synchronous: switchboard_store::Synchronous,
+    node: Option<String>,
 ) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match url {
         config::DatabaseUrl::Sqlite(path) => {
@@ -100,7 +100,9 @@ pub async fn open_store(
             Arc::new(SqliteStore::open(options)?)
         }
         config::DatabaseUrl::Postgres(url) => {
-            Arc::new(PgStore::open(PgOptions::new(url.expose())).await?)
+            let mut options = PgOptions::new(url.expose());
+            options.node = node;
+            Arc::new(PgStore::open(options).await?)
         }
     })
 }
@@ -115,13 +117,18 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
             config.data_dir.display()
         )
     })?;
-    let store = open_store(&config.database(), config.database.sqlite_synchronous).await?;
-    if config.bus_url.is_some() && matches!(config.database(), config::DatabaseUrl::Sqlite(_)) {
-        anyhow::bail!(
-            "bus_url joins this server to other nodes, which must share one database: \
-             set database_url to postgres://… (SQLite serves one node)"
-        );
-    }
+    let node = config::node_name(&config.data_dir)?;
+    let store = open_store(
+        &config.database(),
+        config.database.sqlite_synchronous,
+        Some(node),
+    )
+    .await?;
+    let bus = bus::connect_bus(
+        config.bus_url.as_ref().map(config::BusUrl::expose),
+        Arc::clone(&store),
+    )
+    .await?;
     let passwords = auth::PasswordWorkers::start(PASSWORD_THREADS)?;
     let seeded = if config.demo {
         demo::seed_if_empty(
@@ -148,7 +155,7 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
     let sealer = secrets::Sealer::from_key_file(&config::secret_key_path(&config.data_dir))?;
     let app = App::new(app::Parts {
         store,
-        bus: Arc::new(LocalBus::new()),
+        bus,
         clock,
         passwords,
         sealer,

@@ -486,6 +486,26 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("switchboard.db")
 }
 
+/// This node's name among the nodes sharing a database, kept in its data
+/// directory (made on first start): the same across restarts, so a node
+/// that starts again knows the outbox claims of its previous run for its
+/// own. Nodes must not share a data directory.
+pub fn node_name(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-name");
+    match std::fs::read_to_string(&path) {
+        Ok(name) if !name.trim().is_empty() => return Ok(name.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random numbers: {e}"))?;
+    let name: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, &name)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    Ok(name)
+}
+
 /// The key that seals carrier credentials on a single node, created on
 /// first use.
 pub fn secret_key_path(data_dir: &Path) -> PathBuf {

@@ -217,15 +217,31 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// Ready when the database answers and the server is not shutting down.
+/// The bus is reported but does not decide: nodes serve correctly without
+/// NATS (clients catch up from the database), and taking every node out of
+/// the balancer when NATS is down would stop the service.
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.store.ping().await {
-        Ok(()) if !app.shutdown.is_cancelled() => (StatusCode::OK, "ready").into_response(),
-        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
-        }
+    let database = app.store.ping().await;
+    if let Err(e) = &database {
+        tracing::error!(error = %e, "readiness check failed: the database does not answer");
     }
+    let bus = if app.bus.is_connected() {
+        "connected"
+    } else {
+        "disconnected"
+    };
+    let (status, state) = match (&database, app.shutdown.is_cancelled()) {
+        (Ok(()), false) => (StatusCode::OK, "ready"),
+        (Ok(()), true) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+        (Err(_), _) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    };
+    let body = serde_json::json!({
+        "status": state,
+        "database": if database.is_ok() { "ok" } else { "unavailable" },
+        "bus": bus,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {

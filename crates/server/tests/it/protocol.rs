@@ -252,6 +252,7 @@ fn copy_data_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a data file");
         }
     }
+    crate::common::copy_database(to);
 }
 
 #[tokio::test]

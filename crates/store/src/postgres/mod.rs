@@ -45,6 +45,12 @@ pub struct PgOptions {
     pub url: String,
     /// Connections for reads (the writer has one more of its own).
     pub readers: u32,
+    /// This node's name, unique among the nodes of the database and the
+    /// same across its restarts: a node that starts again releases the
+    /// outbox claims its previous run held (that run is over), while the
+    /// claims of other nodes wait for their lease to run out. `None`: a
+    /// new random name, whose claims nobody releases early.
+    pub node: Option<String>,
 }
 
 impl PgOptions {
@@ -52,6 +58,7 @@ impl PgOptions {
         Self {
             url: url.into(),
             readers: 8,
+            node: None,
         }
     }
 }
@@ -63,9 +70,8 @@ pub struct PgStore {
     owners: Owners,
     jobs: mpsc::Sender<Job>,
     listeners: Arc<parking_lot::RwLock<Vec<CommitListener>>>,
-    /// This node's name for the outbox claims it holds: new each time the
-    /// store opens, so a restarted node never mistakes the claims of its
-    /// previous run, which may still be in flight, for its own.
+    /// This node's name for the outbox claims it holds (see
+    /// [`PgOptions::node`]).
     node: Arc<str>,
 }
 
@@ -128,7 +134,10 @@ impl PgStore {
             owners: Owners::default(),
             jobs,
             listeners,
-            node: node_id()?.into(),
+            node: match options.node {
+                Some(name) => name.into(),
+                None => node_id()?.into(),
+            },
         })
     }
 

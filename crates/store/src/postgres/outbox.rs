@@ -321,7 +321,8 @@ impl Outbox for PgStore {
 
     async fn text_retry(&self, id: i64, due_at: Timestamp, error: String) -> Result<()> {
         let node = self.node();
-        self.write(None, move |c| {
+        let org = self.org_found_by(TEXT_ORG, id).await?;
+        self.write(org, move |c| {
             Box::pin(async move { text_retry(c, &node, id, due_at, &error).await })
         })
         .await

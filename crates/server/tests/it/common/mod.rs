@@ -15,7 +15,7 @@ pub use catalogue::{
 };
 pub use client::{Answer, Client, answer, assert_error, uuid_like};
 pub use request::{Cred, Endpoint, Payload, TINY_PNG, bearer};
-pub use server::Server;
+pub use server::{Server, copy_database};
 pub use ws::Ws;
 
 use std::time::Duration;

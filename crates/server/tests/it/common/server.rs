@@ -240,6 +240,26 @@ pub fn database_url(data_dir: &Path) -> Option<String> {
     Some(url)
 }
 
+/// After a data directory was copied to `dir` with its server stopped: on
+/// PostgreSQL, the copy gets a copy of the database too (a backup and its
+/// restore); on SQLite the file was copied already.
+pub fn copy_database(dir: &Path) {
+    let kept = dir.join("test-database-url");
+    let Ok(url) = std::fs::read_to_string(&kept) else {
+        return;
+    };
+    let (base, source) = url.rsplit_once('/').expect("a URL that names a database");
+    let copy = format!("{source}_copy");
+    let made = Command::new("psql")
+        .arg(&url)
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("CREATE DATABASE {copy} TEMPLATE {source}"))
+        .status()
+        .expect("run psql (the PostgreSQL client)");
+    assert!(made.success(), "cannot copy the test database {source}");
+    std::fs::write(&kept, format!("{base}/{copy}")).expect("keep the copy's URL");
+}
+
 fn database_url_args(data_dir: &Path) -> Vec<String> {
     database_url(data_dir)
         .map(|url| vec!["--database-url".to_owned(), url])
