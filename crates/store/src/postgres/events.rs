@@ -1,16 +1,18 @@
 //! The event log on PostgreSQL: recording an event inside the change that
 //! causes it, each organization's stream, and reading the log back.
 //!
-//! **Why cursors stay in commit order with several nodes.** Recording an
-//! event moves its organization's stream row forward (`org_streams`), which
-//! locks that row until the transaction ends, and only then takes a cursor
-//! from the `event_cursors` sequence. A second transaction recording for the
-//! same organization waits on the row until the first has committed (or
-//! rolled back), so it takes a higher cursor *after* the first is visible.
-//! Hence, within an organization, an event is visible only once every event
-//! with a lower cursor is: a client (who belongs to one organization) that
-//! was given cursor `c` never sees a later event appear below `c`. Stream
-//! positions count up by one per event with no holes, so a node that hears
+//! **Why cursors stay in commit order with several nodes.** Every write
+//! transaction locks the stream rows (`org_streams`) of the organizations
+//! its jobs named before it runs them, in id order (`writer.rs`), and holds
+//! them until it ends; recording an event moves that row forward and only
+//! then takes a cursor from the `event_cursors` sequence. A second
+//! transaction of the same organization waits on the row until the first
+//! has committed (or rolled back), so it takes a higher cursor *after* the
+//! first is visible. Hence, within an organization, an event is visible
+//! only once every event with a lower cursor is: a client (who belongs to
+//! one organization) that was given cursor `c` never sees a later event
+//! appear below `c`. Stream positions count up by one per event with no
+//! holes, so a node that hears
 //! position `n` knows exactly what it has missed.
 
 use super::PgStore;

@@ -9,11 +9,12 @@
 //!
 //! **Several nodes** write at once. What keeps them correct is in the
 //! database, never in a node's memory: each organization's events form one
-//! stream whose row (`org_streams`) every recording transaction locks and
-//! moves forward, so within an organization cursors grow in commit order and
-//! no event becomes visible behind a cursor a client was already given (see
-//! `events.rs` and ARCHITECTURE.md); idempotency keys, sessions and outbox
-//! leases are rows and unique indexes.
+//! stream whose row (`org_streams`) every write transaction of that
+//! organization locks first, so within an organization writes serialize,
+//! cursors and message ids grow in commit order and no event becomes
+//! visible behind a cursor a client was already given (see `events.rs` and
+//! ARCHITECTURE.md); idempotency keys, sessions and outbox leases are rows
+//! and unique indexes.
 //!
 //! **Reads** run on a pool of connections.
 
