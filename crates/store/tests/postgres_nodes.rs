@@ -98,8 +98,8 @@ async fn readers_resuming_while_three_nodes_write_miss_nothing_and_see_nothing_t
 
     let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut readers = Vec::new();
-    for r in 0..3 {
-        let store = Arc::clone(&nodes[r]);
+    for store in &nodes {
+        let store = Arc::clone(store);
         let writing = Arc::clone(&writing);
         readers.push(tokio::spawn(async move {
             let mut seen: Vec<Cursor> = Vec::new();
