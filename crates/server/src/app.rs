@@ -18,7 +18,7 @@ use crate::ws::Gateway;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_bus::Bus;
-use switchboard_store::Store;
+use switchboard_store::{AttemptLimits, Store};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -175,6 +175,15 @@ impl App {
             tasks.clone(),
             shutdown.clone(),
         );
+        // Counted in the database when nodes share it, in memory otherwise.
+        let limiter = SignInLimiter::for_store(
+            Arc::clone(&store),
+            AttemptLimits {
+                window: SIGN_IN_WINDOW,
+                per_account: SIGN_IN_FAILURES_PER_ACCOUNT,
+                per_address: SIGN_IN_FAILURES_PER_ADDRESS,
+            },
+        );
         Ok(Arc::new(Self {
             store,
             bus,
@@ -182,11 +191,7 @@ impl App {
             typing,
             jobs,
             clock,
-            limiter: SignInLimiter::new(
-                SIGN_IN_WINDOW,
-                SIGN_IN_FAILURES_PER_ACCOUNT,
-                SIGN_IN_FAILURES_PER_ADDRESS,
-            ),
+            limiter,
             passwords,
             sealer,
             carriers,

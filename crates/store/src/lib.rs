@@ -4,7 +4,8 @@
 //! (organizations, extensions, sessions), [`Conversations`] (chats, messages,
 //! read positions), [`EventLog`] (listeners and replay), [`Numbers`]
 //! (business numbers and carrier connections), [`Sms`] (texts from and to
-//! outside numbers) and [`Outbox`] (texts waiting for a carrier). [`Store`] is all
+//! outside numbers), [`Outbox`] (texts waiting for a carrier) and
+//! [`SignInLimits`] (failed sign-ins counted for every node). [`Store`] is all
 //! of them, the one handle the server holds. Every change that matters is one
 //! transaction that also records the events it causes, each with its cursor,
 //! so that nothing is announced that was not committed and a client can
@@ -15,11 +16,13 @@
 
 #[cfg(feature = "contract")]
 pub mod contract;
+mod limits;
 mod numbers;
 pub mod postgres;
 mod sms;
 pub mod sqlite;
 
+pub use limits::{AttemptLimits, AttemptTicket, SignInLimits};
 pub use numbers::{
     Assignment, BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers,
     OwnNumber,
@@ -460,6 +463,9 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 /// Every capability: the one handle the server holds (`Arc<dyn Store>`).
-pub trait Store: Directory + Conversations + EventLog + Numbers + Sms + Outbox {}
+pub trait Store:
+    Directory + Conversations + EventLog + Numbers + Sms + Outbox + SignInLimits
+{
+}
 
-impl<T: Directory + Conversations + EventLog + Numbers + Sms + Outbox> Store for T {}
+impl<T: Directory + Conversations + EventLog + Numbers + Sms + Outbox + SignInLimits> Store for T {}

@@ -1,20 +1,149 @@
 //! The brake on password guessing: sign-in attempts counted per account and
 //! per client address within a window.
 //!
-//! An attempt is counted before its password is checked, under the
-//! limiter's lock, so the limit holds however many guesses arrive at once;
-//! a successful sign-in then gives its count back.
+//! An attempt is counted before its password is checked, in one atomic
+//! step, so the limit holds however many guesses arrive at once; a
+//! successful sign-in then gives its count back. A single node counts in
+//! memory ([`MemoryLimiter`]), with no write per sign-in. Nodes sharing a
+//! PostgreSQL store count in the database ([`SignInLimits`]): counted in
+//! each node's memory, N nodes would allow N times the guesses.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard_domain::Timestamp;
+use switchboard_store::{AttemptLimits, AttemptTicket, SignInLimits, Store, StoreError};
 
-/// Limits failed sign-ins per account and per client address. Successful
-/// sign-ins clear the account's count. Kept in memory: a restart forgives,
-/// which is acceptable for a brake on guessing.
-pub struct SignInLimiter {
+/// Limits failed sign-ins per account and per client address, in this
+/// node's memory or in the store, whichever the store calls for.
+pub enum SignInLimiter {
+    Memory(MemoryLimiter),
+    Shared(SharedLimiter),
+}
+
+/// An attempt counted against the limits while its password is checked. It
+/// stays counted as a failure unless [`SignInLimiter::succeeded`] or
+/// [`SignInLimiter::undecided`] gives it back.
+#[must_use = "an attempt stays counted unless it is given back on success"]
+#[derive(Debug)]
+pub enum Attempt {
+    Memory(MemoryAttempt),
+    Shared(AttemptTicket),
+}
+
+impl SignInLimiter {
+    /// Counts in the store if it keeps counts for several nodes, in memory
+    /// otherwise.
+    pub fn for_store(store: Arc<dyn Store>, limits: AttemptLimits) -> Self {
+        if store.keeps_sign_in_limits() {
+            Self::Shared(SharedLimiter {
+                store,
+                limits,
+                swept: Mutex::new(None),
+            })
+        } else {
+            Self::Memory(MemoryLimiter::new(
+                limits.window,
+                limits.per_account,
+                limits.per_address,
+            ))
+        }
+    }
+
+    /// Counts an attempt before its password is checked, or `Ok(Err(seconds
+    /// to wait))` when either limit is reached. Fails only when the store
+    /// keeping the counts does: the attempt is then refused, since it could
+    /// not be counted.
+    pub async fn attempt(
+        &self,
+        account: &str,
+        address: IpAddr,
+        now: Timestamp,
+    ) -> Result<Result<Attempt, u64>, StoreError> {
+        match self {
+            Self::Memory(limiter) => Ok(limiter.attempt(account, address, now).map(Attempt::Memory)),
+            Self::Shared(limiter) => limiter.attempt(account, address, now).await,
+        }
+    }
+
+    /// The attempt signed in: the account's count is cleared and the
+    /// address gets this attempt back.
+    pub async fn succeeded(&self, attempt: Attempt) {
+        match (self, attempt) {
+            (Self::Memory(limiter), Attempt::Memory(attempt)) => limiter.succeeded(attempt),
+            (Self::Shared(limiter), Attempt::Shared(ticket)) => {
+                if let Err(e) = limiter.store.succeeded(ticket).await {
+                    tracing::warn!(error = %e, "cannot clear the failed sign-ins of a success");
+                }
+            }
+            // An attempt is given back to the limiter that counted it.
+            _ => {}
+        }
+    }
+
+    /// The attempt could not be decided (the store or the password workers
+    /// failed): it counts against neither limit.
+    pub async fn undecided(&self, attempt: Attempt) {
+        match (self, attempt) {
+            (Self::Memory(limiter), Attempt::Memory(attempt)) => limiter.undecided(attempt),
+            (Self::Shared(limiter), Attempt::Shared(ticket)) => {
+                if let Err(e) = limiter.store.undecided(ticket).await {
+                    tracing::warn!(error = %e, "cannot give back an undecided sign-in");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Counts kept in the store, for every node of its database.
+pub struct SharedLimiter {
+    store: Arc<dyn SignInLimits>,
+    limits: AttemptLimits,
+    /// When this node last had the store forget windows that ran out.
+    swept: Mutex<Option<Timestamp>>,
+}
+
+impl SharedLimiter {
+    async fn attempt(
+        &self,
+        account: &str,
+        address: IpAddr,
+        now: Timestamp,
+    ) -> Result<Result<Attempt, u64>, StoreError> {
+        let counted = self
+            .store
+            .attempt(account, address, now, self.limits)
+            .await?;
+        // Once a window per node is enough: a row whose window ran out is
+        // restarted by the next attempt anyway, so sweeping only bounds the
+        // table.
+        let due = {
+            let mut swept = self.swept.lock();
+            let due = swept.is_none_or(|last| now.since(last) >= self.limits.window);
+            if due {
+                *swept = Some(now);
+            }
+            due
+        };
+        if due
+            && let Err(e) = self
+                .store
+                .forget_expired_sign_ins(now, self.limits.window)
+                .await
+        {
+            tracing::warn!(error = %e, "cannot sweep expired sign-in counts");
+        }
+        Ok(counted.map(Attempt::Shared))
+    }
+}
+
+/// Limits failed sign-ins per account and per client address in this
+/// node's memory. Successful sign-ins clear the account's count. A restart
+/// forgives, which is acceptable for a brake on guessing.
+pub struct MemoryLimiter {
     window: Duration,
     per_account: u32,
     per_address: u32,
@@ -34,12 +163,10 @@ struct Window {
     failures: u32,
 }
 
-/// An attempt counted against the limits while its password is checked. It
-/// stays counted as a failure unless [`SignInLimiter::succeeded`] gives it
-/// back.
+/// An attempt counted in memory; see [`Attempt`].
 #[must_use = "an attempt stays counted unless it is given back on success"]
 #[derive(Debug)]
-pub struct Attempt {
+pub struct MemoryAttempt {
     account: String,
     address: IpAddr,
     /// When the windows that counted it started: a count is given back
@@ -52,7 +179,7 @@ pub struct Attempt {
 /// of distinct addresses.
 const LIMITER_SWEEP_AT: usize = 10_000;
 
-impl SignInLimiter {
+impl MemoryLimiter {
     pub fn new(window: Duration, per_account: u32, per_address: u32) -> Self {
         Self {
             window,
@@ -66,7 +193,12 @@ impl SignInLimiter {
     /// to wait)` when either limit is reached. Checking both limits and
     /// counting happen under one lock, so concurrent attempts cannot all
     /// pass the check before any of them is counted.
-    pub fn attempt(&self, account: &str, address: IpAddr, now: Timestamp) -> Result<Attempt, u64> {
+    pub fn attempt(
+        &self,
+        account: &str,
+        address: IpAddr,
+        now: Timestamp,
+    ) -> Result<MemoryAttempt, u64> {
         let mut failures = self.failures.lock();
         if failures.len() >= LIMITER_SWEEP_AT {
             let window = self.window;
@@ -104,7 +236,7 @@ impl SignInLimiter {
                 account_window = w.started;
             }
         }
-        Ok(Attempt {
+        Ok(MemoryAttempt {
             account: account.to_owned(),
             address,
             account_window,
@@ -114,7 +246,7 @@ impl SignInLimiter {
 
     /// The attempt signed in: the account's count is cleared and the
     /// address gets this attempt back.
-    pub fn succeeded(&self, attempt: Attempt) {
+    pub fn succeeded(&self, attempt: MemoryAttempt) {
         let mut failures = self.failures.lock();
         failures.remove(&LimitKey::Account(attempt.account.clone()));
         Self::give_back(
@@ -126,7 +258,7 @@ impl SignInLimiter {
 
     /// The attempt could not be decided (the store or the password workers
     /// failed): it counts against neither limit.
-    pub fn undecided(&self, attempt: Attempt) {
+    pub fn undecided(&self, attempt: MemoryAttempt) {
         let mut failures = self.failures.lock();
         Self::give_back(
             &mut failures,
@@ -158,9 +290,43 @@ mod tests {
         s.parse().expect("ip")
     }
 
+    #[tokio::test]
+    async fn a_single_node_store_leaves_the_counts_to_memory() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store: Arc<dyn Store> = Arc::new(
+            switchboard_store::SqliteStore::open(switchboard_store::SqliteOptions::new(
+                dir.path().join("db.sqlite"),
+            ))
+            .expect("the store opens"),
+        );
+        let limits = AttemptLimits {
+            window: Duration::from_secs(60),
+            per_account: 1,
+            per_address: 10,
+        };
+        let limiter = SignInLimiter::for_store(store, limits);
+        assert!(matches!(limiter, SignInLimiter::Memory(_)));
+        let t0 = Timestamp(1_000_000);
+        let attempt = limiter
+            .attempt("demo/101", ip("10.0.0.1"), t0)
+            .await
+            .expect("counted in memory")
+            .expect("allowed");
+        limiter.undecided(attempt).await;
+        let _failed = limiter
+            .attempt("demo/101", ip("10.0.0.1"), t0)
+            .await
+            .expect("counted in memory")
+            .expect("the undecided attempt was given back");
+        assert!(matches!(
+            limiter.attempt("demo/101", ip("10.0.0.1"), t0).await,
+            Ok(Err(60))
+        ));
+    }
+
     #[test]
     fn limiter_blocks_after_the_limit_and_forgives_after_the_window() {
-        let limiter = SignInLimiter::new(Duration::from_secs(60), 3, 10);
+        let limiter = MemoryLimiter::new(Duration::from_secs(60), 3, 10);
         let ip = ip("127.0.0.1");
         let t0 = Timestamp(1_000_000);
         for _ in 0..3 {
@@ -181,7 +347,7 @@ mod tests {
 
     #[test]
     fn limiter_blocks_an_address_trying_many_accounts() {
-        let limiter = SignInLimiter::new(Duration::from_secs(60), 100, 5);
+        let limiter = MemoryLimiter::new(Duration::from_secs(60), 100, 5);
         let ip = ip("10.0.0.1");
         let t0 = Timestamp(1_000_000);
         for i in 0..5 {
@@ -199,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_success_clears_the_account_and_gives_the_address_its_attempt_back() {
-        let limiter = SignInLimiter::new(Duration::from_secs(60), 3, 3);
+        let limiter = MemoryLimiter::new(Duration::from_secs(60), 3, 3);
         let ip = ip("10.0.0.1");
         let t0 = Timestamp(1_000_000);
         for _ in 0..2 {
@@ -218,7 +384,7 @@ mod tests {
 
     #[test]
     fn an_undecided_attempt_counts_against_nothing() {
-        let limiter = SignInLimiter::new(Duration::from_secs(60), 1, 1);
+        let limiter = MemoryLimiter::new(Duration::from_secs(60), 1, 1);
         let ip = ip("10.0.0.1");
         let t0 = Timestamp(1_000_000);
         for _ in 0..3 {
@@ -229,7 +395,7 @@ mod tests {
 
     #[test]
     fn concurrent_attempts_pass_only_up_to_the_limit() {
-        let limiter = Arc::new(SignInLimiter::new(Duration::from_secs(60), 5, 30));
+        let limiter = Arc::new(MemoryLimiter::new(Duration::from_secs(60), 5, 30));
         let start = Arc::new(Barrier::new(100));
         let t0 = Timestamp(1_000_000);
         let threads: Vec<_> = (0..100)

@@ -38,6 +38,7 @@ pub async fn sign_in(
     let attempt = app
         .limiter
         .attempt(&account, address, app.clock.now())
+        .await?
         .map_err(|retry_after_secs| ServiceError::RateLimited { retry_after_secs })?;
 
     let (org, extension) = match verify(app, &slug, &number, password).await {
@@ -49,7 +50,7 @@ pub async fn sign_in(
             return Err(ServiceError::InvalidCredentials);
         }
         Err(e) => {
-            app.limiter.undecided(attempt);
+            app.limiter.undecided(attempt).await;
             return Err(e);
         }
     };
@@ -59,7 +60,7 @@ pub async fn sign_in(
             "this extension is disabled; ask an administrator",
         ));
     }
-    app.limiter.succeeded(attempt);
+    app.limiter.succeeded(attempt).await;
 
     let token = auth::new_token().map_err(|e| {
         tracing::error!(error = %e, "cannot make a session token");

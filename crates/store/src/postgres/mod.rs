@@ -21,6 +21,7 @@
 mod conversations;
 mod directory;
 mod events;
+mod limits;
 mod messages;
 mod numbers;
 mod outbox;
