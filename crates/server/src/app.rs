@@ -161,7 +161,7 @@ impl App {
             Arc::clone(&carriers),
             Arc::clone(&media),
             public_url,
-            config.sms.request_timeout,
+            config.sms.claim(),
         ));
         crate::workers::outbox::spawn(
             Arc::clone(&outbox),

@@ -257,6 +257,12 @@ macro_rules! controls {
                 faults.extend(std::iter::repeat_n(what, times));
             }
 
+            /// Forgets the misbehaviours still queued: the next requests
+            /// are answered normally.
+            pub fn behave(&self) {
+                self.core.faults.lock().clear();
+            }
+
             /// Only these numbers may send; any other "from" is refused as
             /// not belonging to the account.
             pub fn own_numbers(&self, numbers: &[&str]) {

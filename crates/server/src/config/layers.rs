@@ -685,6 +685,35 @@ mod tests {
     }
 
     #[test]
+    fn an_outbox_claim_lasts_the_request_timeout_and_its_margin() {
+        let config = ServeArgs::default()
+            .resolve_with_env(Vec::new())
+            .expect("valid");
+        assert_eq!(
+            config.sms.claim(),
+            switchboard_carriers::DEFAULT_TIMEOUT + Duration::from_secs(60)
+        );
+        let (_dir, path) = file("[sms]\nrequest_timeout_ms = 2000\nclaim_margin_ms = 500\n");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = args.resolve_with_env(Vec::new()).expect("valid");
+        assert_eq!(config.sms.claim(), Duration::from_millis(2500));
+        for bad in ["0", "300001", "soon"] {
+            let message = error(
+                ServeArgs::default(),
+                &[("SWITCHBOARD_SMS__CLAIM_MARGIN_MS", bad)],
+            );
+            assert!(
+                message.contains("sms.claim_margin_ms")
+                    && message.contains("SWITCHBOARD_SMS__CLAIM_MARGIN_MS"),
+                "{bad:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_media_settings_are_named() {
         for (name, value, expected) in [
             (

@@ -220,12 +220,25 @@ pub struct SmsConfig {
     /// up (and the text tried again).
     #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
     pub request_timeout: Duration,
+    /// How much longer than `request_timeout` a node's claim on a text
+    /// lasts: when a node dies while sending, another sends its texts
+    /// (with the same idempotency key) once the claim runs out.
+    #[serde(rename = "claim_margin_ms", deserialize_with = "millis")]
+    pub claim_margin: Duration,
+}
+
+impl SmsConfig {
+    /// How long a claim on a text holds.
+    pub fn claim(&self) -> Duration {
+        self.request_timeout + self.claim_margin
+    }
 }
 
 impl Default for SmsConfig {
     fn default() -> Self {
         Self {
             request_timeout: switchboard_carriers::DEFAULT_TIMEOUT,
+            claim_margin: Duration::from_secs(60),
         }
     }
 }

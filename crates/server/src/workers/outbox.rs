@@ -39,11 +39,9 @@ use tokio_util::task::TaskTracker;
 
 /// Texts claimed per step.
 const BATCH: u32 = 64;
-/// How long a claim outlasts the longest a carrier request may take.
-const CLAIM_MARGIN: Duration = Duration::from_secs(60);
 /// How often the worker looks when nothing is due (other nodes may queue
-/// texts this one is not told about).
-const IDLE_LOOK: Duration = Duration::from_secs(30);
+/// texts this one is not told about, or die holding claims on some).
+pub const IDLE_LOOK: Duration = Duration::from_secs(30);
 
 pub struct Outbox {
     pub store: Arc<dyn Store>,
@@ -63,7 +61,7 @@ impl Outbox {
         carriers: Arc<CarrierClients>,
         media: Arc<Media>,
         public_url: PublicUrl,
-        request_timeout: Duration,
+        claim: Duration,
     ) -> Self {
         Self {
             store,
@@ -71,7 +69,7 @@ impl Outbox {
             media,
             public_url,
             policy: RetryPolicy::default(),
-            claim: request_timeout + CLAIM_MARGIN,
+            claim,
             wake: Notify::new(),
         }
     }

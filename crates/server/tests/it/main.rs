@@ -10,6 +10,7 @@ mod crash;
 mod jobs;
 mod live;
 mod media;
+mod nodes;
 mod protocol;
 mod sms;
 mod validation;

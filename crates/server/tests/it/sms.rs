@@ -97,7 +97,7 @@ pub(crate) fn business_number(server: &Server, carrier: &str) {
 
 /// Adds a Telnyx connection to the stand-in and gives it `BUSINESS`;
 /// returns the connection's id.
-fn telnyx_connection(server: &Server, standin: &TelnyxStandin) -> i64 {
+pub(crate) fn telnyx_connection(server: &Server, standin: &TelnyxStandin) -> i64 {
     let public_key = STANDARD.encode(telnyx_key().verifying_key().to_bytes());
     let base_url = standin.base_url();
     let added = server.admin(&[

@@ -1,10 +1,13 @@
 //! What every topic shares: the real server on a loopback port with a
 //! temporary data directory (`server`), a signed-in client and its WebSocket
 //! (`client`, `ws`), requests with any credential (`request`) and the
-//! catalogue of endpoints the authorization tests walk (`catalogue`).
+//! catalogue of endpoints the authorization tests walk (`catalogue`), and
+//! several server processes on one PostgreSQL database and one NATS server
+//! (`cluster`).
 
 mod catalogue;
 mod client;
+mod cluster;
 mod request;
 mod server;
 mod ws;
@@ -14,6 +17,7 @@ pub use catalogue::{
     conversation_endpoints, every_endpoint, own_endpoints,
 };
 pub use client::{Answer, Client, answer, assert_error, uuid_like};
+pub use cluster::{Cluster, NatsServer};
 pub use request::{Cred, Endpoint, Payload, TINY_PNG, bearer};
 pub use server::{Server, copy_database};
 pub use ws::Ws;

@@ -210,22 +210,33 @@ pub fn on_postgres() -> bool {
 /// directory; on PostgreSQL a database made for it on first use, its URL
 /// kept in the data directory.
 pub fn database_url(data_dir: &Path) -> Option<String> {
-    if !on_postgres() {
-        return None;
-    }
+    // A data directory that names its database keeps it, whatever the
+    // backend of the run (the nodes of a cluster are on PostgreSQL always).
     let kept = data_dir.join("test-database-url");
     if let Ok(url) = std::fs::read_to_string(&kept) {
         return Some(url);
+    }
+    if !on_postgres() {
+        return None;
     }
     let server = std::env::var("SWITCHBOARD_TEST_POSTGRES").expect(
         "SWITCHBOARD_TEST_BACKEND=postgres needs SWITCHBOARD_TEST_POSTGRES, the server's URL \
          (scripts/services start DIR prints it)",
     );
+    let url = fresh_database(&server);
+    std::fs::create_dir_all(data_dir).expect("data directory");
+    std::fs::write(&kept, &url).expect("keep the database URL");
+    Some(url)
+}
+
+/// Makes a new, empty database on the PostgreSQL server `server` (a URL
+/// naming any database of it) and returns its URL.
+pub fn fresh_database(server: &str) -> String {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("random numbers");
     let name = format!("it_{:016x}", u64::from_le_bytes(bytes));
     let made = Command::new("psql")
-        .arg(&server)
+        .arg(server)
         .args(["-q", "-v", "ON_ERROR_STOP=1", "-c"])
         .arg(format!("CREATE DATABASE {name}"))
         .status()
@@ -234,10 +245,7 @@ pub fn database_url(data_dir: &Path) -> Option<String> {
     let (base, _) = server
         .rsplit_once('/')
         .expect("a URL that names a database");
-    let url = format!("{base}/{name}");
-    std::fs::create_dir_all(data_dir).expect("data directory");
-    std::fs::write(&kept, &url).expect("keep the database URL");
-    Some(url)
+    format!("{base}/{name}")
 }
 
 /// After a data directory was copied to `dir` with its server stopped: on

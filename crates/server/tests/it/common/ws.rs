@@ -5,9 +5,19 @@ use super::PATIENCE;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::collections::VecDeque;
+use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{self, Message, handshake::client::Request};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// What ends a read quietly.
+#[derive(PartialEq, Eq)]
+enum End {
+    /// A close, or the end of the stream.
+    Closed,
+    /// That, or a broken connection.
+    AnyWay,
+}
 
 pub struct Ws {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
@@ -15,6 +25,8 @@ pub struct Ws {
     pub cursor: Option<String>,
     /// Frames replayed before `ready`, handed out first.
     pending: VecDeque<Value>,
+    /// How long one read may wait.
+    patience: Duration,
 }
 
 impl Ws {
@@ -43,7 +55,14 @@ impl Ws {
             stream,
             cursor: None,
             pending: VecDeque::new(),
+            patience: PATIENCE,
         }
+    }
+
+    /// Waits up to `patience` for each frame from now on, for what takes
+    /// longer than [`PATIENCE`] by design.
+    pub fn wait_up_to(&mut self, patience: Duration) {
+        self.patience = patience;
     }
 
     /// The frames replayed before `ready` that have not been read yet.
@@ -59,9 +78,22 @@ impl Ws {
         self.read_frame().await
     }
 
+    /// The next frame; None when the connection ended in any way, its
+    /// server killed under it included.
+    pub async fn next_frame_or_end(&mut self) -> Option<Value> {
+        if let Some(frame) = self.pending.pop_front() {
+            return Some(frame);
+        }
+        self.read(End::AnyWay).await
+    }
+
     async fn read_frame(&mut self) -> Option<Value> {
+        self.read(End::Closed).await
+    }
+
+    async fn read(&mut self, end: End) -> Option<Value> {
         loop {
-            let msg = tokio::time::timeout(PATIENCE, self.stream.next())
+            let msg = tokio::time::timeout(self.patience, self.stream.next())
                 .await
                 .expect("timed out waiting for a frame");
             match msg {
@@ -75,6 +107,7 @@ impl Ws {
                 Some(Ok(Message::Close(_))) | None => return None,
                 Some(Ok(_)) => continue,
                 Some(Err(tungstenite::Error::ConnectionClosed)) => return None,
+                Some(Err(_)) if end == End::AnyWay => return None,
                 Some(Err(e)) => panic!("websocket error: {e}"),
             }
         }
