@@ -3,6 +3,7 @@
 // playwright-core, collect console errors, save screenshots.
 
 import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -13,11 +14,25 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { startWebProxy } from './web-proxy.mjs';
+import { startBalancer } from './balancer.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '..', '..');
-export const SCREENSHOTS = path.join(REPO, 'test-output', 'screenshots');
-const LOGS = path.join(REPO, 'test-output', 'logs');
+
+/**
+ * How many nodes each test server runs (E2E_NODES, default 1). With more,
+ * every server is two switchboard processes on a fresh PostgreSQL database
+ * (E2E_POSTGRES: a URL whose user may CREATE DATABASE), joined by their own
+ * nats-server (E2E_NATS_SERVER), behind a round-robin balancer
+ * (balancer.mjs) that the browsers talk to.
+ */
+export const NODES = Number(process.env.E2E_NODES || '1');
+assert.ok(Number.isInteger(NODES) && NODES >= 1, `E2E_NODES must be a number of nodes, not ${process.env.E2E_NODES}`);
+// A run with several nodes keeps its screenshots and logs apart, so that
+// both runs of a CI pass can be looked at.
+const OUTPUT = NODES === 1 ? '' : `${NODES}-nodes`;
+export const SCREENSHOTS = path.join(REPO, 'test-output', 'screenshots', OUTPUT);
+const LOGS = path.join(REPO, 'test-output', 'logs', OUTPUT);
 
 const targetDir = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'switchboard', 'target');
 export const BIN = process.env.SWITCHBOARD_BIN || path.join(targetDir, 'debug', 'switchboard');
@@ -50,59 +65,177 @@ export function freePort() {
   });
 }
 
+const POSTGRES = process.env.E2E_POSTGRES;
+const NATS_SERVER = process.env.E2E_NATS_SERVER || '/usr/sbin/nats-server';
+
+/**
+ * Paths the balancer sends to the first node only. The phone simulator is a
+ * demo carrier whose phones live in one node's memory, so its page must
+ * talk to one node; the business side of a text may still go through
+ * either (see sms.test.mjs).
+ */
+const PINNED_TO_FIRST_NODE = ['/simulator'];
+
+/** Runs a command to its end; rejects with its output when it fails. */
+function run(command, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(Object.assign(new Error(`${command} ${args.join(' ')} failed: ${out}`), { out }))));
+  });
+}
+
+/**
+ * Starts `command` and waits for a line of its output (stdout or stderr)
+ * to match `ready`; everything it prints goes to `logFile`. Resolves with
+ * the match, the child and a promise of its exit.
+ */
+async function startProcess(command, args, logFile, ready, what) {
+  await fsp.mkdir(LOGS, { recursive: true });
+  const log = fs.createWriteStream(logFile);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '1' } });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const match = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} was not ready within 60 s; see ${logFile}`)), 60_000);
+    const watch = (stream) => readline.createInterface({ input: stream }).on('line', (line) => {
+      log.write(`${line}\n`);
+      const found = line.match(ready);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    });
+    watch(child.stdout);
+    watch(child.stderr);
+    child.once('error', (e) => { clearTimeout(timer); reject(e); });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited before it was ready (code ${code}, signal ${signal}); see ${logFile}`));
+    });
+  });
+  return { child, exited, match };
+}
+
+/** SIGTERM, and SIGKILL if it has not exited 15 s later; waits for the exit. */
+async function stopProcess(proc) {
+  if (!proc) return;
+  const { child, exited } = proc;
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A new database on the E2E_POSTGRES server; resolves with its name and URL. */
+async function createDatabase(name) {
+  const db = `e2e_${name.toLowerCase().replace(/[^a-z0-9]/g, '_')}_${crypto.randomBytes(4).toString('hex')}`;
+  await run('psql', [POSTGRES, '-v', 'ON_ERROR_STOP=1', '-qc', `CREATE DATABASE ${db}`]);
+  const url = new URL(POSTGRES);
+  url.pathname = `/${db}`;
+  return { name: db, url: url.href };
+}
+
+async function dropDatabase(database) {
+  await run('psql', [POSTGRES, '-v', 'ON_ERROR_STOP=1', '-qc', `DROP DATABASE IF EXISTS ${database.name} WITH (FORCE)`]);
+}
+
 /**
  * The switchboard binary serving a temporary data directory. `port: 0` lets
  * the server choose; restart() reuses the directory (and the port when one
  * was given).
+ *
+ * With E2E_NODES=2 it is two nodes behind a balancer instead: `url` and
+ * `apiUrl` are the balancer's (also the nodes' public URL, which webhook
+ * URLs are built from), `port` is the balancer's, and stop(), restart()
+ * and close() act on both nodes.
  */
 export class Server {
-  constructor({ name, dataDir, port }) {
+  constructor({ name, dataDirs, port }) {
     this.name = name;
-    this.dataDir = dataDir;
+    this.dataDirs = dataDirs;
+    this.dataDir = dataDirs[0];
     this.port = port;
-    this.child = null;
+    this.nodes = [];
     this.url = null;
+    this.apiUrl = null;
     this.proxy = null;
+    this.balancer = null;
+    this.nats = null;
+    this.database = null;
     this.starts = 0;
   }
 
   static async start(name, { port = 0 } = {}) {
     assert.ok(fs.existsSync(BIN), `switchboard binary not found at ${BIN}: build it with "cargo build -p switchboard" or set SWITCHBOARD_BIN`);
-    const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), `switchboard-e2e-${name}-`));
-    const server = new Server({ name, dataDir, port });
-    await server.#spawn();
+    const base = await fsp.mkdtemp(path.join(os.tmpdir(), `switchboard-e2e-${name}-`));
+    if (NODES === 1) {
+      const server = new Server({ name, dataDirs: [base], port });
+      server.base = base;
+      await server.#spawn();
+      return server;
+    }
+    assert.ok(POSTGRES, 'E2E_NODES needs E2E_POSTGRES: a PostgreSQL URL whose user may create databases');
+    assert.ok(fs.existsSync(NATS_SERVER), `nats-server not found at ${NATS_SERVER}: set E2E_NATS_SERVER`);
+    const dataDirs = [];
+    for (let i = 1; i <= NODES; i += 1) dataDirs.push(path.join(base, `node${i}`));
+    const server = new Server({ name, dataDirs, port });
+    server.base = base;
+    try {
+      await server.#prepareNodes();
+      await server.#spawn();
+    } catch (e) {
+      await server.close().catch(() => {});
+      throw e;
+    }
     return server;
+  }
+
+  /**
+   * What the nodes share besides the database and the bus: the key that
+   * seals carrier secrets and signs media links (created once, copied to
+   * each), and the image folder, which stands in for the bucket a real
+   * deployment of several nodes configures.
+   */
+  async #prepareNodes() {
+    const key = crypto.randomBytes(32).toString('base64');
+    const media = path.join(this.base, 'media');
+    await fsp.mkdir(media);
+    for (const dir of this.dataDirs) {
+      await fsp.mkdir(dir);
+      await fsp.writeFile(path.join(dir, 'secret.key'), key, { mode: 0o600 });
+      await fsp.symlink(media, path.join(dir, 'media'));
+    }
+    this.database = await createDatabase(this.name);
+    this.nats = await startProcess(
+      NATS_SERVER, ['-a', '127.0.0.1', '-p', '-1'],
+      path.join(LOGS, `${this.name}-nats.log`),
+      /Listening for client connections on (127\.0\.0\.1:\d+)/, 'nats-server',
+    );
+    this.nats.url = `nats://${this.nats.match[1]}`;
+    this.balancer = await startBalancer({ port: this.port, pinned: PINNED_TO_FIRST_NODE });
+    this.port = Number(new URL(this.balancer.url).port);
   }
 
   async #spawn() {
     this.starts += 1;
-    await fsp.mkdir(LOGS, { recursive: true });
-    const log = fs.createWriteStream(path.join(LOGS, `${this.name}-server-${this.starts}.log`));
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--demo', '--demo-password', DEMO_PASSWORD];
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '1' } });
-    this.child = child;
-    child.stderr.pipe(log);
-    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.exited = exited;
-    const lines = readline.createInterface({ input: child.stdout });
-    const listening = new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the server did not print "listening on" within 60 s')), 60_000);
-      lines.on('line', (line) => {
-        log.write(`${line}\n`);
-        const match = line.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match);
-        }
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`the server exited before listening (code ${code}, signal ${signal}); see test-output/logs`));
-      });
-    });
-    const match = await listening;
-    this.port = Number(match[2]);
-    this.apiUrl = match[1];
+    if (NODES === 1) {
+      const node = await this.#spawnNode(this.dataDir, this.port, `${this.name}-server-${this.starts}.log`);
+      this.nodes = [node];
+      this.port = node.port;
+      this.apiUrl = node.url;
+    } else {
+      // All at once, as nodes of a deployment start: on a fresh database
+      // they race to migrate it and to seed the demo organization.
+      this.nodes = await Promise.all(this.dataDirs.map((dir, i) => this.#spawnNode(
+        dir, 0, `${this.name}-node${i + 1}-server-${this.starts}.log`,
+        ['--database-url', this.database.url, '--bus-url', this.nats.url, '--public-url', this.balancer.url],
+      )));
+      this.balancer.setBackends(this.nodes.map((node) => node.url));
+      this.apiUrl = this.balancer.url;
+    }
     // E2E_WEB_FROM_DISK=1 serves web/ from the work tree (no rebuild needed
     // while working on the portal); CI always tests the embedded files.
     if (process.env.E2E_WEB_FROM_DISK === '1') {
@@ -114,15 +247,19 @@ export class Server {
     }
   }
 
-  /** SIGTERM, wait for the process to exit. */
+  async #spawnNode(dataDir, port, logName, extra = []) {
+    const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--demo', '--demo-password', DEMO_PASSWORD, ...extra];
+    const node = await startProcess(BIN, args, path.join(LOGS, logName), /listening on (http:\/\/127\.0\.0\.1:(\d+))/, 'the server');
+    node.url = node.match[1];
+    node.port = Number(node.match[2]);
+    return node;
+  }
+
+  /** SIGTERM every node, wait for them to exit. */
   async stop() {
-    if (!this.child) return;
-    const child = this.child;
-    this.child = null;
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(timer);
+    const nodes = this.nodes;
+    this.nodes = [];
+    await Promise.all(nodes.map(stopProcess));
   }
 
   async restart() {
@@ -133,18 +270,22 @@ export class Server {
   async close() {
     await this.stop();
     await this.proxy?.close();
-    await fsp.rm(this.dataDir, { recursive: true, force: true });
+    if (this.balancer) {
+      // Which node served how much, to show the load was spread.
+      const sent = [...this.balancer.sent].map(([url, n]) => `${url} ${n}`).join('\n');
+      await fsp.writeFile(path.join(LOGS, `${this.name}-balancer.log`), `${sent}\n`).catch(() => {});
+      await this.balancer.close();
+    }
+    await stopProcess(this.nats);
+    if (this.database) await dropDatabase(this.database);
+    await fsp.rm(this.base, { recursive: true, force: true });
   }
 
-  /** Runs `switchboard admin …` against this data directory. */
+  /** Runs `switchboard admin …` against this server's database. */
   admin(...args) {
-    return new Promise((resolve, reject) => {
-      const child = spawn(BIN, ['admin', '--data-dir', this.dataDir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => { out += d; });
-      child.stderr.on('data', (d) => { out += d; });
-      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`admin ${args.join(' ')} failed: ${out}`))));
-    });
+    const database = this.database ? ['--database-url', this.database.url] : [];
+    return run(BIN, ['admin', '--data-dir', this.dataDir, ...database, ...args])
+      .catch((e) => { throw new Error(`admin ${args.join(' ')} failed: ${e.out ?? e.message}`); });
   }
 }
 
