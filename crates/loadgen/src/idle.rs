@@ -2,15 +2,23 @@
 //! hold, the server's memory per connection and the rate at which they open.
 //! A few users' tokens are shared by all connections (a user may have many
 //! devices). Connections are spread over several 127.0.0.x source addresses so
-//! ephemeral ports never run short.
+//! ephemeral ports never run short, and over the server's nodes when it has
+//! several.
+//!
+//! Several generator processes can share one measurement (one process may
+//! hold only so many descriptors): with a sync directory each announces when
+//! it has signed in and when its connections are held, and waits for the
+//! files `go` (open the connections) and `release` (ping and close) that
+//! the script driving them writes, reading the nodes' memory in between.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use futures_util::{SinkExt, StreamExt, stream};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -31,6 +39,32 @@ pub struct IdleOptions {
     pub settle: Duration,
     /// How long the connections are held before the liveness check.
     pub hold: Duration,
+    /// Where to meet other generator processes (see the module doc).
+    pub sync: Option<Sync>,
+}
+
+/// The files through which several generators open and close their
+/// connections together.
+#[derive(Debug, Clone)]
+pub struct Sync {
+    pub dir: PathBuf,
+    /// This generator's name in the files it writes.
+    pub name: String,
+}
+
+impl Sync {
+    fn announce(&self, what: &str) -> Result<()> {
+        let path = self.dir.join(format!("{}.{what}", self.name));
+        std::fs::write(&path, b"").with_context(|| format!("writing {}", path.display()))
+    }
+
+    async fn await_file(&self, name: &str) {
+        let path = self.dir.join(name);
+        eprintln!("  waiting for {}", path.display());
+        while !Path::exists(&path) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// What W3 measured.
@@ -42,6 +76,12 @@ pub struct IdleReport {
     pub errors: BTreeMap<String, u64>,
     pub setup_seconds: f64,
     pub setup_rate: f64,
+    /// When the first connection attempt started and the last one ended,
+    /// seconds since the Unix epoch (to add up several generators' rates).
+    pub setup_started_unix: f64,
+    pub setup_finished_unix: f64,
+    /// Nodes the connections were spread over.
+    pub nodes: usize,
     pub server_rss_before_mib: f64,
     pub server_rss_after_mib: f64,
     pub server_kib_per_connection: f64,
@@ -72,12 +112,16 @@ struct Counters {
 
 /// Opens, holds, checks and closes the connections.
 pub async fn run(
-    endpoint: &Endpoint,
+    endpoints: &[Endpoint],
     tokens: &[String],
     options: &IdleOptions,
     server: Option<&Process>,
     open_files_limit: u64,
 ) -> Result<IdleReport> {
+    if let Some(sync) = &options.sync {
+        sync.announce("signed-in")?;
+        sync.await_file("go").await;
+    }
     let me = Process::current();
     let server_before = server.and_then(|p| p.sample().ok());
     let me_before = me.sample().ok();
@@ -88,9 +132,11 @@ pub async fn run(
     let mut opened = 0u64;
 
     let started = Instant::now();
+    let started_unix = unix_seconds();
     let mut attempts = stream::iter(0..options.connections)
         .map(|k| {
             let token = &tokens[k % tokens.len().max(1)];
+            let endpoint = &endpoints[k % endpoints.len()];
             let source = options
                 .sources
                 .get(k % options.sources.len().max(1))
@@ -124,6 +170,7 @@ pub async fn run(
     }
     drop(attempts);
     let setup_seconds = started.elapsed().as_secs_f64();
+    let finished_unix = unix_seconds();
     let server_setup_end = server.and_then(|p| p.sample().ok());
     let me_setup_end = me.sample().ok();
 
@@ -135,6 +182,10 @@ pub async fn run(
         options.hold.as_secs_f64()
     );
     tokio::time::sleep(options.hold).await;
+    if let Some(sync) = &options.sync {
+        sync.announce("held")?;
+        sync.await_file("release").await;
+    }
 
     let _ = command.send(Command::Ping);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -163,6 +214,9 @@ pub async fn run(
         errors,
         setup_seconds,
         setup_rate: opened as f64 / setup_seconds.max(1e-9),
+        setup_started_unix: started_unix,
+        setup_finished_unix: finished_unix,
+        nodes: endpoints.len(),
         server_rss_before_mib: rss(server_before),
         server_rss_after_mib: rss(server_after),
         server_kib_per_connection: per_connection(
@@ -225,4 +279,10 @@ async fn hold(mut socket: Socket, mut commands: watch::Receiver<Command>, counte
             },
         }
     }
+}
+
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -38,7 +38,7 @@ use crate::scheduling::Scheduling;
 use crate::stamp::Clock;
 use crate::traffic::Limits;
 use crate::usage::Process;
-use crate::workload::{Context, StepRule, W5};
+use crate::workload::{Context, Node, StepRule, W5};
 use crate::ws::{Board, Endpoint};
 use crate::wsend::SendPath;
 
@@ -63,9 +63,11 @@ struct Cli {
 
 #[derive(Args)]
 struct Common {
-    /// The server's base URL (plain HTTP).
+    /// The server's base URL (plain HTTP). Repeat it, once per node, to spread
+    /// the users over several nodes of one server: the first node provisions,
+    /// and each pair of W1/W2 spans two nodes (see the README).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
-    base_url: String,
+    base_url: Vec<String>,
     /// Organization slug to sign in to.
     #[arg(long, global = true, default_value = "demo")]
     organization: String,
@@ -88,8 +90,9 @@ struct Common {
     #[arg(long, global = true, default_value_t = 8)]
     sign_in_concurrency: usize,
     /// The server's process id, for its CPU and memory; found from the port when omitted.
+    /// Repeat it for several nodes: their CPU and memory are added up.
     #[arg(long, global = true)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// Also write the result as JSON to this file.
     #[arg(long, global = true)]
     json: Option<PathBuf>,
@@ -167,6 +170,19 @@ enum Workload {
         /// Source addresses 127.0.0.1 .. 127.0.0.N to spread local ports over.
         #[arg(long, default_value_t = 4)]
         sources: u8,
+        /// The source addresses themselves, instead of --sources (e.g.
+        /// 127.0.1.1,127.0.1.2): several generators on one machine each take
+        /// their own, as each address has only so many local ports.
+        #[arg(long, value_delimiter = ',')]
+        source_addresses: Vec<std::net::IpAddr>,
+        /// Meet other generators through files in this directory: announce
+        /// `<name>.signed-in`, open the connections once `go` exists, announce
+        /// `<name>.held` after the hold, close once `release` exists.
+        #[arg(long)]
+        sync_dir: Option<PathBuf>,
+        /// This generator's name in the sync directory [default: its process id].
+        #[arg(long)]
+        sync_name: Option<String>,
         /// Connection attempts in flight at once (kept under the server's
         /// listen backlog, 128, so no SYN is dropped and retried a second later).
         #[arg(long, default_value_t = 100)]
@@ -298,26 +314,43 @@ async fn run(cli: Cli, scheduling: Scheduling) -> Result<()> {
 
     let clock = Clock::start();
     let run = clock.now_unix_nanos() / 1_000_000_000;
-    let endpoint = Endpoint::from_base_url(&common.base_url).await?;
-    let server_pid = match common.server_pid {
-        Some(pid) => Some(pid),
-        None => match usage::find_listener(endpoint.addr().port()) {
-            Ok(pid) => Some(pid),
-            Err(error) => {
-                eprintln!("server CPU and memory will not be reported: {error:#}");
-                None
-            }
-        },
+    let mut nodes = Vec::with_capacity(common.base_url.len());
+    for base_url in &common.base_url {
+        nodes.push(Node {
+            api: Api::new(base_url, common.max_in_flight)?,
+            endpoint: Endpoint::from_base_url(base_url).await?,
+        });
+    }
+    let Some(first) = nodes.first().cloned() else {
+        bail!("--base-url is required");
     };
-    let server = server_pid.map(Process::pid);
+    let server_pids = if common.server_pid.is_empty() {
+        let mut found = Vec::new();
+        for node in &nodes {
+            match usage::find_listener(node.endpoint.addr().port()) {
+                Ok(pid) if !found.contains(&pid) => found.push(pid),
+                Ok(_) => {}
+                Err(error) => {
+                    eprintln!("server CPU and memory will not be reported: {error:#}");
+                    found.clear();
+                    break;
+                }
+            }
+        }
+        found
+    } else {
+        common.server_pid.clone()
+    };
+    let server = (!server_pids.is_empty()).then(|| Process::pids(&server_pids));
     if let Some(process) = &server {
         process
             .sample()
             .context("reading the server's /proc entry (is --server-pid right?)")?;
     }
     let context = Context {
-        api: Api::new(&common.base_url, common.max_in_flight)?,
-        endpoint,
+        api: first.api,
+        endpoint: first.endpoint,
+        nodes,
         directory: Directory {
             organization: common.organization.clone(),
             admin_extension: common.admin_extension.clone(),
@@ -350,8 +383,8 @@ async fn run(cli: Cli, scheduling: Scheduling) -> Result<()> {
     let report = RunReport {
         workload: name.to_owned(),
         run,
-        base_url: common.base_url.clone(),
-        server_pid,
+        base_url: common.base_url.join(" "),
+        server_pids,
         scheduling,
         settings,
         outcome,
@@ -414,18 +447,30 @@ async fn run_workload(
             connections,
             users,
             sources,
+            source_addresses,
+            sync_dir,
+            sync_name,
             concurrency,
             settle,
             hold,
         } => {
+            let sources = if source_addresses.is_empty() {
+                workload::loopback_sources(sources)
+            } else {
+                source_addresses
+            };
             let settings = json!({"connections": connections, "users": users, "sources": sources, "concurrency": concurrency});
             let options = IdleOptions {
                 connections,
-                sources: workload::loopback_sources(sources),
+                sources,
                 concurrency,
                 ready: None,
                 settle: seconds(settle, "--settle")?,
                 hold: seconds(hold, "--hold")?,
+                sync: sync_dir.map(|dir| idle::Sync {
+                    dir,
+                    name: sync_name.unwrap_or_else(|| std::process::id().to_string()),
+                }),
             };
             ("w3", settings, workload::w3(context, users, options).await?)
         }

@@ -15,7 +15,8 @@ pub struct RunReport {
     pub workload: String,
     pub run: u64,
     pub base_url: String,
-    pub server_pid: Option<u32>,
+    /// The server's processes (one per node), whose CPU and memory are reported together.
+    pub server_pids: Vec<u32>,
     /// The generator's own scheduling policy.
     pub scheduling: Scheduling,
     pub settings: serde_json::Value,

@@ -26,10 +26,12 @@ use crate::webhook::{Inbound, RepostReport, Reposts};
 use crate::ws::Board;
 use crate::wsend::{Acks, Flight, Line, SendPath, send_frame};
 
-/// Who sends where: per user, its bearer token and the conversation it posts to.
+/// Who sends where: per user, its bearer token, the conversation it posts to
+/// and the API of the node it is placed on (REST sends go there).
 pub struct Senders {
     pub tokens: Vec<String>,
     pub conversations: Vec<i64>,
+    pub apis: Vec<Api>,
 }
 
 /// Where the messages of a phase come from.
@@ -220,7 +222,12 @@ impl Pacer {
                 }
                 continue;
             }
-            let (api, acks, senders) = (self.api.clone(), self.acks.clone(), senders.clone());
+            let api = senders
+                .apis
+                .get(sender as usize)
+                .unwrap_or(&self.api)
+                .clone();
+            let (acks, senders) = (self.acks.clone(), senders.clone());
             let attempts = self.limits.attempts.max(1);
             self.runtime.spawn(async move {
                 let _permit = permit;

@@ -16,35 +16,44 @@ use crate::scheduling::Scheduling;
 /// architecture this runs on (it is not the kernel's internal HZ).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// Which process to watch.
+/// Which process to watch: one, or several read as one (the nodes of a
+/// server that runs as several processes: their CPU and memory add up).
 #[derive(Debug, Clone)]
 pub struct Process {
-    dir: PathBuf,
+    dirs: Vec<PathBuf>,
 }
 
 impl Process {
-    pub fn pid(pid: u32) -> Self {
+    pub fn pids(pids: &[u32]) -> Self {
         Process {
-            dir: PathBuf::from(format!("/proc/{pid}")),
+            dirs: pids
+                .iter()
+                .map(|pid| PathBuf::from(format!("/proc/{pid}")))
+                .collect(),
         }
     }
 
     pub fn current() -> Self {
         Process {
-            dir: PathBuf::from("/proc/self"),
+            dirs: vec![PathBuf::from("/proc/self")],
         }
     }
 
     pub fn sample(&self) -> Result<Sample> {
-        let stat = std::fs::read_to_string(self.dir.join("stat"))
-            .with_context(|| format!("reading {}", self.dir.join("stat").display()))?;
-        let status = std::fs::read_to_string(self.dir.join("status"))
-            .with_context(|| format!("reading {}", self.dir.join("status").display()))?;
-        Ok(Sample {
+        let mut sample = Sample {
             at: Instant::now(),
-            cpu_ticks: cpu_ticks(&stat)?,
-            rss_kib: rss_kib(&status)?,
-        })
+            cpu_ticks: 0,
+            rss_kib: 0,
+        };
+        for dir in &self.dirs {
+            let stat = std::fs::read_to_string(dir.join("stat"))
+                .with_context(|| format!("reading {}", dir.join("stat").display()))?;
+            let status = std::fs::read_to_string(dir.join("status"))
+                .with_context(|| format!("reading {}", dir.join("status").display()))?;
+            sample.cpu_ticks += cpu_ticks(&stat)?;
+            sample.rss_kib += rss_kib(&status)?;
+        }
+        Ok(sample)
     }
 }
 

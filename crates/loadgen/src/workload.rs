@@ -21,10 +21,42 @@ use crate::webhook::{self, Inbound};
 use crate::ws::{self, Board, Endpoint, Receiver};
 use crate::wsend::SendPath;
 
-/// Everything a workload needs from the command line and the server.
-pub struct Context {
+/// One node of the server: its REST API and its WebSocket.
+#[derive(Clone)]
+pub struct Node {
     pub api: Api,
     pub endpoint: Endpoint,
+}
+
+/// Which node a user's connections and sends go to.
+#[derive(Debug, Clone, Copy)]
+enum Placement {
+    /// Users in pairs (0, 1), (2, 3), …: pair `k` has its first user on node
+    /// `k` and its second on node `k + 1` (modulo the nodes), so with two nodes
+    /// or more every pair spans two nodes and the nodes are evenly loaded.
+    Pairs,
+    /// User `u` on node `u` (modulo the nodes).
+    RoundRobin,
+}
+
+impl Placement {
+    fn node(self, user: u32, nodes: usize) -> usize {
+        let slot = match self {
+            Placement::Pairs => user / 2 + (user & 1),
+            Placement::RoundRobin => user,
+        };
+        slot as usize % nodes.max(1)
+    }
+}
+
+/// Everything a workload needs from the command line and the server.
+pub struct Context {
+    /// The first node's API: provisioning, administration and webhooks go there.
+    pub api: Api,
+    /// The first node's WebSocket.
+    pub endpoint: Endpoint,
+    /// Every node, the first included; users are spread over them.
+    pub nodes: Vec<Node>,
     pub directory: Directory,
     pub board: Arc<Board>,
     pub limits: Limits,
@@ -84,11 +116,15 @@ impl Context {
     }
 
     /// Opens up to `connections` keep-alive connections (never more than
-    /// sends may be in flight).
+    /// sends may be in flight), shared evenly by the nodes.
     async fn warm_pool(&self, token: &str, connections: usize) {
         let connections = connections.min(self.limits.max_in_flight);
         if connections > 0 {
-            let opened = self.api.warm(token, connections).await;
+            let each = connections.div_ceil(self.nodes.len().max(1));
+            let mut opened = 0;
+            for node in &self.nodes {
+                opened += node.api.warm(token, each).await;
+            }
             eprintln!("opened {opened} keep-alive connections");
         }
     }
@@ -106,23 +142,31 @@ impl Context {
         Ok(ready.then_some(Duration::from_secs(30)))
     }
 
-    /// Connects one receiver per listed user.
+    /// The node `user` is placed on.
+    fn node(&self, placement: Placement, user: u32) -> &Node {
+        let index = placement.node(user, self.nodes.len());
+        &self.nodes[index]
+    }
+
+    /// Connects one receiver per listed user, each to its node.
     async fn connect(
         &self,
         sessions: &[Session],
         users: &[u32],
         ready: Option<Duration>,
+        placement: Placement,
     ) -> Result<Receivers> {
         let (stop, stopped) = watch::channel(false);
-        let sockets: Vec<Receiver> = stream::iter(users.iter().copied())
+        let sockets: Vec<(Endpoint, Receiver)> = stream::iter(users.iter().copied())
             .map(|user| {
                 let token = sessions
                     .get(user as usize)
                     .map(|s| s.token.clone())
                     .unwrap_or_default();
+                let endpoint = self.node(placement, user).endpoint.clone();
                 async move {
                     let mut socket = ws::connect(
-                        &self.endpoint,
+                        &endpoint,
                         &token,
                         None,
                         None,
@@ -136,21 +180,24 @@ impl Context {
                     };
                     let outbox =
                         (self.limits.send_path == SendPath::Ws).then(|| self.board.open_line(user));
-                    anyhow::Ok(Receiver {
-                        user,
-                        token,
-                        socket,
-                        cursor,
-                        outbox,
-                    })
+                    anyhow::Ok((
+                        endpoint,
+                        Receiver {
+                            user,
+                            token,
+                            socket,
+                            cursor,
+                            outbox,
+                        },
+                    ))
                 }
             })
             .buffer_unordered(64)
             .try_collect()
             .await?;
         let mut tasks = JoinSet::new();
-        for receiver in sockets {
-            tasks.spawn(receiver.run(self.endpoint.clone(), self.board.clone(), stopped.clone()));
+        for (endpoint, receiver) in sockets {
+            tasks.spawn(receiver.run(endpoint, self.board.clone(), stopped.clone()));
         }
         // Without a `ready` frame there is no sign that subscriptions are live; give them a moment.
         if ready.is_none() {
@@ -175,6 +222,9 @@ impl Context {
         let senders = Senders {
             tokens: sessions.iter().map(|s| s.token.clone()).collect(),
             conversations: conversations.iter().flat_map(|&c| [c, c]).collect(),
+            apis: (0..users)
+                .map(|user| self.node(Placement::Pairs, user).api.clone())
+                .collect(),
         };
         Ok((sessions, provisioned, Arc::new(senders)))
     }
@@ -195,7 +245,9 @@ pub async fn w1(context: &Context, users: u32, rate: f64, duration: Duration) ->
     let ready = context.probe_ready(&sessions[0].token).await?;
     let everyone: Vec<u32> = (0..users).collect();
     eprintln!("connecting {users} receivers");
-    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let receivers = context
+        .connect(&sessions, &everyone, ready, Placement::Pairs)
+        .await?;
     context.warm(&sessions[0].token, users).await;
     let phase = Phase {
         name: "w1".into(),
@@ -297,7 +349,9 @@ pub async fn w2(
     let ready = context.probe_ready(&sessions[0].token).await?;
     let everyone: Vec<u32> = (0..users).collect();
     eprintln!("connecting {users} receivers");
-    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let receivers = context
+        .connect(&sessions, &everyone, ready, Placement::Pairs)
+        .await?;
     context.warm(&sessions[0].token, users).await;
     let mut outcome = Outcome {
         provisioning,
@@ -355,12 +409,14 @@ pub async fn w3(context: &Context, users: u32, mut options: IdleOptions) -> Resu
         .await?
         .map(|_| Duration::from_secs(30));
     eprintln!(
-        "w3: opening {} connections from {} source addresses",
+        "w3: opening {} connections from {} source addresses to {} nodes",
         options.connections,
-        options.sources.len()
+        options.sources.len(),
+        context.nodes.len()
     );
+    let endpoints: Vec<Endpoint> = context.nodes.iter().map(|n| n.endpoint.clone()).collect();
     let idle = idle::run(
-        &context.endpoint,
+        &endpoints,
         &tokens,
         &options,
         context.server.as_ref(),
@@ -403,11 +459,14 @@ pub async fn w4(context: &Context, members: u32, rate: f64, duration: Duration) 
     let senders = Arc::new(Senders {
         tokens: vec![sessions[0].token.clone()],
         conversations: vec![group],
+        apis: vec![context.node(Placement::RoundRobin, 0).api.clone()],
     });
     let ready = context.probe_ready(&sessions[0].token).await?;
     let everyone: Vec<u32> = (0..members).collect();
     eprintln!("connecting {members} receivers");
-    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let receivers = context
+        .connect(&sessions, &everyone, ready, Placement::RoundRobin)
+        .await?;
     context.warm(&sessions[0].token, members).await;
     let phase = Phase {
         name: "w4".into(),
@@ -525,7 +584,9 @@ pub async fn w5(context: &Context, settings: W5) -> Result<Outcome> {
     let ready = context.probe_ready(&sessions[0].token).await?;
     let everyone: Vec<u32> = (0..settings.extensions).collect();
     eprintln!("connecting {} receivers", settings.extensions);
-    let receivers = context.connect(&sessions, &everyone, ready).await?;
+    let receivers = context
+        .connect(&sessions, &everyone, ready, Placement::RoundRobin)
+        .await?;
     context
         .warm_pool(&sessions[0].token, settings.connections)
         .await;
@@ -640,6 +701,24 @@ mod tests {
             loadgen: Usage::default(),
             machine_busy_percent: 0.0,
         }
+    }
+
+    #[test]
+    fn every_pair_spans_two_nodes_and_the_nodes_share_the_users() {
+        for nodes in 2..=6 {
+            let mut load = vec![0; nodes];
+            for pair in 0..300u32 {
+                let first = Placement::Pairs.node(2 * pair, nodes);
+                let second = Placement::Pairs.node(2 * pair + 1, nodes);
+                assert_ne!(first, second, "pair {pair} on {nodes} nodes");
+                load[first] += 1;
+                load[second] += 1;
+            }
+            assert!(load.iter().all(|&users| users == 600 / nodes), "{load:?}");
+        }
+        // One node takes everyone.
+        assert!((0..10).all(|user| Placement::Pairs.node(user, 1) == 0));
+        assert_eq!(Placement::RoundRobin.node(7, 3), 1);
     }
 
     #[test]
