@@ -300,14 +300,20 @@ async fn allowed_at_once(attempts: u32, make: impl Fn(u32) -> (String, IpAddr)) 
 async fn two_nodes_guessing_one_account_at_once_allow_its_limit_in_total() {
     let names = Names::new();
     let allowed = allowed_at_once(40, |i| (names.account(0), names.address(i))).await;
-    assert_eq!(allowed, 5, "every attempt is counted before the next is checked");
+    assert_eq!(
+        allowed, 5,
+        "every attempt is counted before the next is checked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_guessing_from_one_address_at_once_allow_its_limit_in_total() {
     let names = Names::new();
     let allowed = allowed_at_once(40, |i| (names.account(i), names.address(0))).await;
-    assert_eq!(allowed, 7, "every attempt is counted before the next is checked");
+    assert_eq!(
+        allowed, 7,
+        "every attempt is counted before the next is checked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,7 +63,9 @@ impl SignInLimiter {
         now: Timestamp,
     ) -> Result<Result<Attempt, u64>, StoreError> {
         match self {
-            Self::Memory(limiter) => Ok(limiter.attempt(account, address, now).map(Attempt::Memory)),
+            Self::Memory(limiter) => {
+                Ok(limiter.attempt(account, address, now).map(Attempt::Memory))
+            }
             Self::Shared(limiter) => limiter.attempt(account, address, now).await,
         }
     }

@@ -174,7 +174,12 @@ pub(crate) async fn send(client: &Client, conversation: i64, body: Value) -> Ans
 
 /// Posts a Telnyx webhook signed with the connection's key at `at`
 /// (seconds).
-async fn telnyx_webhook(server: &Server, connection: i64, body: &str, at: i64) -> Answer {
+pub(crate) async fn telnyx_webhook(
+    server: &Server,
+    connection: i64,
+    body: &str,
+    at: i64,
+) -> Answer {
     let signature = telnyx_key().sign(format!("{at}|{body}").as_bytes());
     let res = http()
         .post(format!("{}/webhooks/telnyx/{connection}", server.base))
@@ -196,7 +201,7 @@ fn now_secs(server: &Server) -> i64 {
     server.clock().now().unix_millis() / 1000
 }
 
-fn telnyx_status(message_id: &str, event_id: &str, status: &str) -> String {
+pub(crate) fn telnyx_status(message_id: &str, event_id: &str, status: &str) -> String {
     json!({"data": {
         "event_type": if status == "sent" { "message.sent" } else { "message.finalized" },
         "id": event_id,

@@ -43,7 +43,11 @@ async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
 
 /// Gives one attempt back to `key`'s window if it is still the one that
 /// counted it.
-async fn give_back(tx: &mut Transaction<'static, Postgres>, key: &str, window: Timestamp) -> Result<()> {
+async fn give_back(
+    tx: &mut Transaction<'static, Postgres>,
+    key: &str,
+    window: Timestamp,
+) -> Result<()> {
     sqlx::query(
         "UPDATE sign_in_limits SET failures = GREATEST(failures - 1, 0)
          WHERE key = $1 AND started = $2",
@@ -91,7 +95,11 @@ impl SignInLimits for PgStore {
             let key: String = row.try_get("key")?;
             let started: i64 = row.try_get("started")?;
             let failures: i32 = row.try_get("failures")?;
-            found.push((key, Timestamp(started), u32::try_from(failures).unwrap_or(0)));
+            found.push((
+                key,
+                Timestamp(started),
+                u32::try_from(failures).unwrap_or(0),
+            ));
         }
         let mut windows = Vec::with_capacity(keys.len());
         for (key, limit) in &keys {
@@ -148,7 +156,12 @@ impl SignInLimits for PgStore {
 
     async fn undecided(&self, ticket: AttemptTicket) -> Result<()> {
         let mut tx = begin(self.pool()).await?;
-        give_back(&mut tx, &account_key(&ticket.account), ticket.account_window).await?;
+        give_back(
+            &mut tx,
+            &account_key(&ticket.account),
+            ticket.account_window,
+        )
+        .await?;
         give_back(&mut tx, &address_key(ticket.address), ticket.address_window).await?;
         tx.commit().await?;
         Ok(())

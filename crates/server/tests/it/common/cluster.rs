@@ -8,8 +8,8 @@
 //! `SWITCHBOARD_TEST_NATS_SERVER` (default `/usr/sbin/nats-server`), and a
 //! test that cannot start it fails.
 
-use super::{PATIENCE, Server};
 use super::server::fresh_database;
+use super::{PATIENCE, Server};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

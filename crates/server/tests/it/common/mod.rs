@@ -17,7 +17,7 @@ pub use catalogue::{
     conversation_endpoints, every_endpoint, own_endpoints,
 };
 pub use client::{Answer, Client, answer, assert_error, uuid_like};
-pub use cluster::{Cluster, NatsServer};
+pub use cluster::Cluster;
 pub use request::{Cred, Endpoint, Payload, TINY_PNG, bearer};
 pub use server::{Server, copy_database};
 pub use ws::Ws;
