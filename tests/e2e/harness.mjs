@@ -71,8 +71,8 @@ const NATS_SERVER = process.env.E2E_NATS_SERVER || '/usr/sbin/nats-server';
 /**
  * Paths the balancer sends to the first node only. The phone simulator is a
  * demo carrier whose phones live in one node's memory, so its page must
- * talk to one node; the business side of a text may still go through
- * either (see sms.test.mjs).
+ * talk to one node; the test that texts a simulated phone runs on one node
+ * only (see sms.test.mjs).
  */
 const PINNED_TO_FIRST_NODE = ['/simulator'];
 

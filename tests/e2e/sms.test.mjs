@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import {
-  Server, DEMO, launchBrowser, openUser, signIn, message, screenshot, assertNoBrowserErrors, allowFailedLoad,
+  Server, DEMO, NODES, launchBrowser, openUser, signIn, message, screenshot, assertNoBrowserErrors, allowFailedLoad,
 } from './harness.mjs';
 
 let server;
@@ -76,7 +76,13 @@ async function openPhone(number) {
   return phone;
 }
 
-test('an extension texts a new number; the customer replies with a picture, live both ways', { timeout: 120_000 }, async () => {
+// The simulator keeps its phones in the memory of one node, and a text may
+// leave through any node's outbox: with several nodes the phone would miss
+// it (docs/DEPLOY.md). The texting paths across nodes are covered by the
+// integration tests of several nodes (crates/server/tests/it/nodes.rs).
+const SIMULATOR_NEEDS_ONE_NODE = NODES > 1 && 'the phone simulator lives on one node';
+
+test('an extension texts a new number; the customer replies with a picture, live both ways', { timeout: 120_000, skip: SIMULATOR_NEEDS_ONE_NODE }, async () => {
   const alice = await openUser(browser, server, { label: 'alice' });
   await signIn(alice.page, DEMO.alice);
   // Bob has the same business number: the conversation is his too.
