@@ -1,9 +1,10 @@
 //! Several nodes of one deployment: real server processes on one
 //! PostgreSQL database and one nats-server (`common::Cluster`), with their
-//! clients spread across them. Chat, receipts, typing and sign-out cross
-//! nodes; a client resumes on any node; a node killed mid-burst or NATS
-//! stopped mid-burst loses nothing and repeats nothing; the outbox sends
-//! each text once whichever node sends it, also when one dies holding it.
+//! clients spread across them. Chat, receipts, typing, sign-out and
+//! disabling an extension cross nodes; a client resumes on any node; a node
+//! killed mid-burst or NATS stopped mid-burst loses nothing and repeats
+//! nothing; the outbox sends each text once whichever node sends it, also
+//! when one dies holding it.
 //!
 //! These need PostgreSQL whatever `SWITCHBOARD_TEST_BACKEND` says: they
 //! fail when `SWITCHBOARD_TEST_POSTGRES` is unset. Every test has a cluster
@@ -251,6 +252,32 @@ async fn signing_out_on_one_node_closes_the_websocket_on_another_and_every_node_
     phone_ws.send(json!({"type": "ping"})).await;
     assert_eq!(phone_ws.next_of("pong").await["type"], "pong");
     assert_eq!(phone.get("/api/v1/me").await.status, 200);
+}
+
+#[tokio::test]
+async fn disabling_an_extension_on_one_node_closes_its_websockets_on_the_others() {
+    let cluster = Cluster::start(3);
+    let admin = cluster.node(0).sign_in("101").await;
+    let carol = cluster.node(1).sign_in("103").await;
+    let mut carol_on_2 = on(&carol, cluster.node(1)).ws(None).await;
+    let mut carol_on_3 = on(&carol, cluster.node(2)).ws(None).await;
+
+    let path = format!("/api/v1/admin/extensions/{}", carol.id);
+    let disabled = admin
+        .call("PATCH", &path, Some(json!({"disabled": true})))
+        .await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    for (node, ws) in [(2, &mut carol_on_2), (3, &mut carol_on_3)] {
+        assert_eq!(
+            close_of(ws).await,
+            Some((4401, "session ended".to_owned())),
+            "the socket on node {node} is closed"
+        );
+    }
+    for node in 0..3 {
+        let me = on(&carol, cluster.node(node)).get("/api/v1/me").await;
+        assert_eq!(me.status, 401, "node {} refuses the token", node + 1);
+    }
 }
 
 // ---------------------------------------------------------------------------
