@@ -294,3 +294,97 @@ async fn two_nodes_writing_many_organizations_in_opposite_orders_all_succeed() {
         t.await.expect("task").expect("every send succeeds");
     }
 }
+
+/// Sends waiting for one node's writer together are stored together; each
+/// answers as it would alone: members' sends are stored once each and
+/// announced in message order with stream positions that leave no hole, a
+/// retried key gets its first message back, and a send into a chat its
+/// sender is not in is refused, storing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_stored_together_answer_as_they_would_alone() {
+    let store = node().await;
+    let (org, people) = team(&store, 3).await;
+    let mut chats = Vec::new();
+    for other in [1, 2] {
+        let chat = store
+            .open_direct(OpenDirect {
+                org: org.id,
+                me: people[0].id,
+                other: people[other].id,
+                now: Timestamp(2),
+            })
+            .await
+            .expect("chat")
+            .value
+            .conversation
+            .id;
+        chats.push(chat);
+    }
+    let start = store.latest_cursor(org.id).await.expect("latest");
+
+    // Person 0 in both chats, keyed and not; each key twice; person 2
+    // into the chat of 0 and 1, which is not theirs.
+    let mut sends = Vec::new();
+    for i in 0..30 {
+        let chat = chats[i % 2];
+        let key = (i % 3 == 0).then(|| format!("together-{i}"));
+        sends.push(send(chat, &people[0], &format!("text {i}"), key.clone()));
+        if key.is_some() {
+            sends.push(send(chat, &people[0], &format!("text {i}"), key));
+        }
+    }
+    for i in 0..3 {
+        sends.push(send(chats[0], &people[2], &format!("not mine {i}"), None));
+    }
+    let outcomes =
+        futures_util::future::join_all(sends.into_iter().map(|s| store.post_message(s))).await;
+
+    let mut stored = BTreeSet::new();
+    let mut replayed = 0;
+    let mut refused = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(posted) if posted.value.replayed => {
+                assert!(posted.events.is_empty(), "a replay announces nothing");
+                replayed += 1;
+            }
+            Ok(posted) => {
+                assert_eq!(posted.events.len(), 1, "a send announces itself");
+                assert!(stored.insert(posted.value.message.id), "a new message");
+            }
+            Err(switchboard_store::StoreError::NotFound(_)) => refused += 1,
+            Err(e) => panic!("unexpected answer: {e}"),
+        }
+    }
+    assert_eq!((stored.len(), replayed, refused), (30, 10, 3));
+
+    let events = store
+        .events_after(people[0].id, start, 1_000)
+        .await
+        .expect("replay");
+    let announced: Vec<i64> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.kind, switchboard_domain::EventKind::MessageCreated);
+            let payload: serde_json::Value =
+                serde_json::from_str(&e.payload).expect("a JSON payload");
+            payload["message"]["id"].as_i64().expect("a message id")
+        })
+        .collect();
+    let in_order: Vec<i64> = stored.iter().map(|id| id.0).collect();
+    assert_eq!(
+        announced, in_order,
+        "every message announced once, in message order"
+    );
+    let heads = store
+        .stream_after(org.id, 0, 10_000)
+        .await
+        .expect("the organization's stream");
+    let positions: Vec<u64> = heads.iter().map(|e| e.seq).collect();
+    let first = positions.first().copied().expect("some events");
+    assert_eq!(
+        positions,
+        (first..first + positions.len() as u64).collect::<Vec<_>>(),
+        "stream positions count up by one"
+    );
+}

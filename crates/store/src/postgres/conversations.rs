@@ -808,6 +808,12 @@ impl Conversations for PgStore {
 
     async fn post_message(&self, message: NewMessage) -> Result<Committed<Posted>> {
         let org = self.org_of_conversation(message.conversation_id).await?;
+        if let Some(org) = org
+            && message.attachments.is_empty()
+            && message.carrier_media.is_empty()
+        {
+            return self.post_chat(org, message).await;
+        }
         self.write(org, move |c| {
             Box::pin(async move { messages::post_message(c, &message).await })
         })

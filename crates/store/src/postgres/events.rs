@@ -91,6 +91,120 @@ pub(super) async fn record(
     })
 }
 
+/// An event to record with [`record_many`].
+pub(super) struct NewEvent {
+    pub org: OrgId,
+    pub event: Event,
+    pub recipients: Arc<[ExtensionId]>,
+    pub now: Timestamp,
+}
+
+/// Appends `events` to the log in their order, as [`record`] would one by
+/// one, in two statements whatever their number: cursors are taken first
+/// (and sorted, so they follow the given order), then each organization's
+/// stream moves forward by its count of events. Callers hold the
+/// organizations' stream locks (the writer takes them first).
+pub(super) async fn record_many(
+    conn: &mut PgConnection,
+    events: Vec<NewEvent>,
+) -> Result<Vec<Recorded>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(events.len())
+        .map_err(|_| StoreError::Backend("too many events at once".into()))?;
+    let mut cursors: Vec<i64> =
+        sqlx::query_scalar("SELECT nextval('event_cursors') FROM generate_series(1, $1)")
+            .bind(count)
+            .fetch_all(&mut *conn)
+            .await?;
+    cursors.sort_unstable();
+    if cursors.len() != events.len() {
+        return Err(StoreError::Backend("the database gave too few cursors".into()));
+    }
+    let mut orgs = Vec::with_capacity(events.len());
+    let mut ranks = Vec::with_capacity(events.len());
+    let mut conversations = Vec::with_capacity(events.len());
+    let mut targets = Vec::with_capacity(events.len());
+    let mut kinds = Vec::with_capacity(events.len());
+    let mut payloads = Vec::with_capacity(events.len());
+    let mut audiences = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
+    let mut per_org: std::collections::HashMap<i64, i64> = std::collections::HashMap::new();
+    for new in &events {
+        let payload = serde_json::to_string(&new.event)
+            .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+        let (conversation, target) = match new.event.audience() {
+            Audience::Conversation(c) => (Some(c.0), None),
+            Audience::Extension(e) => (None, Some(e.0)),
+        };
+        let rank = per_org.entry(new.org.0).or_insert(0);
+        *rank += 1;
+        orgs.push(new.org.0);
+        ranks.push(*rank);
+        conversations.push(conversation);
+        targets.push(target);
+        kinds.push(new.event.kind().as_str());
+        payloads.push(payload);
+        // Arrays of arrays must be rectangular: each audience goes as text.
+        let ids: Vec<String> = new.recipients.iter().map(|e| e.0.to_string()).collect();
+        audiences.push(format!("{{{}}}", ids.join(",")));
+        times.push(new.now.0);
+    }
+    let rows = sqlx::query(
+        "WITH e AS (
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+                                  $5::bigint[], $6::text[], $7::text[], $8::text[], $9::bigint[])
+                 AS e(cursor, org_id, rank, conversation_id, target_extension_id, kind, payload,
+                      recipients, created_at)),
+         counts AS (SELECT org_id, count(*) AS n FROM e GROUP BY org_id),
+         s AS (
+             INSERT INTO org_streams (org_id, seq) SELECT org_id, n FROM counts
+             ON CONFLICT (org_id) DO UPDATE SET seq = org_streams.seq + excluded.seq
+             RETURNING org_id, seq)
+         INSERT INTO events (cursor, org_id, org_seq, conversation_id, target_extension_id,
+                             kind, payload, recipients, created_at)
+         SELECT e.cursor, e.org_id, s.seq - counts.n + e.rank, e.conversation_id,
+                e.target_extension_id, e.kind, e.payload, e.recipients::bigint[], e.created_at
+         FROM e JOIN s USING (org_id) JOIN counts USING (org_id)
+         RETURNING cursor, org_seq",
+    )
+    .bind(&cursors)
+    .bind(&orgs)
+    .bind(&ranks)
+    .bind(&conversations)
+    .bind(&targets)
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(&audiences)
+    .bind(&times)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut seqs = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let cursor: i64 = row.try_get(0)?;
+        let seq: i64 = row.try_get(1)?;
+        seqs.insert(cursor, seq);
+    }
+    let mut recorded = Vec::with_capacity(events.len());
+    for ((new, cursor), payload) in events.into_iter().zip(cursors).zip(payloads) {
+        let seq = *seqs
+            .get(&cursor)
+            .ok_or_else(|| StoreError::Backend("an event was not recorded".into()))?;
+        recorded.push(Recorded {
+            cursor: Cursor(cursor),
+            event: Arc::new(new.event),
+            payload: payload.into(),
+            recipients: new.recipients,
+            stream: Some(StreamPosition {
+                org: new.org,
+                seq: seq as u64,
+            }),
+        });
+    }
+    Ok(recorded)
+}
+
 /// The database's clock, for the events of writes whose callers pass no
 /// `now`. An event's time is kept for people reading the log, never used to
 /// order it.

@@ -9,7 +9,7 @@
 //! outcome), and the send answers with the original instead.
 
 use super::conversations::{externals, lock_stream, read_positions};
-use super::events::record;
+use super::events::{NewEvent, record, record_many};
 use crate::{Committed, MarkRead, NewMessage, Posted, Receipt, Refusal, Result, StoreError};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
@@ -582,6 +582,128 @@ pub(super) async fn post_message(
         },
         events: vec![event],
     })
+}
+
+/// Stores the plain chat sends among `sends` (no images, in a conversation
+/// without a business number, by a current member, with a key not used
+/// before) with a fixed number of statements, however many they are: ids
+/// taken first in the given order, one insert, then their events with
+/// [`record_many`]. Each answer is the send's outcome, or `None` for a send
+/// that must go through [`post_message`] instead (a text to an outside
+/// number, a retry, a refusal), which nothing here has written for.
+pub(super) async fn post_chats(
+    conn: &mut PgConnection,
+    sends: &[&NewMessage],
+) -> Result<Vec<Option<Committed<Posted>>>> {
+    let count = i64::try_from(sends.len())
+        .map_err(|_| StoreError::Backend("too many sends at once".into()))?;
+    let mut ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(count)
+    .fetch_all(&mut *conn)
+    .await?;
+    ids.sort_unstable();
+    if ids.len() != sends.len() {
+        return Err(StoreError::Backend("the database gave too few ids".into()));
+    }
+    let conversations: Vec<i64> = sends.iter().map(|n| n.conversation_id.0).collect();
+    let senders: Vec<i64> = sends.iter().map(|n| n.sender.id.0).collect();
+    let bodies: Vec<&str> = sends.iter().map(|n| n.text.as_str()).collect();
+    let keys: Vec<Option<&str>> = sends
+        .iter()
+        .map(|n| n.idempotency_key.as_ref().map(|k| k.as_str()))
+        .collect();
+    let times: Vec<i64> = sends.iter().map(|n| n.now.0).collect();
+    let rows = sqlx::query(
+        "WITH input AS (
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[],
+                                  $5::text[], $6::bigint[])
+                 AS i(id, conversation_id, sender_id, body, key, created_at)),
+         allowed AS (
+             SELECT i.*, c.org_id,
+                    array(SELECT q.extension_id FROM participants q
+                          WHERE q.conversation_id = i.conversation_id AND q.left_seq IS NULL)
+                        AS recipients
+             FROM input i
+             JOIN participants p ON p.conversation_id = i.conversation_id
+                                AND p.extension_id = i.sender_id AND p.left_seq IS NULL
+             JOIN conversations c ON c.id = i.conversation_id
+             WHERE c.business_number_id IS NULL),
+         sent AS (
+             INSERT INTO messages (id, conversation_id, kind, sender_id, body, idempotency_key,
+                                   created_at)
+             SELECT id, conversation_id, 'text', sender_id, body, key, created_at
+             FROM allowed ORDER BY id
+             ON CONFLICT (sender_id, idempotency_key) WHERE idempotency_key IS NOT NULL
+             DO NOTHING
+             RETURNING id)
+         SELECT a.id, a.org_id, a.recipients FROM allowed a JOIN sent USING (id)",
+    )
+    .bind(&ids)
+    .bind(&conversations)
+    .bind(&senders)
+    .bind(&bodies)
+    .bind(&keys)
+    .bind(&times)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut stored_as = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = row.try_get(0)?;
+        let org: i64 = row.try_get(1)?;
+        let recipients: Vec<i64> = row.try_get(2)?;
+        stored_as.insert(id, (OrgId(org), recipients));
+    }
+    let mut messages = Vec::with_capacity(rows.len());
+    let mut events = Vec::with_capacity(rows.len());
+    let mut answers: Vec<Option<usize>> = Vec::with_capacity(sends.len());
+    for (new, id) in sends.iter().zip(&ids) {
+        let Some((org, recipients)) = stored_as.remove(id) else {
+            answers.push(None);
+            continue;
+        };
+        let row = MessageRow {
+            conversation: new.conversation_id,
+            kind: MessageKind::Text,
+            sender: Some(&new.sender),
+            external: None,
+            body: new.text.as_str(),
+            attachments: &[],
+            system: None,
+            key: new.idempotency_key.as_ref().map(|k| k.as_str()),
+            now: new.now,
+        };
+        let message = stored(MessageId(*id), &row);
+        answers.push(Some(messages.len()));
+        events.push(NewEvent {
+            org,
+            event: Event::MessageCreated {
+                message: message.clone(),
+            },
+            recipients: recipients.into_iter().map(ExtensionId).collect(),
+            now: new.now,
+        });
+        messages.push(message);
+    }
+    let recorded = record_many(conn, events).await?;
+    let mut outcomes: Vec<Option<Committed<Posted>>> = messages
+        .into_iter()
+        .zip(recorded)
+        .map(|(message, event)| {
+            Some(Committed {
+                value: Posted {
+                    message,
+                    replayed: false,
+                },
+                events: vec![event],
+            })
+        })
+        .collect();
+    Ok(answers
+        .into_iter()
+        .map(|slot| slot.and_then(|i| outcomes[i].take()))
+        .collect())
 }
 
 /// Inserts a sent text message; `None` when its sender already used its

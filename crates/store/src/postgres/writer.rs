@@ -4,12 +4,21 @@
 //! Jobs that are waiting when the writer looks share one transaction, each
 //! in a savepoint of its own; every caller is answered once that
 //! transaction has committed (or failed), and commit listeners hear the
-//! transaction's events first, in cursor order. If the connection breaks the
-//! writer connects again; the jobs of the broken transaction fail and their
-//! callers may retry.
+//! transaction's events first, in cursor order. If the connection breaks
+//! the writer connects again; the jobs of the broken transaction fail and
+//! their callers may retry.
+//!
+//! Consecutive chat sends are stored together, with a few statements
+//! (`messages::post_chats`) rather than a few each: statements on one
+//! connection run one after the other, each waiting for the database's
+//! answer, so their count per send bounds how many sends a node stores a
+//! second.
 
 use super::PgStore;
-use crate::{CommitListener, Committed, Extension, Org, Recorded, Result, StoreError};
+use super::messages;
+use crate::{
+    CommitListener, Committed, Extension, NewMessage, Org, Posted, Recorded, Result, StoreError,
+};
 use futures_util::future::BoxFuture;
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
@@ -59,9 +68,32 @@ type JobFn =
     Box<dyn for<'c> FnOnce(Option<&'c mut PgConnection>) -> BoxFuture<'c, JobOutcome> + Send>;
 
 pub(super) struct Job {
-    run: JobFn,
+    work: Work,
     /// The organization whose stream the job may record events in.
     org: Option<OrgId>,
+}
+
+enum Work {
+    Run(JobFn),
+    /// A message sent in a chat, which may be stored with others.
+    Send(Box<ChatSend>),
+}
+
+struct ChatSend {
+    new: NewMessage,
+    reply: oneshot::Sender<Result<Committed<Posted>>>,
+}
+
+impl Work {
+    /// Answers the caller with `why` (the job did not run).
+    async fn fail(self, why: StoreError) {
+        match self {
+            Work::Run(run) => (run(None).await.complete)(Err(why)),
+            Work::Send(send) => {
+                let _ = send.reply.send(Err(why));
+            }
+        }
+    }
 }
 
 /// Jobs that may wait for the writer; beyond this, callers wait to enqueue.
@@ -112,7 +144,29 @@ impl PgStore {
             })
         });
         self.jobs
-            .send(Job { run, org })
+            .send(Job {
+                work: Work::Run(run),
+                org,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Sends a message without images in `org`: as `messages::post_message`
+    /// in a write of its own would, but stored together with the chat sends
+    /// waiting beside it.
+    pub(super) async fn post_chat(
+        &self,
+        org: OrgId,
+        new: NewMessage,
+    ) -> Result<Committed<Posted>> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                work: Work::Send(Box::new(ChatSend { new, reply })),
+                org: Some(org),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -187,10 +241,11 @@ async fn run_batch(conn: &mut PgConnection, batch: &mut Vec<Job>) -> BatchOutcom
     let mut events = Vec::new();
     let mut done: Vec<Completion> = Vec::with_capacity(batch.len());
     if let Err(e) = sqlx::raw_sql("BEGIN").execute(&mut *conn).await {
+        let why = StoreError::Backend(e.to_string());
         for job in batch.drain(..) {
-            done.push((job.run)(None).await.complete);
+            job.work.fail(why.clone()).await;
         }
-        return (Err(StoreError::Backend(e.to_string())), events, done);
+        return (Err(why), events, done);
     }
     let mut broken: Option<StoreError> = None;
     let orgs: BTreeSet<i64> = batch.iter().filter_map(|j| j.org).map(|o| o.0).collect();
@@ -207,30 +262,37 @@ async fn run_batch(conn: &mut PgConnection, batch: &mut Vec<Job>) -> BatchOutcom
             broken = Some(StoreError::Backend(e.to_string()));
         }
     }
+    let mut sends: Vec<ChatSend> = Vec::new();
     for job in batch.drain(..) {
-        if broken.is_some() {
-            done.push((job.run)(None).await.complete);
+        if let Some(e) = &broken {
+            job.work.fail(e.clone()).await;
             continue;
         }
-        if let Err(e) = sqlx::raw_sql("SAVEPOINT job").execute(&mut *conn).await {
-            broken = Some(StoreError::Backend(e.to_string()));
-            done.push((job.run)(None).await.complete);
-            continue;
+        match job.work {
+            Work::Send(send) => sends.push(*send),
+            Work::Run(run) => {
+                if !sends.is_empty() {
+                    let outcome = chat_sends(conn, std::mem::take(&mut sends)).await;
+                    broken = settle(outcome, &mut events, &mut done);
+                    if let Some(e) = &broken {
+                        (run(None).await.complete)(Err(e.clone()));
+                        continue;
+                    }
+                }
+                let outcome = run_job(conn, run).await;
+                broken = settle(outcome, &mut events, &mut done);
+            }
         }
-        let outcome = (job.run)(Some(&mut *conn)).await;
-        let end = if outcome.ok {
-            sqlx::raw_sql("RELEASE job").execute(&mut *conn).await
+    }
+    if !sends.is_empty() {
+        if let Some(e) = &broken {
+            for send in sends {
+                let _ = send.reply.send(Err(e.clone()));
+            }
         } else {
-            sqlx::raw_sql("ROLLBACK TO job; RELEASE job")
-                .execute(&mut *conn)
-                .await
-        };
-        match end {
-            Ok(_) if outcome.ok => events.extend(outcome.events),
-            Ok(_) => {}
-            Err(e) => broken = Some(StoreError::Backend(e.to_string())),
+            let outcome = chat_sends(conn, sends).await;
+            broken = settle(outcome, &mut events, &mut done);
         }
-        done.push(outcome.complete);
     }
     let commit = match broken {
         Some(e) => {
@@ -251,10 +313,145 @@ async fn run_batch(conn: &mut PgConnection, batch: &mut Vec<Job>) -> BatchOutcom
     (commit, events, done)
 }
 
+/// What running jobs added to a transaction: their events and completions
+/// when their savepoints ended well, and the error that broke the
+/// transaction if one did (the jobs are answered all the same).
+struct Ran {
+    events: Vec<Recorded>,
+    done: Vec<Completion>,
+    broken: Option<StoreError>,
+}
+
+fn settle(ran: Ran, events: &mut Vec<Recorded>, done: &mut Vec<Completion>) -> Option<StoreError> {
+    events.extend(ran.events);
+    done.extend(ran.done);
+    ran.broken
+}
+
+/// Runs one job in a savepoint of its own.
+async fn run_job(conn: &mut PgConnection, run: JobFn) -> Ran {
+    if let Err(e) = sqlx::raw_sql("SAVEPOINT job").execute(&mut *conn).await {
+        let e = StoreError::Backend(e.to_string());
+        let outcome = run(None).await;
+        return Ran {
+            events: Vec::new(),
+            done: vec![outcome.complete],
+            broken: Some(e),
+        };
+    }
+    let outcome = run(Some(&mut *conn)).await;
+    let end = if outcome.ok {
+        sqlx::raw_sql("RELEASE job").execute(&mut *conn).await
+    } else {
+        sqlx::raw_sql("ROLLBACK TO job; RELEASE job")
+            .execute(&mut *conn)
+            .await
+    };
+    match end {
+        Ok(_) => Ran {
+            events: if outcome.ok {
+                outcome.events
+            } else {
+                Vec::new()
+            },
+            done: vec![outcome.complete],
+            broken: None,
+        },
+        Err(e) => Ran {
+            events: Vec::new(),
+            done: vec![outcome.complete],
+            broken: Some(StoreError::Backend(e.to_string())),
+        },
+    }
+}
+
+/// Stores consecutive chat sends: together where they can be
+/// (`messages::post_chats`, in one savepoint), and the rest one by one,
+/// after them, as `messages::post_message` does. Every send of one
+/// conversation goes the same way, so their order holds.
+async fn chat_sends(conn: &mut PgConnection, sends: Vec<ChatSend>) -> Ran {
+    let mut ran = Ran {
+        events: Vec::new(),
+        done: Vec::with_capacity(sends.len()),
+        broken: None,
+    };
+    let mut alone: Vec<ChatSend> = Vec::new();
+    if sends.len() == 1 {
+        alone = sends;
+    } else {
+        let together = together(conn, &sends).await;
+        for (send, outcome) in sends.into_iter().zip(together) {
+            match outcome {
+                Some(committed) => {
+                    ran.events.extend(committed.events.iter().cloned());
+                    let reply = send.reply;
+                    ran.done.push(Box::new(move |commit| {
+                        let _ = reply.send(commit.map(|()| committed));
+                    }));
+                }
+                None => alone.push(send),
+            }
+        }
+    }
+    for send in alone {
+        let ChatSend { new, reply } = send;
+        let run: JobFn = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = match conn {
+                    Some(conn) => messages::post_message(conn, &new).await,
+                    None => Err(StoreError::Backend("the write did not run".into())),
+                };
+                let events = match &result {
+                    Ok(value) => value.events.clone(),
+                    Err(_) => Vec::new(),
+                };
+                JobOutcome {
+                    ok: result.is_ok(),
+                    events,
+                    complete: Box::new(move |commit| {
+                        let _ = reply.send(commit.and(result));
+                    }),
+                }
+            })
+        });
+        if let Some(e) = &ran.broken {
+            (run(None).await.complete)(Err(e.clone()));
+            continue;
+        }
+        let one = run_job(conn, run).await;
+        ran.events.extend(one.events);
+        ran.done.extend(one.done);
+        ran.broken = one.broken;
+    }
+    ran
+}
+
+/// `messages::post_chats` in a savepoint: when it fails, nothing of it
+/// stays and every send goes alone.
+async fn together(conn: &mut PgConnection, sends: &[ChatSend]) -> Vec<Option<Committed<Posted>>> {
+    let nothing = || sends.iter().map(|_| None).collect();
+    if sqlx::raw_sql("SAVEPOINT chats").execute(&mut *conn).await.is_err() {
+        return nothing();
+    }
+    let news: Vec<&NewMessage> = sends.iter().map(|s| &s.new).collect();
+    match messages::post_chats(conn, &news).await {
+        Ok(outcomes) => match sqlx::raw_sql("RELEASE chats").execute(&mut *conn).await {
+            Ok(_) => outcomes,
+            Err(_) => nothing(),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, sends = sends.len(), "chat sends stored together failed; storing them one by one");
+            let _ = sqlx::raw_sql("ROLLBACK TO chats; RELEASE chats")
+                .execute(&mut *conn)
+                .await;
+            nothing()
+        }
+    }
+}
+
 /// Answers every job of a batch that could not run with `why`.
 async fn fail_all(batch: &mut Vec<Job>, why: &str) {
     for job in batch.drain(..) {
-        let outcome = (job.run)(None).await;
-        (outcome.complete)(Err(StoreError::Backend(why.to_owned())));
+        job.work.fail(StoreError::Backend(why.to_owned())).await;
     }
 }
