@@ -120,7 +120,9 @@ pub(super) async fn record_many(
             .await?;
     cursors.sort_unstable();
     if cursors.len() != events.len() {
-        return Err(StoreError::Backend("the database gave too few cursors".into()));
+        return Err(StoreError::Backend(
+            "the database gave too few cursors".into(),
+        ));
     }
     let mut orgs = Vec::with_capacity(events.len());
     let mut ranks = Vec::with_capacity(events.len());

@@ -156,11 +156,7 @@ impl PgStore {
     /// Sends a message without images in `org`: as `messages::post_message`
     /// in a write of its own would, but stored together with the chat sends
     /// waiting beside it.
-    pub(super) async fn post_chat(
-        &self,
-        org: OrgId,
-        new: NewMessage,
-    ) -> Result<Committed<Posted>> {
+    pub(super) async fn post_chat(&self, org: OrgId, new: NewMessage) -> Result<Committed<Posted>> {
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job {
@@ -430,7 +426,11 @@ async fn chat_sends(conn: &mut PgConnection, sends: Vec<ChatSend>) -> Ran {
 /// stays and every send goes alone.
 async fn together(conn: &mut PgConnection, sends: &[ChatSend]) -> Vec<Option<Committed<Posted>>> {
     let nothing = || sends.iter().map(|_| None).collect();
-    if sqlx::raw_sql("SAVEPOINT chats").execute(&mut *conn).await.is_err() {
+    if sqlx::raw_sql("SAVEPOINT chats")
+        .execute(&mut *conn)
+        .await
+        .is_err()
+    {
         return nothing();
     }
     let news: Vec<&NewMessage> = sends.iter().map(|s| &s.new).collect();
