@@ -131,6 +131,7 @@ struct Core {
     requests: Mutex<Vec<RecordedRequest>>,
     request_count: watch::Sender<usize>,
     created: Mutex<Vec<CreatedMessage>>,
+    created_count: watch::Sender<usize>,
     faults: Mutex<VecDeque<Misbehaviour>>,
     numbers: Mutex<NumberRules>,
     held: watch::Sender<usize>,
@@ -145,6 +146,7 @@ impl Core {
             requests: Mutex::new(Vec::new()),
             request_count: watch::Sender::new(0),
             created: Mutex::new(Vec::new()),
+            created_count: watch::Sender::new(0),
             faults: Mutex::new(VecDeque::new()),
             numbers: Mutex::new(NumberRules::default()),
             held: watch::Sender::new(0),
@@ -170,6 +172,7 @@ impl Core {
 
     fn create(&self, message: CreatedMessage) {
         self.created.lock().push(message);
+        self.created_count.send_modify(|n| *n += 1);
     }
 
     fn is_owned(&self, number: &str) -> bool {
@@ -290,6 +293,14 @@ macro_rules! controls {
             pub async fn wait_for_requests(&self, count: usize) {
                 let mut seen = self.core.request_count.subscribe();
                 let _ = seen.wait_for(|n| *n >= count).await;
+            }
+
+            /// Resolves once at least `count` texts have been created (a
+            /// request can arrive well before its text is created, or be
+            /// refused).
+            pub async fn wait_for_created(&self, count: usize) {
+                let mut created = self.core.created_count.subscribe();
+                let _ = created.wait_for(|n| *n >= count).await;
             }
 
             /// Resolves once at least `count` answers are being held.

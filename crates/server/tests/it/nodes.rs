@@ -590,12 +590,7 @@ const PUBLIC_URL: &str = "http://switchboard.test";
 
 /// Waits up to `patience` until the stand-in has created `count` texts.
 async fn await_created(telnyx: &TelnyxStandin, count: usize, patience: Duration) {
-    let created = async {
-        while telnyx.messages_created().len() < count {
-            telnyx.wait_for_requests(telnyx.requests().len() + 1).await;
-        }
-    };
-    tokio::time::timeout(patience, created)
+    tokio::time::timeout(patience, telnyx.wait_for_created(count))
         .await
         .expect("the carrier was asked for every text");
 }
