@@ -170,6 +170,7 @@ impl App {
             &tasks,
         );
         let jobs = JobRunner::new(
+            Arc::clone(&store),
             Arc::clone(&bus),
             Arc::clone(&clock),
             tasks.clone(),

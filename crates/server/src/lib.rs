@@ -124,6 +124,16 @@ pub async fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runn
         Some(node),
     )
     .await?;
+    // This node's previous run is over: the jobs it left running were cut
+    // short, and say so. Before serving, so no job of this run is taken
+    // for one of them.
+    let interrupted = store.interrupt_own_jobs(clock.now()).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            jobs = interrupted,
+            "jobs cut short by the last stop are marked failed"
+        );
+    }
     let bus = bus::connect_bus(
         config.bus_url.as_ref().map(config::BusUrl::expose),
         Arc::clone(&store),

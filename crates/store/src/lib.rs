@@ -4,8 +4,9 @@
 //! (organizations, extensions, sessions), [`Conversations`] (chats, messages,
 //! read positions), [`EventLog`] (listeners and replay), [`Numbers`]
 //! (business numbers and carrier connections), [`Sms`] (texts from and to
-//! outside numbers), [`Outbox`] (texts waiting for a carrier) and
-//! [`SignInLimits`] (failed sign-ins counted for every node). [`Store`] is all
+//! outside numbers), [`Outbox`] (texts waiting for a carrier),
+//! [`SignInLimits`] (failed sign-ins counted for every node) and [`Jobs`]
+//! (long work, followed from any node). [`Store`] is all
 //! of them, the one handle the server holds. Every change that matters is one
 //! transaction that also records the events it causes, each with its cursor,
 //! so that nothing is announced that was not committed and a client can
@@ -16,12 +17,17 @@
 
 #[cfg(feature = "contract")]
 pub mod contract;
+mod jobs;
 mod limits;
 mod numbers;
 pub mod postgres;
 mod sms;
 pub mod sqlite;
 
+pub use jobs::{
+    FinishJob, JOB_INTERRUPTED_BY_RESTART, JOB_LEASE, JOB_NODE_STOPPED, JobEnd, JobRecord,
+    JobRunning, JobState, Jobs, JobsKept, NewJob,
+};
 pub use limits::{AttemptLimits, AttemptTicket, SignInLimits};
 pub use numbers::{
     Assignment, BusinessNumber, CarrierConnection, NewConnection, NewNumber, NumberUpdate, Numbers,
@@ -464,8 +470,11 @@ pub trait EventLog: Send + Sync + 'static {
 
 /// Every capability: the one handle the server holds (`Arc<dyn Store>`).
 pub trait Store:
-    Directory + Conversations + EventLog + Numbers + Sms + Outbox + SignInLimits
+    Directory + Conversations + EventLog + Numbers + Sms + Outbox + SignInLimits + Jobs
 {
 }
 
-impl<T: Directory + Conversations + EventLog + Numbers + Sms + Outbox + SignInLimits> Store for T {}
+impl<T: Directory + Conversations + EventLog + Numbers + Sms + Outbox + SignInLimits + Jobs> Store
+    for T
+{
+}

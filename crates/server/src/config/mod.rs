@@ -501,8 +501,8 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
 
 /// This node's name among the nodes sharing a database, kept in its data
 /// directory (made on first start): the same across restarts, so a node
-/// that starts again knows the outbox claims of its previous run for its
-/// own. Nodes must not share a data directory.
+/// that starts again knows the outbox claims and the jobs of its previous
+/// run for its own. Nodes must not share a data directory.
 pub fn node_name(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("node-name");
     match std::fs::read_to_string(&path) {

@@ -199,7 +199,7 @@ pub async fn import_extensions(
         ));
     }
     let rows = parse_import(&body)?;
-    let job = directory::start_import(&app, &auth.session.extension, rows)?;
+    let job = directory::start_import(&app, &auth.session.extension, rows).await?;
     tracing::info!(admin = %auth.session.extension.id, job = %job.id, rows = job.total, "import started");
     let location = format!("/api/v1/admin/jobs/{}", job.id);
     Ok((
@@ -253,9 +253,10 @@ fn parse_import(body: &[u8]) -> ApiResult<Vec<ImportRow>> {
     Ok(rows)
 }
 
-/// A job of my organization: its state, progress and result. Jobs are kept
-/// in the server's memory for an hour after they finish; after a restart
-/// they are gone (404).
+/// A job of my organization: its state, progress and result, from any
+/// server of the deployment. Jobs are kept for an hour after they finish;
+/// a job its server stopped running (a restart, a crash) reads as failed,
+/// saying so.
 #[utoipa::path(get, path = "/api/v1/admin/jobs/{id}", tag = "admin",
     params(("id" = String, Path, description = "The job's id, as the import answered it")),
     responses(
@@ -273,6 +274,7 @@ pub async fn job(
     let job = app
         .jobs
         .get(auth.session.org.id, &id)
+        .await?
         .ok_or_else(|| ApiError::not_found("the job"))?;
     Ok(Json(JobBody { job }))
 }

@@ -92,7 +92,11 @@ const IMPORT_INTERRUPTED: &str =
 /// every refused row and creates none; otherwise the passwords are hashed
 /// and every extension is created in one transaction. A failure part-way
 /// (shutdown, the store) creates nothing and says so.
-pub fn start_import(app: &Arc<App>, admin: &Extension, rows: Vec<ImportRow>) -> ServiceResult<Job> {
+pub async fn start_import(
+    app: &Arc<App>,
+    admin: &Extension,
+    rows: Vec<ImportRow>,
+) -> ServiceResult<Job> {
     let org = admin.org_id;
     let admin_id = admin.id;
     let worker = Arc::clone(app);
@@ -118,6 +122,7 @@ pub fn start_import(app: &Arc<App>, admin: &Extension, rows: Vec<ImportRow>) -> 
                 outcome
             },
         )
+        .await?
         .map_err(|busy| ServiceError::JobRunning { job: busy.running })
 }
 

@@ -1,13 +1,14 @@
 //! Bulk work runs as a job: a CSV import is answered at once with `202` and
 //! a job, which its administrator follows by `job.updated` frames or at
-//! `GET /api/v1/admin/jobs/{id}`; the outcome is all or nothing, and only the
-//! organization's administrators can see the job.
+//! `GET /api/v1/admin/jobs/{id}`; the outcome is all or nothing, only the
+//! organization's administrators can see the job, it runs one import at a
+//! time, and a restart still reports how it ended.
 
 use crate::common::{Answer, Client, PASSWORD, Server, UNKNOWN_JOB, Ws, answer, assert_error};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-async fn import(client: &Client, csv: &str) -> Answer {
+pub(crate) async fn import(client: &Client, csv: &str) -> Answer {
     let res = client
         .http
         .post(format!("{}/api/v1/admin/extensions/import", client.base))
@@ -21,7 +22,7 @@ async fn import(client: &Client, csv: &str) -> Answer {
 }
 
 /// Checks the `202` answer of an import and returns its job.
-fn accepted(a: &Answer, rows: u64) -> Value {
+pub(crate) fn accepted(a: &Answer, rows: u64) -> Value {
     assert_eq!(a.status, 202, "the import is accepted at once: {}", a.body);
     let job = a.body["job"].clone();
     assert_eq!(job["kind"], "extension_import");
@@ -41,9 +42,30 @@ fn accepted(a: &Answer, rows: u64) -> Value {
     job
 }
 
+/// A file of `rows` new extensions numbered from 1000, enough work for a
+/// job to be still running a moment after it was answered.
+pub(crate) fn large_file(rows: usize) -> String {
+    let rows: Vec<String> = (1000..1000 + rows)
+        .map(|n| format!("{n},Person {n},password-{n}"))
+        .collect();
+    format!("number,name,password\n{}\n", rows.join("\n"))
+}
+
+/// Checks that an import was refused because job `running` runs.
+pub(crate) fn refused_for_running(a: &Answer, running: &str) {
+    assert_error(a, 409, "job_running", "a second import while one runs");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(running)),
+        "the refusal names the running job: {}",
+        a.body
+    );
+}
+
 /// Reads `job.updated` frames of job `id` until it finishes; returns every
 /// frame's job, the finished one last.
-async fn follow(ws: &mut Ws, id: &str) -> Vec<Value> {
+pub(crate) async fn follow(ws: &mut Ws, id: &str) -> Vec<Value> {
     let mut seen = Vec::new();
     loop {
         let frame = ws.next_of("job.updated").await;
@@ -185,6 +207,30 @@ async fn an_import_with_taken_numbers_creates_nothing_and_names_every_refused_ro
 }
 
 #[tokio::test]
+async fn a_second_import_while_one_runs_is_refused_naming_the_running_job() {
+    let server = Server::start();
+    let alice = server.sign_in("101").await;
+    let mut ws = alice.ws(None).await;
+    let first = accepted(&import(&alice, &large_file(200)).await, 200);
+    let id = first["id"].as_str().expect("id");
+
+    let second = import(
+        &alice,
+        "number,name,password\n150,Late Comer,late-password-1\n",
+    )
+    .await;
+    refused_for_running(&second, id);
+    let last = follow(&mut ws, id).await.pop().expect("the finished job");
+    assert_eq!(last["state"], "succeeded", "{last}");
+    let again = import(
+        &alice,
+        "number,name,password\n150,Late Comer,late-password-1\n",
+    )
+    .await;
+    accepted(&again, 1);
+}
+
+#[tokio::test]
 async fn an_invalid_file_is_still_refused_up_front_naming_its_line() {
     let server = Server::start();
     let alice = server.sign_in("101").await;
@@ -272,11 +318,8 @@ async fn an_import_cut_short_by_shutdown_leaves_all_or_nothing_and_the_server_st
     let mut server = Server::start();
     let alice = server.sign_in("101").await;
     let mut ws = alice.ws(None).await;
-    let rows: Vec<String> = (1000..1200)
-        .map(|n| format!("{n},Person {n},password-{n}"))
-        .collect();
-    let csv = format!("number,name,password\n{}\n", rows.join("\n"));
-    let id = accepted(&import(&alice, &csv).await, 200)["id"]
+    let rows = 200;
+    let id = accepted(&import(&alice, &large_file(rows)).await, 200)["id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -299,14 +342,23 @@ async fn an_import_cut_short_by_shutdown_leaves_all_or_nothing_and_the_server_st
         .filter(|n| n.len() == 4)
         .count();
     assert!(
-        imported == 0 || imported == rows.len(),
-        "all or nothing, not {imported} of {}",
-        rows.len()
+        imported == 0 || imported == rows,
+        "all or nothing, not {imported} of {rows}"
     );
-    assert_error(
-        &alice.get(&format!("/api/v1/admin/jobs/{id}")).await,
-        404,
-        "not_found",
-        "a job from before the restart",
-    );
+    // The restarted server still knows the job, and how it ended.
+    let polled = alice.get(&format!("/api/v1/admin/jobs/{id}")).await;
+    assert_eq!(polled.status, 200, "{}", polled.body);
+    let job = &polled.body["job"];
+    if imported == 0 {
+        assert_eq!(job["state"], "failed", "{job}");
+        assert!(
+            job["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("nothing was created")),
+            "{job}"
+        );
+    } else {
+        assert_eq!(job["state"], "succeeded", "{job}");
+        assert_eq!(job["created"], rows);
+    }
 }

@@ -4,13 +4,15 @@
 //! disabling an extension cross nodes; a client resumes on any node; a node
 //! killed mid-burst or NATS stopped mid-burst loses nothing and repeats
 //! nothing; the outbox sends each text once whichever node sends it, also
-//! when one dies holding it.
+//! when one dies holding it; an import started on one node is followed and
+//! guarded (one at a time) on another.
 //!
 //! These need PostgreSQL whatever `SWITCHBOARD_TEST_BACKEND` says: they
 //! fail when `SWITCHBOARD_TEST_POSTGRES` is unset. Every test has a cluster
 //! of its own; every wait ends on an event, with a deadline.
 
 use crate::common::{Client, Cluster, PATIENCE, Server, Ws};
+use crate::jobs;
 use crate::sms::{
     BUSINESS, CUSTOMER, open_sms, send, telnyx_connection, telnyx_status, telnyx_webhook,
 };
@@ -278,6 +280,44 @@ async fn disabling_an_extension_on_one_node_closes_its_websockets_on_the_others(
         let me = on(&carol, cluster.node(node)).get("/api/v1/me").await;
         assert_eq!(me.status, 401, "node {} refuses the token", node + 1);
     }
+}
+
+#[tokio::test]
+async fn an_import_started_on_one_node_is_followed_and_guarded_on_another() {
+    let cluster = Cluster::start(2);
+    let alice = cluster.node(0).sign_in("101").await;
+    let alice_on_2 = on(&alice, cluster.node(1));
+    let mut ws_on_2 = alice_on_2.ws(None).await;
+
+    let first = jobs::accepted(&jobs::import(&alice, &jobs::large_file(200)).await, 200);
+    let id = first["id"].as_str().expect("id");
+    let path = format!("/api/v1/admin/jobs/{id}");
+    // The other node knows the job and keeps the organization to one
+    // import at a time, as a single node does.
+    let second = jobs::import(
+        &alice_on_2,
+        "number,name,password\n150,Late Comer,late-password-1\n",
+    )
+    .await;
+    jobs::refused_for_running(&second, id);
+    let polled = alice_on_2.get(&path).await;
+    assert_eq!(
+        polled.status, 200,
+        "the other node answers the poll: {}",
+        polled.body
+    );
+    assert_eq!(polled.body["job"]["id"], id);
+
+    // Progress crosses to the other node, and its poll sees the end.
+    let last = jobs::follow(&mut ws_on_2, id)
+        .await
+        .pop()
+        .expect("the finished job");
+    assert_eq!(last["state"], "succeeded", "{last}");
+    let polled = alice_on_2.get(&path).await;
+    assert_eq!(polled.status, 200, "{}", polled.body);
+    assert_eq!(&polled.body["job"], &last);
+    assert_eq!(last["created"], 200);
 }
 
 // ---------------------------------------------------------------------------

@@ -243,3 +243,27 @@ CREATE TABLE opt_outs (
     at                  bigint NOT NULL,
     PRIMARY KEY (business_number_id, number)
 );
+
+-- Long work (CSV imports). A running job is held by `node` as a lease that
+-- its progress reports renew (`reported_at`); `seq` orders an
+-- organization's jobs, and at most one of them runs.
+CREATE TABLE jobs (
+    seq          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id           text NOT NULL UNIQUE,
+    org_id       bigint NOT NULL,
+    owner_id     bigint NOT NULL,
+    kind         text NOT NULL,
+    state        text NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    total        bigint NOT NULL,
+    done         bigint NOT NULL DEFAULT 0,
+    created      bigint NOT NULL DEFAULT 0,
+    refused      text NOT NULL DEFAULT '[]',
+    error        text,
+    started_at   bigint NOT NULL,
+    finished_at  bigint,
+    node         text NOT NULL,
+    reported_at  bigint NOT NULL
+);
+CREATE INDEX jobs_by_org ON jobs (org_id, seq);
+CREATE INDEX jobs_by_node ON jobs (node) WHERE state = 'running';
+CREATE UNIQUE INDEX jobs_running_per_org ON jobs (org_id) WHERE state = 'running';

@@ -24,6 +24,7 @@
 
 pub mod conversations;
 pub mod directory;
+pub mod jobs;
 pub mod listeners;
 pub mod messages;
 pub mod numbers;
@@ -156,6 +157,14 @@ macro_rules! every_contract_rule {
             images_are_seen_only_by_participants,
             a_carrier_s_opt_out_refusal_opts_the_customer_out_here_too,
         ],
+        jobs: [
+            a_job_starts_running_reports_progress_and_finishes,
+            an_organization_runs_one_job_at_a_time,
+            another_organization_does_not_find_a_job,
+            a_job_whose_node_stops_reporting_fails_and_frees_its_organization,
+            a_restart_fails_the_jobs_its_previous_run_left_running,
+            finished_jobs_are_forgotten_after_their_time_and_beyond_the_count,
+        ],
         }
     };
 }
@@ -169,6 +178,7 @@ pub async fn run_all(store: &dyn Store) {
     listeners::run_all(store).await;
     numbers::run_all(store).await;
     sms::run_all(store).await;
+    jobs::run_all(store).await;
 }
 
 // ---------------------------------------------------------------------------

@@ -13,14 +13,15 @@
 //! organization locks first, so within an organization writes serialize,
 //! cursors and message ids grow in commit order and no event becomes
 //! visible behind a cursor a client was already given (see `events.rs` and
-//! ARCHITECTURE.md); idempotency keys, sessions and outbox leases are rows
-//! and unique indexes.
+//! ARCHITECTURE.md); idempotency keys, sessions, outbox leases and jobs are
+//! rows and unique indexes.
 //!
 //! **Reads** run on a pool of connections.
 
 mod conversations;
 mod directory;
 mod events;
+mod jobs;
 mod limits;
 mod messages;
 mod numbers;
@@ -49,9 +50,10 @@ pub struct PgOptions {
     pub readers: u32,
     /// This node's name, unique among the nodes of the database and the
     /// same across its restarts: a node that starts again releases the
-    /// outbox claims its previous run held (that run is over), while the
-    /// claims of other nodes wait for their lease to run out. `None`: a
-    /// new random name, whose claims nobody releases early.
+    /// outbox claims its previous run held and fails the jobs it left
+    /// running (that run is over), while the claims and jobs of other
+    /// nodes wait for their lease to run out. `None`: a new random name,
+    /// whose claims and jobs nobody ends early.
     pub node: Option<String>,
 }
 
@@ -72,7 +74,7 @@ pub struct PgStore {
     owners: Owners,
     jobs: mpsc::Sender<Job>,
     listeners: Arc<parking_lot::RwLock<Vec<CommitListener>>>,
-    /// This node's name for the outbox claims it holds (see
+    /// This node's name for the outbox claims and the jobs it holds (see
     /// [`PgOptions::node`]).
     node: Arc<str>,
 }
@@ -186,7 +188,7 @@ impl PgStore {
         Ok(org.map(OrgId))
     }
 
-    /// This node's name on the outbox claims it holds.
+    /// This node's name on the outbox claims and the jobs it holds.
     pub(super) fn node(&self) -> Arc<str> {
         Arc::clone(&self.node)
     }

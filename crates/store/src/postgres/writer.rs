@@ -52,6 +52,8 @@ impl RecordsEvents for crate::CarrierConnection {}
 impl RecordsEvents for crate::BusinessNumber {}
 impl RecordsEvents for Vec<crate::OutboxText> {}
 impl RecordsEvents for u64 {}
+impl RecordsEvents for crate::JobRecord {}
+impl RecordsEvents for std::result::Result<crate::JobRecord, crate::JobRunning> {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 

@@ -32,6 +32,7 @@ mod checkpoint;
 mod conversations;
 mod directory;
 mod events;
+mod jobs;
 mod messages;
 mod numbers;
 mod options;

@@ -246,6 +246,29 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (business_number_id, number)
     ) WITHOUT ROWID;
     "#,
+    // 6: long work (CSV imports) as jobs, so a restart reports what it
+    // interrupted. `seq` orders an organization's jobs; at most one runs.
+    r#"
+    CREATE TABLE jobs (
+        seq          INTEGER PRIMARY KEY,
+        id           TEXT NOT NULL UNIQUE,
+        org_id       INTEGER NOT NULL,
+        owner_id     INTEGER NOT NULL,
+        kind         TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+        total        INTEGER NOT NULL,
+        done         INTEGER NOT NULL DEFAULT 0,
+        created      INTEGER NOT NULL DEFAULT 0,
+        refused      TEXT NOT NULL DEFAULT '[]',
+        error        TEXT,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER,
+        node         TEXT NOT NULL,
+        reported_at  INTEGER NOT NULL
+    );
+    CREATE INDEX jobs_by_org ON jobs (org_id, seq);
+    CREATE UNIQUE INDEX jobs_running_per_org ON jobs (org_id) WHERE state = 'running';
+    "#,
 ];
 
 pub(super) fn migrate(conn: &Connection) -> Result<()> {

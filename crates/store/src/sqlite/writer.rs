@@ -37,6 +37,9 @@ impl RecordsEvents for crate::CarrierConnection {}
 impl RecordsEvents for crate::BusinessNumber {}
 impl RecordsEvents for Vec<crate::OutboxText> {}
 impl RecordsEvents for u64 {}
+impl RecordsEvents for crate::JobRecord {}
+impl RecordsEvents for std::result::Result<crate::JobRecord, crate::JobRunning> {}
+impl RecordsEvents for bool {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
