@@ -40,8 +40,11 @@ test('messages sent while a colleague was away arrive after reconnection, none t
   await alice.page.close();
 
   await server.restart();
-  // Bob's connection was cut by the restart: a quiet banner says so.
-  await bob.page.locator('.banner', { hasText: /offline|Reconnecting/ }).waitFor();
+  // Bob's connection was cut by the restart: a quiet banner says so. An
+  // offline context may hold back the server's goodbye, and then the
+  // client's heartbeat finds the connection dead (a ping every 25 s, 10 s
+  // for its pong), hence the longer wait.
+  await bob.page.locator('.banner', { hasText: /offline|Reconnecting/ }).waitFor({ timeout: 45_000 });
   await screenshot(bob.page, 'restart', '01-bob-offline-banner');
 
   // Alice comes back to the restarted server (her session survived it).

@@ -216,6 +216,32 @@ pub struct Committed<T> {
     pub events: Vec<Recorded>,
 }
 
+/// Values a write returns; those that carry recorded events expose them so
+/// a writer (either backend's) can announce them after the commit.
+pub(crate) trait RecordsEvents {
+    fn events(&self) -> &[Recorded] {
+        &[]
+    }
+}
+
+impl<T> RecordsEvents for Committed<T> {
+    fn events(&self) -> &[Recorded] {
+        &self.events
+    }
+}
+
+impl RecordsEvents for () {}
+impl RecordsEvents for bool {}
+impl RecordsEvents for u64 {}
+impl RecordsEvents for Org {}
+impl RecordsEvents for Extension {}
+impl RecordsEvents for Vec<Extension> {}
+impl RecordsEvents for CarrierConnection {}
+impl RecordsEvents for BusinessNumber {}
+impl RecordsEvents for Vec<OutboxText> {}
+impl RecordsEvents for JobRecord {}
+impl RecordsEvents for std::result::Result<JobRecord, JobRunning> {}
+
 /// What a direct-chat request found or made.
 #[derive(Debug, Clone)]
 pub struct OpenedDirect {

@@ -8,13 +8,50 @@
 //! died is sent again rather than lost; what keeps that from reaching the
 //! customer twice is the row's idempotency key, stable across attempts.
 
-use crate::{Committed, Result};
+use crate::{Committed, NewMessage, Result};
 use async_trait::async_trait;
+use switchboard_domain::delivery::{self, Participants, Sender, Text};
 use switchboard_domain::phone::E164;
 use switchboard_domain::{
-    Attachment, ConnectionId, Conversation, DeliveryStatus, ExtensionId, Message, MessageId,
-    NumberId, OrgId, Timestamp,
+    Attachment, ConnectionId, Conversation, ConversationKind, DeliveryStatus, ExtensionId,
+    ExternalParticipant, Message, MessageId, NumberId, OrgId, Timestamp,
 };
+
+/// The texts a message sent from the business number `from` makes to the
+/// conversation's outside participants `all`. A conversation with one
+/// customer refuses the send when they opted out; a group texts those who
+/// did not.
+pub(crate) fn plan_texts(
+    new: &NewMessage,
+    kind: ConversationKind,
+    from: &E164,
+    all: Vec<ExternalParticipant>,
+) -> Result<Vec<Text>> {
+    if kind != ConversationKind::Group
+        && let Some(out) = all.iter().find(|x| x.opted_out)
+    {
+        return Err(Refusal::RecipientOptedOut(out.display.clone()).into());
+    }
+    let externals: Vec<E164> = all
+        .into_iter()
+        .filter(|x| !x.opted_out)
+        .map(|x| x.number)
+        .collect();
+    let plan = delivery::plan(
+        Participants {
+            kind,
+            extensions: &[],
+            externals: &externals,
+            business_number: Some(from),
+        },
+        &Sender::Extension {
+            id: new.sender.id,
+            name: new.sender.name.clone(),
+        },
+        new.text.as_str(),
+    );
+    Ok(plan.texts)
+}
 
 /// Why a text cannot be sent or a conversation opened: outcomes the user
 /// can act on, each with its own answer.

@@ -56,6 +56,27 @@ async fn team(store: &PgStore, people: usize) -> (Org, Vec<Extension>) {
     (org, people)
 }
 
+/// Opens the direct chat of `people[0]` and `people[other]`.
+async fn chat(
+    store: &PgStore,
+    org: switchboard_domain::OrgId,
+    people: &[Extension],
+    other: usize,
+) -> switchboard_domain::ConversationId {
+    store
+        .open_direct(OpenDirect {
+            org,
+            me: people[0].id,
+            other: people[other].id,
+            now: Timestamp(2),
+        })
+        .await
+        .expect("chat")
+        .value
+        .conversation
+        .id
+}
+
 fn send(
     chat: switchboard_domain::ConversationId,
     from: &Extension,
@@ -81,18 +102,7 @@ fn send(
 async fn readers_resuming_while_three_nodes_write_miss_nothing_and_see_nothing_twice() {
     let nodes = [node().await, node().await, node().await];
     let (org, people) = team(&nodes[0], 2).await;
-    let chat = nodes[0]
-        .open_direct(OpenDirect {
-            org: org.id,
-            me: people[0].id,
-            other: people[1].id,
-            now: Timestamp(2),
-        })
-        .await
-        .expect("chat")
-        .value
-        .conversation
-        .id;
+    let chat = chat(&nodes[0], org.id, &people, 1).await;
     let start = nodes[0].latest_cursor(org.id).await.expect("latest");
     let reader = people[1].id;
 
@@ -169,18 +179,7 @@ async fn readers_resuming_while_three_nodes_write_miss_nothing_and_see_nothing_t
 async fn a_send_retried_on_another_node_is_stored_once() {
     let (a, b) = (node().await, node().await);
     let (org, people) = team(&a, 2).await;
-    let chat = a
-        .open_direct(OpenDirect {
-            org: org.id,
-            me: people[0].id,
-            other: people[1].id,
-            now: Timestamp(2),
-        })
-        .await
-        .expect("chat")
-        .value
-        .conversation
-        .id;
+    let chat = chat(&a, org.id, &people, 1).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
         for store in [&a, &b] {
@@ -259,18 +258,7 @@ async fn two_nodes_writing_many_organizations_in_opposite_orders_all_succeed() {
     let mut chats = Vec::new();
     for _ in 0..8 {
         let (org, people) = team(&a, 2).await;
-        let chat = a
-            .open_direct(OpenDirect {
-                org: org.id,
-                me: people[0].id,
-                other: people[1].id,
-                now: Timestamp(2),
-            })
-            .await
-            .expect("chat")
-            .value
-            .conversation
-            .id;
+        let chat = chat(&a, org.id, &people, 1).await;
         chats.push((chat, people[0].clone()));
     }
     let chats = Arc::new(chats);
@@ -306,18 +294,7 @@ async fn sends_stored_together_answer_as_they_would_alone() {
     let (org, people) = team(&store, 3).await;
     let mut chats = Vec::new();
     for other in [1, 2] {
-        let chat = store
-            .open_direct(OpenDirect {
-                org: org.id,
-                me: people[0].id,
-                other: people[other].id,
-                now: Timestamp(2),
-            })
-            .await
-            .expect("chat")
-            .value
-            .conversation
-            .id;
+        let chat = chat(&store, org.id, &people, other).await;
         chats.push(chat);
     }
     let start = store.latest_cursor(org.id).await.expect("latest");

@@ -5,22 +5,6 @@ use crate::common::{Client, PATIENCE, Server, Ws};
 use serde_json::json;
 use std::time::Duration;
 
-async fn message_texts_until(ws: &mut Ws, last_text: &str) -> Vec<String> {
-    let mut texts = Vec::new();
-    loop {
-        let frame = ws.next_of("message.created").await;
-        let text = frame["data"]["message"]["text"]
-            .as_str()
-            .expect("text")
-            .to_owned();
-        let done = text == last_text;
-        texts.push(text);
-        if done {
-            return texts;
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_extensions_chat_live_both_ways() {
     let server = Server::start();
@@ -348,7 +332,7 @@ async fn reconnecting_with_a_cursor_resumes_without_gap_or_duplicate() {
     for i in 0..5 {
         alice.send(conversation, &format!("before {i}")).await;
     }
-    let seen = message_texts_until(&mut bob_ws, "before 4").await;
+    let seen = bob_ws.texts_until("before 4").await;
     assert_eq!(seen.len(), 5);
     let cursor = bob_ws.cursor.clone().expect("cursor");
     drop(bob_ws);
@@ -365,7 +349,7 @@ async fn reconnecting_with_a_cursor_resumes_without_gap_or_duplicate() {
             sender.send(conversation, &format!("live {i}")).await;
         }
     });
-    let texts = message_texts_until(&mut bob_ws, "live 29").await;
+    let texts = bob_ws.texts_until("live 29").await;
     live.await.expect("sender");
     let want: Vec<String> = (0..30)
         .map(|i| format!("away {i}"))
@@ -461,22 +445,6 @@ async fn send_status(client: &Client, conversation: i64, text: &str) -> u16 {
         .status
 }
 
-/// The close code and reason the server ends a socket with.
-async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
-    loop {
-        match tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut ws.stream))
-            .await
-            .expect("the socket is closed")
-        {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
-                return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
-            }
-            Some(Ok(_)) => continue,
-            _ => return None,
-        }
-    }
-}
-
 #[tokio::test]
 async fn ending_a_session_closes_its_websockets_and_only_those() {
     let server = Server::start();
@@ -489,7 +457,7 @@ async fn ending_a_session_closes_its_websockets_and_only_those() {
     let out = bob_laptop.post("/api/v1/auth/sign-out", json!({})).await;
     assert_eq!(out.status, 204);
     assert_eq!(
-        close_of(&mut laptop_ws).await,
+        laptop_ws.close_of().await,
         Some((4401, "session ended".to_owned()))
     );
     phone_ws.send(json!({"type": "ping"})).await;
@@ -505,7 +473,7 @@ async fn ending_a_session_closes_its_websockets_and_only_those() {
         .await;
     assert_eq!(reset.status, 204);
     assert_eq!(
-        close_of(&mut phone_ws).await,
+        phone_ws.close_of().await,
         Some((4401, "session ended".to_owned()))
     );
     assert_eq!(bob_phone.get("/api/v1/me").await.status, 401);
@@ -647,11 +615,11 @@ async fn the_command_line_disabling_or_resetting_an_extension_closes_its_websock
     // The next check of open sockets, at most one interval away, ends both.
     server.clock().advance(CHECK_INTERVAL);
     assert_eq!(
-        close_of(&mut bob_ws).await,
+        bob_ws.close_of().await,
         Some((4401, "session ended".to_owned()))
     );
     assert_eq!(
-        close_of(&mut carol_ws).await,
+        carol_ws.close_of().await,
         Some((4401, "session ended".to_owned()))
     );
     try_send_frame(&mut bob_ws, with_bob, "still listening?").await;
@@ -688,7 +656,7 @@ async fn a_websocket_closes_when_its_session_expires() {
     // Bob's session expires; Alice's, signed in later, lives on.
     server.clock().advance(Duration::from_secs(60));
     assert_eq!(
-        close_of(&mut bob_ws).await,
+        bob_ws.close_of().await,
         Some((4401, "session ended".to_owned()))
     );
     assert_eq!(bob.get("/api/v1/me").await.status, 401);

@@ -33,40 +33,6 @@ fn on(client: &Client, node: &Server) -> Client {
     }
 }
 
-/// The texts of the next `message.created` frames, up to `last`.
-async fn texts_until(ws: &mut Ws, last: &str) -> Vec<String> {
-    let mut texts = Vec::new();
-    loop {
-        let frame = ws.next_of("message.created").await;
-        let text = frame["data"]["message"]["text"]
-            .as_str()
-            .expect("text")
-            .to_owned();
-        let done = text == last;
-        texts.push(text);
-        if done {
-            return texts;
-        }
-    }
-}
-
-/// The close code and reason the server ends a socket with.
-async fn close_of(ws: &mut Ws) -> Option<(u16, String)> {
-    use tokio_tungstenite::tungstenite::Message;
-    loop {
-        match tokio::time::timeout(PATIENCE, futures_util::StreamExt::next(&mut ws.stream))
-            .await
-            .expect("the socket is closed")
-        {
-            Some(Ok(Message::Close(frame))) => {
-                return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
-            }
-            Some(Ok(_)) => continue,
-            _ => return None,
-        }
-    }
-}
-
 #[tokio::test]
 async fn two_people_on_two_nodes_chat_live_and_read_receipts_come_back() {
     let cluster = Cluster::start(2);
@@ -122,7 +88,7 @@ async fn a_client_resumes_on_another_node_and_on_its_own_with_exactly_what_it_mi
     for i in 0..5 {
         alice_2.send(conversation, &format!("before {i}")).await;
     }
-    let seen = texts_until(&mut bob_ws, "before 4").await;
+    let seen = bob_ws.texts_until("before 4").await;
     assert_eq!(seen.len(), 5, "{seen:?}");
     let cursor = bob_ws.cursor.clone().expect("cursor");
     drop(bob_ws);
@@ -145,7 +111,7 @@ async fn a_client_resumes_on_another_node_and_on_its_own_with_exactly_what_it_mi
         }
     });
     assert_eq!(
-        texts_until(&mut on_2, "live 9").await,
+        on_2.texts_until("live 9").await,
         want,
         "every missed event once, in order, on node 2"
     );
@@ -154,7 +120,7 @@ async fn a_client_resumes_on_another_node_and_on_its_own_with_exactly_what_it_mi
     // On node 1, from the same cursor: the same events.
     let mut on_1 = bob_1.ws(Some(&cursor)).await;
     assert_eq!(
-        texts_until(&mut on_1, "live 9").await,
+        on_1.texts_until("live 9").await,
         want,
         "every missed event once, in order, on node 1"
     );
@@ -230,7 +196,7 @@ async fn signing_out_on_one_node_closes_the_websocket_on_another_and_every_node_
     let out = laptop.post("/api/v1/auth/sign-out", json!({})).await;
     assert_eq!(out.status, 204, "{}", out.body);
     assert_eq!(
-        close_of(&mut laptop_ws).await,
+        laptop_ws.close_of().await,
         Some((4401, "session ended".to_owned())),
         "the socket on node 2 is closed"
     );
@@ -271,7 +237,7 @@ async fn disabling_an_extension_on_one_node_closes_its_websockets_on_the_others(
     assert_eq!(disabled.status, 200, "{}", disabled.body);
     for (node, ws) in [(2, &mut carol_on_2), (3, &mut carol_on_3)] {
         assert_eq!(
-            close_of(ws).await,
+            ws.close_of().await,
             Some((4401, "session ended".to_owned())),
             "the socket on node {node} is closed"
         );

@@ -14,7 +14,7 @@ use crate::{Committed, MarkRead, NewMessage, Posted, Receipt, Refusal, Result, S
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use std::sync::Arc;
-use switchboard_domain::delivery::{self, Participants, Sender, Text};
+use switchboard_domain::delivery::Text;
 use switchboard_domain::phone::{Country, E164};
 use switchboard_domain::{
     Attachment, AttachmentState, ConversationId, ConversationKind, Delivery, DeliveryStatus, Event,
@@ -742,30 +742,8 @@ async fn texts_of(
         _ => return Err(Refusal::NumberCannotText.into()),
     };
     let all = externals(conn, new.conversation_id, number.id, country).await?;
-    if kind != ConversationKind::Group
-        && let Some(out) = all.iter().find(|x| x.opted_out)
-    {
-        return Err(Refusal::RecipientOptedOut(out.display.clone()).into());
-    }
-    let externals: Vec<E164> = all
-        .into_iter()
-        .filter(|x| !x.opted_out)
-        .map(|x| x.number)
-        .collect();
-    let plan = delivery::plan(
-        Participants {
-            kind,
-            extensions: &[],
-            externals: &externals,
-            business_number: Some(&number.number),
-        },
-        &Sender::Extension {
-            id: new.sender.id,
-            name: new.sender.name.clone(),
-        },
-        new.text.as_str(),
-    );
-    Ok((connection, plan.texts))
+    let texts = crate::sms::plan_texts(new, kind, &number.number, all)?;
+    Ok((connection, texts))
 }
 
 /// Writes a delivery and an outbox row per text, in the send's

@@ -39,8 +39,6 @@ use switchboard_domain::{ConversationId, ExtensionId, OrgId};
 use tokio::sync::mpsc;
 use writer::Job;
 
-pub use writer::RecordsEvents;
-
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct PgOptions {

@@ -17,7 +17,7 @@
 use super::PgStore;
 use super::messages;
 use crate::{
-    CommitListener, Committed, Extension, NewMessage, Org, Posted, Recorded, Result, StoreError,
+    CommitListener, Committed, NewMessage, Posted, Recorded, RecordsEvents, Result, StoreError,
 };
 use futures_util::future::BoxFuture;
 use sqlx::{Connection, PgConnection};
@@ -28,32 +28,6 @@ use switchboard_domain::OrgId;
 use tokio::sync::{mpsc, oneshot};
 
 pub(super) type Listeners = Arc<parking_lot::RwLock<Vec<CommitListener>>>;
-
-/// Values a write returns; those that carry recorded events expose them so
-/// the writer can announce them after the commit.
-pub trait RecordsEvents {
-    fn events(&self) -> &[Recorded] {
-        &[]
-    }
-}
-
-impl<T> RecordsEvents for Committed<T> {
-    fn events(&self) -> &[Recorded] {
-        &self.events
-    }
-}
-
-impl RecordsEvents for () {}
-impl RecordsEvents for bool {}
-impl RecordsEvents for Org {}
-impl RecordsEvents for Extension {}
-impl RecordsEvents for Vec<Extension> {}
-impl RecordsEvents for crate::CarrierConnection {}
-impl RecordsEvents for crate::BusinessNumber {}
-impl RecordsEvents for Vec<crate::OutboxText> {}
-impl RecordsEvents for u64 {}
-impl RecordsEvents for crate::JobRecord {}
-impl RecordsEvents for std::result::Result<crate::JobRecord, crate::JobRunning> {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 

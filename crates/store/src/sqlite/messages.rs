@@ -11,7 +11,7 @@ use super::sms;
 use crate::{Committed, MarkRead, NewMessage, Posted, Receipt, Refusal, Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::sync::Arc;
-use switchboard_domain::delivery::{self, Participants, Sender, Text};
+use switchboard_domain::delivery::Text;
 use switchboard_domain::phone::E164;
 use switchboard_domain::{
     Attachment, AttachmentState, ConversationId, ConversationKind, Delivery, DeliveryStatus, Event,
@@ -386,30 +386,8 @@ fn texts_of(
     };
     let country = sms::org_country_of_conversation(conn, new.conversation_id)?;
     let all = sms::externals(conn, new.conversation_id, number.id, country)?;
-    if kind != ConversationKind::Group
-        && let Some(out) = all.iter().find(|x| x.opted_out)
-    {
-        return Err(Refusal::RecipientOptedOut(out.display.clone()).into());
-    }
-    let externals: Vec<E164> = all
-        .into_iter()
-        .filter(|x| !x.opted_out)
-        .map(|x| x.number)
-        .collect();
-    let plan = delivery::plan(
-        Participants {
-            kind,
-            extensions: &[],
-            externals: &externals,
-            business_number: Some(&number.number),
-        },
-        &Sender::Extension {
-            id: new.sender.id,
-            name: new.sender.name.clone(),
-        },
-        new.text.as_str(),
-    );
-    Ok((connection, plan.texts))
+    let texts = crate::sms::plan_texts(new, kind, &number.number, all)?;
+    Ok((connection, texts))
 }
 
 /// Writes a delivery and an outbox row per text, in the send's transaction.

@@ -8,38 +8,12 @@
 
 use super::checkpoint::WalState;
 use super::{RecentSends, SqliteStore, backend};
-use crate::{CommitListener, Committed, Extension, Org, Recorded, Result, StoreError};
+use crate::{CommitListener, Recorded, RecordsEvents, Result, StoreError};
 use rusqlite::Connection;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub(super) type Listeners = Arc<parking_lot::RwLock<Vec<CommitListener>>>;
-
-/// Values a write returns; those that carry recorded events expose them so
-/// the writer can announce them after the commit.
-pub(super) trait RecordsEvents {
-    fn events(&self) -> &[Recorded] {
-        &[]
-    }
-}
-
-impl<T> RecordsEvents for Committed<T> {
-    fn events(&self) -> &[Recorded] {
-        &self.events
-    }
-}
-
-impl RecordsEvents for () {}
-impl RecordsEvents for Org {}
-impl RecordsEvents for Extension {}
-impl RecordsEvents for Vec<Extension> {}
-impl RecordsEvents for crate::CarrierConnection {}
-impl RecordsEvents for crate::BusinessNumber {}
-impl RecordsEvents for Vec<crate::OutboxText> {}
-impl RecordsEvents for u64 {}
-impl RecordsEvents for crate::JobRecord {}
-impl RecordsEvents for std::result::Result<crate::JobRecord, crate::JobRunning> {}
-impl RecordsEvents for bool {}
 
 type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 

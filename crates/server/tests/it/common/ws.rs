@@ -136,6 +136,40 @@ impl Ws {
         }
     }
 
+    /// The texts of the next `message.created` frames, up to `last`.
+    pub async fn texts_until(&mut self, last: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        loop {
+            let frame = self.next_of("message.created").await;
+            let text = frame["data"]["message"]["text"]
+                .as_str()
+                .expect("text")
+                .to_owned();
+            let done = text == last;
+            texts.push(text);
+            if done {
+                return texts;
+            }
+        }
+    }
+
+    /// The close code and reason the server ends the socket with; None
+    /// when it ends without them.
+    pub async fn close_of(&mut self) -> Option<(u16, String)> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.stream.next())
+                .await
+                .expect("the socket is closed")
+            {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned()));
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.stream
             .send(Message::Text(frame.to_string().into()))
