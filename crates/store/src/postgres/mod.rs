@@ -21,11 +21,13 @@
 mod conversations;
 mod directory;
 mod events;
+mod groups;
 mod jobs;
 mod limits;
 mod messages;
 mod numbers;
 mod outbox;
+mod sends;
 mod sms;
 mod writer;
 

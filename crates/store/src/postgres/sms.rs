@@ -1,7 +1,7 @@
 //! Texting outside numbers on PostgreSQL: SMS conversations, the outside
 //! participants of conversations, texts and statuses from carriers and
 //! opt-outs (the [`Sms`] capability). Sending goes through
-//! `messages::post_message`, which writes the outbox rows (`outbox`).
+//! `sends::post_message`, which writes the outbox rows (`outbox`).
 //!
 //! Several nodes may take webhooks at once, so what must happen once is
 //! held by the database: a webhook is taken by the first insert of its key

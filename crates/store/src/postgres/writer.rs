@@ -9,13 +9,13 @@
 //! their callers may retry.
 //!
 //! Consecutive chat sends are stored together, with a few statements
-//! (`messages::post_chats`) rather than a few each: statements on one
+//! (`sends::post_chats`) rather than a few each: statements on one
 //! connection run one after the other, each waiting for the database's
 //! answer, so their count per send bounds how many sends a node stores a
 //! second.
 
 use super::PgStore;
-use super::messages;
+use super::sends;
 use crate::{
     CommitListener, Committed, NewMessage, Posted, Recorded, RecordsEvents, Result, StoreError,
 };
@@ -129,7 +129,7 @@ impl PgStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Sends a message without images in `org`: as `messages::post_message`
+    /// Sends a message without images in `org`: as `sends::post_message`
     /// in a write of its own would, but stored together with the chat sends
     /// waiting beside it.
     pub(super) async fn post_chat(&self, org: OrgId, new: NewMessage) -> Result<Committed<Posted>> {
@@ -338,8 +338,8 @@ async fn run_job(conn: &mut PgConnection, run: JobFn) -> Ran {
 }
 
 /// Stores consecutive chat sends: together where they can be
-/// (`messages::post_chats`, in one savepoint), and the rest one by one,
-/// after them, as `messages::post_message` does. Every send of one
+/// (`sends::post_chats`, in one savepoint), and the rest one by one,
+/// after them, as `sends::post_message` does. Every send of one
 /// conversation goes the same way, so their order holds.
 async fn chat_sends(conn: &mut PgConnection, sends: Vec<ChatSend>) -> Ran {
     let mut ran = Ran {
@@ -370,7 +370,7 @@ async fn chat_sends(conn: &mut PgConnection, sends: Vec<ChatSend>) -> Ran {
         let run: JobFn = Box::new(move |conn| {
             Box::pin(async move {
                 let result = match conn {
-                    Some(conn) => messages::post_message(conn, &new).await,
+                    Some(conn) => sends::post_message(conn, &new).await,
                     None => Err(StoreError::Backend("the write did not run".into())),
                 };
                 let events = match &result {
@@ -398,7 +398,7 @@ async fn chat_sends(conn: &mut PgConnection, sends: Vec<ChatSend>) -> Ran {
     ran
 }
 
-/// `messages::post_chats` in a savepoint: when it fails, nothing of it
+/// `sends::post_chats` in a savepoint: when it fails, nothing of it
 /// stays and every send goes alone.
 async fn together(conn: &mut PgConnection, sends: &[ChatSend]) -> Vec<Option<Committed<Posted>>> {
     let nothing = || sends.iter().map(|_| None).collect();
@@ -410,7 +410,7 @@ async fn together(conn: &mut PgConnection, sends: &[ChatSend]) -> Vec<Option<Com
         return nothing();
     }
     let news: Vec<&NewMessage> = sends.iter().map(|s| &s.new).collect();
-    match messages::post_chats(conn, &news).await {
+    match sends::post_chats(conn, &news).await {
         Ok(outcomes) => match sqlx::raw_sql("RELEASE chats").execute(&mut *conn).await {
             Ok(_) => outcomes,
             Err(_) => nothing(),
